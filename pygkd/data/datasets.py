@@ -1,0 +1,68 @@
+"""Dataset names -> :class:`~pygkd.data.traffic.TrafficData`, for recipes and the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from pygkd.data.download import default_data_dir
+from pygkd.data.loaders import load_custom, load_los_loop, load_pems0x, load_pemsd7m
+from pygkd.data.synthetic import make_synthetic_network
+from pygkd.data.traffic import TrafficData
+from pygkd.errors import InputError
+
+__all__ = ["DATASETS", "load_dataset"]
+
+#: Built-in names; anything else is read as the path of your own speeds CSV.
+DATASETS = ("synthetic", "los-loop", "pemsd7m", "pems08")
+
+_OPTIONS = {
+    "synthetic": {"num_nodes", "num_days", "steps_per_day", "seed", "missing_rate", "noise_mph",
+                  "sigma2", "epsilon"},
+    "los-loop": set(),
+    "pemsd7m": {"sigma2", "epsilon", "num_nodes"},
+    "pems08": {"sigma2", "epsilon", "channel"},
+    "custom": {"graph", "graph_kind", "sigma2", "epsilon", "scaling", "steps_per_day"},
+}
+
+
+def load_dataset(name: str, root: Optional[str | Path] = None, **options: Any) -> TrafficData:
+    """Load a dataset by name.
+
+    Args:
+        name: ``synthetic`` (built in), ``los-loop``, ``pemsd7m``, ``pems08``, or the path of
+            your own speeds CSV (then ``graph=`` names the graph file).
+        root: folder holding the dataset's files (default: ``$PYGKD_DATA`` or
+            ``~/.cache/pygkd/data``).
+        **options: dataset options (``sigma2``, ``epsilon``, ``channel``, ``num_nodes``, ...).
+
+    Example:
+        >>> load_dataset("synthetic", num_nodes=8, num_days=3).num_nodes
+        8
+    """
+    key = name if name in DATASETS else "custom"
+    unknown = set(options) - _OPTIONS[key]
+    if unknown:
+        raise InputError(
+            f"data: unknown option(s) {sorted(unknown)} for {key!r} "
+            f"(choose from: {', '.join(sorted(_OPTIONS[key])) or 'none'})"
+        )
+    folder = Path(root) if root is not None else default_data_dir()
+    if key == "synthetic":
+        return make_synthetic_network(**options)
+    if key == "los-loop":
+        return load_los_loop(folder)
+    if key == "pemsd7m":
+        return load_pemsd7m(folder, **options)
+    if key == "pems08":
+        return load_pems0x(folder / "PEMS08.npz", folder / "PEMS08.csv", name="pems08", **options)
+    path = Path(name)
+    if path.suffix.lower() != ".csv" and not path.exists():
+        raise InputError(
+            f"dataset: unknown {name!r} (choose from: {', '.join(DATASETS)}, or give the path of "
+            "a speeds CSV with --graph)"
+        )
+    graph = options.pop("graph", None)
+    if graph is None:
+        raise InputError(f"--graph: required with your own speeds file {name!r}")
+    return load_custom(path, graph, name=path.stem, **options)

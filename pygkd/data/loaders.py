@@ -1,0 +1,247 @@
+"""Loaders for the real file formats of the public datasets and for a user's own sensors.
+
+=============  ==========================================================================
+dataset        files
+=============  ==========================================================================
+PeMSD7(M)      ``V_228.csv`` (speeds, no header) and ``W_228.csv`` (distances, no header)
+PEMS0X         ``PEMS08.npz`` (``data``: steps x nodes x [flow, occupancy, speed]) and the
+               ``from,to,cost`` distance edge list ``PEMS08.csv``
+Los-loop       ``los_speed.csv`` (header of sensor ids) and ``los_adj.csv`` (kernel weights)
+your sensors   a speeds CSV (a timestamp or step column, then one column per sensor) and a
+               ``from,to,cost`` edge list or a dense matrix of distances or weights
+=============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import pandas as pd
+
+from pygkd.data.preprocessing import (
+    check_distance_matrix,
+    check_weight_matrix,
+    edge_list_to_matrix,
+    gaussian_kernel_adjacency,
+)
+from pygkd.data.traffic import TrafficData
+from pygkd.errors import InputError
+
+__all__ = ["load_pemsd7m", "load_pems0x", "load_los_loop", "load_custom", "PEMS_CHANNELS"]
+
+PathLike = Union[str, Path]
+PEMS_CHANNELS = {"flow": 0, "occupancy": 1, "speed": 2}
+_TIME_COLUMNS = {"timestamp", "time", "date", "datetime", "step", "t"}
+
+
+def _require(path: Path, hint: str = "") -> Path:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found{hint}")
+    return path
+
+
+def _read_matrix(path: Path, what: str) -> np.ndarray:
+    try:
+        frame = pd.read_csv(path, header=None)
+        return frame.apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(f"{path}: expected a numeric {what} CSV without header ({err})") from None
+
+
+def load_pemsd7m(
+    root: PathLike, sigma2: float = 0.1, epsilon: float = 0.5, num_nodes: Optional[int] = None
+) -> TrafficData:
+    """PeMSD7(M) from ``V_{N}.csv`` and ``W_{N}.csv`` in ``root`` (STGCN, Yu et al. 2018).
+
+    44 weekdays of 288 five-minute speeds (mph); split 34 / 5 / 5 days (SPEC section 2).
+    With ``num_nodes=None`` the one ``V_*.csv`` present is used.
+    """
+    root = Path(root)
+    hint = " (get it with 'pygkd data download pemsd7m' or pass --data-dir)"
+    if num_nodes is None:
+        found = sorted(root.glob("V_*.csv"))
+        if not found:
+            raise InputError(f"{root / 'V_228.csv'}: file not found{hint}")
+        speeds_path = found[0]
+        suffix = speeds_path.stem.split("_", 1)[1]
+    else:
+        suffix = str(num_nodes)
+        speeds_path = _require(root / f"V_{suffix}.csv", hint)
+    dist_path = _require(root / f"W_{suffix}.csv", hint)
+    speeds = _read_matrix(speeds_path, "speeds")
+    distances = check_distance_matrix(_read_matrix(dist_path, "distance matrix"), str(dist_path))
+    adjacency = gaussian_kernel_adjacency(distances, sigma2=sigma2, epsilon=epsilon)
+    return TrafficData(
+        name="pemsd7m",
+        speeds=speeds,
+        adjacency=adjacency,
+        default_split="34/5/5",
+        source=str(speeds_path),
+        graph_source=str(dist_path),
+        extra={"sigma2": sigma2, "epsilon": epsilon},
+    )
+
+
+def load_pems0x(
+    npz_path: PathLike,
+    edges_path: PathLike,
+    channel: Union[str, int] = "speed",
+    sigma2: float = 0.1,
+    epsilon: float = 0.5,
+    name: Optional[str] = None,
+) -> TrafficData:
+    """PEMS03/04/07/08 (ASTGCN, Guo et al. 2019): ``.npz`` signals and a distance edge list.
+
+    Args:
+        npz_path: file with key ``data`` of shape ``[steps, nodes, channels]``.
+        edges_path: ``from,to,cost`` CSV; the graph is made symmetric and the Gaussian kernel is
+            applied to ``cost / 10000``.
+        channel: ``"flow"``, ``"occupancy"``, ``"speed"`` or a channel index (default: speed).
+    """
+    npz_path, edges_path = _require(Path(npz_path)), _require(Path(edges_path))
+    try:
+        with np.load(npz_path) as archive:
+            if "data" not in archive:
+                raise InputError(f"{npz_path}: expected an array 'data' (got {list(archive)})")
+            data = archive["data"]
+    except (OSError, ValueError) as err:
+        raise InputError(f"{npz_path}: not a readable .npz file ({err})") from None
+    if data.ndim == 2:
+        data = data[:, :, None]
+    if data.ndim != 3:
+        raise InputError(f"{npz_path}: expected 'data' as [steps, nodes, channels] (got {data.shape})")
+    index = PEMS_CHANNELS.get(channel, channel) if isinstance(channel, str) else channel
+    if not isinstance(index, int) or not 0 <= index < data.shape[2]:
+        raise InputError(
+            f"--channel: expected one of {sorted(PEMS_CHANNELS)} or an index below "
+            f"{data.shape[2]} (got {channel!r})"
+        )
+    speeds = data[:, :, index].astype(np.float64)
+    distances, missing = edge_list_to_matrix(
+        pd.read_csv(edges_path), speeds.shape[1], str(edges_path)
+    )
+    adjacency = gaussian_kernel_adjacency(distances, sigma2, epsilon, missing=missing)
+    return TrafficData(
+        name=name or npz_path.stem.lower(),
+        speeds=speeds,
+        adjacency=adjacency,
+        default_split="0.6:0.2:0.2",
+        source=str(npz_path),
+        graph_source=str(edges_path),
+        extra={"sigma2": sigma2, "epsilon": epsilon, "channel": channel},
+    )
+
+
+def load_los_loop(root: PathLike) -> TrafficData:
+    """Los-loop (T-GCN, Zhao et al. 2019): 207 sensors, 7 days of five-minute speeds.
+
+    ``los_adj.csv`` already holds kernel weights; it is used as the adjacency (diagonal
+    dropped). Split 5 / 1 / 1 days.
+    """
+    root = Path(root)
+    hint = " (get it with 'pygkd data download los-loop' or pass --data-dir)"
+    speeds_path = _require(root / "los_speed.csv", hint)
+    adj_path = _require(root / "los_adj.csv", hint)
+    frame = pd.read_csv(speeds_path)
+    try:
+        speeds = frame.apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
+    except ValueError as err:
+        raise InputError(f"{speeds_path}: expected numeric speeds below a header ({err})") from None
+    adjacency = check_weight_matrix(_read_matrix(adj_path, "adjacency"), str(adj_path))
+    return TrafficData(
+        name="los-loop",
+        speeds=speeds,
+        adjacency=adjacency,
+        default_split="5/1/1",
+        sensor_ids=[str(c) for c in frame.columns],
+        source=str(speeds_path),
+        graph_source=str(adj_path),
+    )
+
+
+def _split_time_column(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, Optional[int]]:
+    """Drop a leading timestamp / step column; infer steps per day from timestamps."""
+    first = frame.columns[0]
+    is_time = str(first).strip().lower() in _TIME_COLUMNS or not pd.api.types.is_numeric_dtype(
+        frame[first]
+    )
+    if not is_time:
+        return frame, None
+    column = frame[first]
+    frame = frame.drop(columns=first)
+    if pd.api.types.is_numeric_dtype(column):
+        return frame, None
+    stamps = pd.to_datetime(column, errors="coerce")
+    if stamps.isna().any():
+        raise InputError(
+            f"{source}: expected timestamps or step numbers in column '{first}' "
+            f"(could not read {column[stamps.isna()].iloc[0]!r})"
+        )
+    deltas = stamps.diff().dropna()
+    if deltas.empty or (deltas <= pd.Timedelta(0)).any():
+        raise InputError(f"{source}: expected increasing timestamps in column '{first}'")
+    step = deltas.mode().iloc[0]
+    per_day = pd.Timedelta(days=1) / step
+    if per_day != int(per_day):
+        raise InputError(f"{source}: a sampling step of {step} does not divide a day")
+    return frame, int(per_day)
+
+
+def load_custom(
+    speeds_path: PathLike,
+    graph_path: PathLike,
+    graph_kind: str = "distance",
+    sigma2: float = 0.1,
+    epsilon: float = 0.5,
+    scaling: bool = True,
+    steps_per_day: Optional[int] = None,
+    name: str = "custom",
+) -> TrafficData:
+    """Your own sensors: a speeds CSV and a graph file.
+
+    Args:
+        speeds_path: CSV with a header; an optional first column of timestamps (the sampling
+            interval and steps per day are inferred) or step numbers, then one column per sensor.
+        graph_path: either a ``from,to,cost`` edge list of distances (header required, node ids
+            are 0-based column positions), or a dense ``[N, N]`` matrix without header.
+        graph_kind: for a dense matrix, ``"distance"`` (apply the Gaussian kernel) or
+            ``"weight"`` (use as the adjacency).
+        steps_per_day: samples per day, when there are no timestamps (default: 288).
+    """
+    speeds_path, graph_path = _require(Path(speeds_path)), _require(Path(graph_path))
+    if graph_kind not in ("distance", "weight"):
+        raise InputError(f"--graph-kind: expected 'distance' or 'weight' (got {graph_kind!r})")
+    frame = pd.read_csv(speeds_path)
+    frame, inferred = _split_time_column(frame, str(speeds_path))
+    if frame.shape[1] == 0:
+        raise InputError(f"{speeds_path}: expected one column per sensor (found none)")
+    try:
+        speeds = frame.apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
+    except ValueError as err:
+        raise InputError(f"{speeds_path}: expected numeric speeds ({err})") from None
+    num_nodes = speeds.shape[1]
+    head = pd.read_csv(graph_path, header=None, nrows=1)
+    is_edge_list = not pd.api.types.is_numeric_dtype(head.iloc[:, 0]) and head.shape[1] == 3
+    if is_edge_list:
+        distances, missing = edge_list_to_matrix(pd.read_csv(graph_path), num_nodes, str(graph_path))
+        adjacency = gaussian_kernel_adjacency(distances, sigma2, epsilon, scaling, missing)
+    else:
+        matrix = _read_matrix(graph_path, "graph matrix")
+        if graph_kind == "distance":
+            check_distance_matrix(matrix, str(graph_path))
+            adjacency = gaussian_kernel_adjacency(matrix, sigma2, epsilon, scaling)
+        else:
+            adjacency = check_weight_matrix(matrix, str(graph_path))
+    per_day = steps_per_day or inferred or 288
+    return TrafficData(
+        name=name,
+        speeds=speeds,
+        adjacency=adjacency,
+        steps_per_day=per_day,
+        minutes_per_step=max(1, 1440 // per_day),
+        sensor_ids=[str(c) for c in frame.columns],
+        source=str(speeds_path),
+        graph_source=str(graph_path),
+    )

@@ -1,0 +1,84 @@
+"""The in-memory form of a traffic dataset: speeds per sensor and step, plus the road graph."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
+
+from pygkd.data.preprocessing import check_weight_matrix, missing_mask
+from pygkd.errors import InputError
+
+__all__ = ["TrafficData"]
+
+
+@dataclass
+class TrafficData:
+    """Raw speeds and the weighted road graph of one network.
+
+    Args:
+        name (str): dataset name, shown in reports.
+        speeds (np.ndarray): ``[steps, nodes]`` speeds; NaN or 0 marks a missing reading.
+        adjacency (np.ndarray): ``[nodes, nodes]`` non-negative edge weights (kernel weights,
+            not distances), zero diagonal.
+        steps_per_day (int): samples per day (288 for five-minute data).
+        minutes_per_step (int): sampling interval in minutes.
+        default_split (str): the split used when none is given, e.g. ``"34/5/5"``.
+        sensor_ids (list of str, optional): sensor names, in column order.
+        source (str): where the speeds came from, for error messages.
+    """
+
+    name: str
+    speeds: np.ndarray
+    adjacency: np.ndarray
+    steps_per_day: int = 288
+    minutes_per_step: int = 5
+    default_split: str = "0.7:0.15:0.15"
+    sensor_ids: Optional[List[str]] = None
+    source: str = "speeds"
+    graph_source: str = "graph"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.speeds.ndim != 2:
+            raise InputError(
+                f"{self.source}: expected a [steps, sensors] table (got shape {self.speeds.shape})"
+            )
+        check_weight_matrix(self.adjacency, self.graph_source)
+        if self.adjacency.shape[0] != self.speeds.shape[1]:
+            raise InputError(
+                f"{self.graph_source}: the graph has {self.adjacency.shape[0]} nodes but "
+                f"{self.source} has {self.speeds.shape[1]} sensors; they must match"
+            )
+        if self.steps_per_day < 1:
+            raise InputError(f"steps_per_day: expected a positive number (got {self.steps_per_day})")
+        if self.sensor_ids is not None and len(self.sensor_ids) != self.num_nodes:
+            raise InputError(
+                f"{self.source}: {len(self.sensor_ids)} sensor ids for {self.num_nodes} columns"
+            )
+        self.adjacency = self.adjacency.astype(np.float64, copy=True)
+        np.fill_diagonal(self.adjacency, 0.0)
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.speeds.shape[1])
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.speeds.shape[0])
+
+    @property
+    def num_days(self) -> int:
+        """Whole days in the series (a trailing partial day is not used)."""
+        return self.num_steps // self.steps_per_day
+
+    @property
+    def num_edges(self) -> int:
+        """Directed edges: nonzero off-diagonal adjacency entries."""
+        return int(np.count_nonzero(self.adjacency))
+
+    @property
+    def missing_share(self) -> float:
+        """Share of readings that are missing (NaN or zero) before interpolation."""
+        return float(missing_mask(self.speeds).mean())

@@ -1,0 +1,108 @@
+r"""Forecast error metrics on de-normalised values (SPEC section 3).
+
+Each metric is a pure function with a ``reduction`` argument, after tsl's
+``tsl/metrics/torch/functional.py``. MAPE ignores targets whose magnitude is below ``1e-5``.
+
+.. math::
+    \mathrm{MAE} = \operatorname{mean} |\hat y - y|, \quad
+    \mathrm{RMSE} = \sqrt{\operatorname{mean} (\hat y - y)^2}, \quad
+    \mathrm{MAPE} = 100 \cdot \operatorname{mean}_{|y| \ge 10^{-5}} |\hat y - y| / |y|
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["mae", "rmse", "mape", "horizon_metrics", "MAPE_EPS", "HORIZON_MINUTES"]
+
+MAPE_EPS = 1e-5
+HORIZON_MINUTES = (15, 30, 45)
+
+
+def _check(pred: Tensor, target: Tensor) -> None:
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"Expected 'pred' and 'target' of the same shape (got {tuple(pred.shape)} and "
+            f"{tuple(target.shape)})"
+        )
+
+
+def _reduce_over(x: Tensor, dim: int | None) -> Tensor:
+    return x.mean() if dim is None else x.transpose(0, dim).reshape(x.size(dim), -1).mean(1)
+
+
+def mae(pred: Tensor, target: Tensor, dim: int | None = None) -> Tensor:
+    """Mean absolute error; with ``dim``, one value per index of that dimension.
+
+    Example:
+        >>> mae(torch.tensor([[1., 2.], [3., 4.]]), torch.tensor([[1., 1.], [1., 1.]]), dim=0)
+        tensor([0.5000, 2.5000])
+    """
+    _check(pred, target)
+    return _reduce_over((pred - target).abs(), dim)
+
+
+def rmse(pred: Tensor, target: Tensor, dim: int | None = None) -> Tensor:
+    """Root mean squared error; with ``dim``, one value per index of that dimension.
+
+    Example:
+        >>> rmse(torch.tensor([3., 0.]), torch.tensor([0., 4.]))
+        tensor(3.5355)
+    """
+    _check(pred, target)
+    return _reduce_over((pred - target) ** 2, dim).sqrt()
+
+
+def mape(pred: Tensor, target: Tensor, dim: int | None = None) -> Tensor:
+    """Mean absolute percentage error (%), ignoring targets with ``|y| < 1e-5``.
+
+    Example:
+        >>> round(float(mape(torch.tensor([1.1, 5.0, 2.0]), torch.tensor([1.0, 0.0, 4.0]))), 4)
+        30.0
+    """
+    _check(pred, target)
+    valid = (target.abs() >= MAPE_EPS).to(pred.dtype)
+    ape = (pred - target).abs() / target.abs().clamp_min(MAPE_EPS) * valid
+    if dim is None:
+        return 100.0 * ape.sum() / valid.sum().clamp_min(1.0)
+    ape = ape.transpose(0, dim).reshape(ape.size(dim), -1)
+    valid = valid.transpose(0, dim).reshape(valid.size(dim), -1)
+    return 100.0 * ape.sum(1) / valid.sum(1).clamp_min(1.0)
+
+
+def horizon_metrics(
+    pred: Tensor, target: Tensor, steps: Sequence[int] = (3, 6, 9), minutes_per_step: int = 5
+) -> Dict[str, Dict[str, float]]:
+    """MAE / RMSE / MAPE at chosen forecast steps.
+
+    Args:
+        pred (Tensor): de-normalised forecast ``[B, H, N]``.
+        target (Tensor): de-normalised truth ``[B, H, N]``.
+        steps (sequence of int): 1-based horizons to report (default: 3, 6, 9 = 15/30/45 min).
+        minutes_per_step (int): sampling interval used to name the horizons.
+
+    Returns:
+        ``{"15min": {"MAE": ..., "RMSE": ..., "MAPE": ...}, ...}``
+
+    Example:
+        >>> p = torch.zeros(2, 3, 4); t = torch.ones(2, 3, 4)
+        >>> horizon_metrics(p, t, steps=(1, 3))["15min"]["MAE"]
+        1.0
+    """
+    _check(pred, target)
+    if pred.dim() != 3:
+        raise ValueError(f"Expected 'pred' as [batch, horizon, nodes] (got {tuple(pred.shape)})")
+    out: Dict[str, Dict[str, float]] = {}
+    for step in steps:
+        if not 1 <= step <= pred.size(1):
+            raise ValueError(f"Expected steps in 1..{pred.size(1)} (got {step})")
+        p, t = pred[:, step - 1], target[:, step - 1]
+        out[f"{step * minutes_per_step}min"] = {
+            "MAE": float(mae(p, t)),
+            "RMSE": float(rmse(p, t)),
+            "MAPE": float(mape(p, t)),
+        }
+    return out

@@ -1,0 +1,154 @@
+r"""Temporal convolutions of STGCN (Yu et al. 2018), channel-last ``[B, T, N, C]`` in and out."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["ChannelAlign", "TemporalGatedConv", "TemporalConv"]
+
+
+class ChannelAlign(nn.Module):
+    r"""Residual alignment of STGCN: bring ``c_in`` channels to ``c_out`` (SPEC section 1).
+
+    A 1x1 convolution **without bias** if ``c_in > c_out`` (``c_in * c_out`` parameters),
+    zero-padding of channels if ``c_in < c_out``, identity otherwise.
+
+    Shapes:
+        - **input:** :math:`(B, T, N, C_{in})`
+        - **output:** :math:`(B, T, N, C_{out})`
+
+    Example:
+        >>> ChannelAlign(2, 4)(torch.ones(1, 3, 5, 2))[0, 0, 0].tolist()
+        [1.0, 1.0, 0.0, 0.0]
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        if in_channels > out_channels:
+            self.proj = nn.Linear(in_channels, out_channels, bias=False)
+        else:
+            self.register_parameter("proj", None)
+
+    def reset_parameters(self) -> None:
+        if self.proj is not None:
+            self.proj.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.proj is not None:
+            return self.proj(x)
+        if self.in_channels < self.out_channels:
+            return F.pad(x, (0, self.out_channels - self.in_channels))
+        return x
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}"
+
+
+class _TemporalConvBase(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, gated: bool,
+                 bias: bool = True) -> None:
+        super().__init__()
+        if kernel_size < 1:
+            raise ValueError(f"Expected kernel_size >= 1 (got {kernel_size})")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = kernel_size
+        width = 2 * out_channels if gated else out_channels
+        self.conv = nn.Conv2d(in_channels, width, (kernel_size, 1), bias=bias)
+
+    def _conv(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.size(-1) != self.in_channels:
+            raise ValueError(
+                f"Expected 'x' as [batch, time, nodes, {self.in_channels}] (got {tuple(x.shape)})"
+            )
+        if x.size(1) < self.kernel_size:
+            raise ValueError(
+                f"Expected at least {self.kernel_size} time steps (got {x.size(1)})"
+            )
+        # [B, T, N, C] -> [B, C, T, N] -> conv along T -> [B, T', N, C']
+        return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
+
+
+class TemporalGatedConv(_TemporalConvBase):
+    r"""Gated temporal convolution with a GLU and an aligned residual (STGCN, SPEC section 1).
+
+    .. math::
+        [P, Q] = \mathrm{Conv}_{K_t \times 1}(X), \qquad
+        Y = (P + \mathrm{align}(X)_{[K_t-1:]}) \odot \sigma(Q)
+
+    ``Kt * c_in * 2 * c_out + 2 * c_out`` parameters, plus ``c_in * c_out`` for the residual
+    projection when ``c_in > c_out``.
+
+    Args:
+        in_channels (int): :math:`C_{in}`.
+        out_channels (int): :math:`C_{out}`.
+        kernel_size (int): :math:`K_t` along time (default: ``3``).
+
+    Shapes:
+        - **input:** :math:`(B, T, N, C_{in})`
+        - **output:** :math:`(B, T - K_t + 1, N, C_{out})`
+
+    Example:
+        >>> TemporalGatedConv(1, 4)(torch.randn(2, 12, 5, 1)).shape
+        torch.Size([2, 10, 5, 4])
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 bias: bool = True) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, gated=True, bias=bias)
+        self.align = ChannelAlign(in_channels, out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        p, q = self._conv(x).chunk(2, dim=-1)
+        residual = self.align(x[:, self.kernel_size - 1 :])
+        return (p + residual) * torch.sigmoid(q)
+
+
+class TemporalConv(_TemporalConvBase):
+    r"""Temporal convolution with an activation, optionally with STGCN's aligned residual.
+
+    .. math::
+        Y = \mathrm{act}(\mathrm{Conv}_{K_t \times 1}(X) + \mathrm{align}(X)_{[K_t-1:]})
+
+    Args:
+        in_channels (int): :math:`C_{in}`.
+        out_channels (int): :math:`C_{out}`.
+        kernel_size (int): :math:`K_t` (default: ``3``).
+        activation (str): ``"relu"`` | ``"sigmoid"`` | ``"linear"`` (default: ``"relu"``).
+        residual (bool): add the aligned input (default: ``True``; STGCN's output block uses a
+            1x1 sigmoid convolution without it).
+
+    Shapes:
+        - **input:** :math:`(B, T, N, C_{in})`
+        - **output:** :math:`(B, T - K_t + 1, N, C_{out})`
+
+    Example:
+        >>> TemporalConv(2, 8)(torch.randn(2, 10, 5, 2)).shape
+        torch.Size([2, 8, 5, 8])
+    """
+
+    _ACTIVATIONS = {"relu": torch.relu, "sigmoid": torch.sigmoid, "linear": lambda x: x}
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
+                 activation: str = "relu", residual: bool = True, bias: bool = True) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, gated=False, bias=bias)
+        if activation not in self._ACTIVATIONS:
+            raise KeyError(
+                f"Unknown activation {activation!r} (choose from: {', '.join(self._ACTIVATIONS)})"
+            )
+        self.activation = activation
+        self.align = ChannelAlign(in_channels, out_channels) if residual else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self._conv(x)
+        if self.align is not None:
+            out = out + self.align(x[:, self.kernel_size - 1 :])
+        return self._ACTIVATIONS[self.activation](out)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, activation={self.activation}"

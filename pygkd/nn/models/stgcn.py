@@ -1,0 +1,155 @@
+r"""STGCN (Yu et al., IJCAI 2018, Chebyshev variant) as used by Izadi et al. (SPEC section 1).
+
+Teacher, student and pruning base are one class with different ``blocks`` channels
+(paper Table 1):
+
+==============  ============================  ==========  ==========
+preset          blocks                        N = 228     N = 170
+==============  ============================  ==========  ==========
+``teacher``     ``[1, 32, 64], [64, 32, 128]``  333,604     296,426
+``pruning-base`` ``[1, 8, 16], [16, 8, 32]``     48,628      39,290
+``student``     ``[1, 2, 4], [4, 2, 8]``         10,144       7,766
+==============  ============================  ==========  ==========
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+from torch import Tensor, nn
+
+from pygkd.errors import InputError
+from pygkd.nn.blocks import OutputBlock, STConvBlock
+from pygkd.typing import OptTensor
+
+__all__ = ["STGCN", "PRESETS", "resolve_blocks"]
+
+PRESETS: Dict[str, List[List[int]]] = {
+    "teacher": [[1, 32, 64], [64, 32, 128]],
+    "pruning-base": [[1, 8, 16], [16, 8, 32]],
+    "student": [[1, 2, 4], [4, 2, 8]],
+}
+
+
+def resolve_blocks(preset: Optional[str] = None, blocks: Optional[Sequence[Sequence[int]]] = None
+                   ) -> List[List[int]]:
+    """Block channels from a preset name or an explicit list (explicit wins).
+
+    Example:
+        >>> resolve_blocks("student")
+        [[1, 2, 4], [4, 2, 8]]
+    """
+    if blocks is not None:
+        return [[int(c) for c in b] for b in blocks]
+    if preset is None:
+        raise InputError(f"model: give a preset ({', '.join(PRESETS)}) or explicit blocks")
+    if preset not in PRESETS:
+        raise InputError(f"--preset: unknown {preset!r} (choose from: {', '.join(PRESETS)})")
+    return [list(b) for b in PRESETS[preset]]
+
+
+class STGCN(nn.Module):
+    r"""Spatio-temporal graph convolutional network predicting the next step.
+
+    ``blocks.i`` are :class:`~pygkd.nn.blocks.STConvBlock` s and ``output`` is the
+    :class:`~pygkd.nn.blocks.OutputBlock` with :math:`K_o = M - 2 \cdot \#blocks \cdot (K_t - 1)`.
+
+    Args:
+        num_nodes (int): :math:`N`.
+        blocks (sequence of [c_in, c_t, c_out]): channels per ST-Conv block; block ``i+1``'s
+            ``c_in`` must equal block ``i``'s ``c_out``.
+        n_in (int): input steps :math:`M` (default: ``12``).
+        kernel_size (int): temporal kernel :math:`K_t` (default: ``3``).
+        K (int): Chebyshev order :math:`K_s` (default: ``3``).
+        dropout (float): dropout after each block's norm (default: ``0.0``).
+        normalization (str): Laplacian normalisation for ``ChebConv`` (default: ``"sym"``).
+
+    Shapes:
+        - **input:** ``x`` :math:`(B, M, N, c_{in})`, ``edge_index`` :math:`(2, E)`,
+          ``edge_weight`` :math:`(E)`
+        - **output:** :math:`(B, 1, N, 1)`, the next step
+
+    Example:
+        >>> from pygkd.testing import toy_graph
+        >>> ei, ew = toy_graph(5)
+        >>> model = STGCN(5, [[1, 2, 4], [4, 2, 8]])
+        >>> model(torch.randn(2, 12, 5, 1), ei, ew).shape
+        torch.Size([2, 1, 5, 1])
+        >>> model.spatial_layer_names
+        ['blocks.0.spatial', 'blocks.1.spatial']
+    """
+
+    def __init__(self, num_nodes: int, blocks: Sequence[Sequence[int]], n_in: int = 12,
+                 kernel_size: int = 3, K: int = 3, dropout: float = 0.0,
+                 normalization: Optional[str] = "sym") -> None:
+        super().__init__()
+        blocks = [[int(c) for c in b] for b in blocks]
+        if not blocks or any(len(b) != 3 or min(b) < 1 for b in blocks):
+            raise InputError(
+                f"blocks: expected a list of [c_in, c_t, c_out] with positive channels (got {blocks})"
+            )
+        for i in range(1, len(blocks)):
+            if blocks[i][0] != blocks[i - 1][2]:
+                raise InputError(
+                    f"blocks: block {i} takes {blocks[i][0]} channels but block {i - 1} gives "
+                    f"{blocks[i - 1][2]} (got {blocks})"
+                )
+        k_out = n_in - 2 * len(blocks) * (kernel_size - 1)
+        if k_out < 1:
+            raise InputError(
+                f"blocks: {len(blocks)} blocks with kernel {kernel_size} need more than {n_in} "
+                "input steps"
+            )
+        self.num_nodes, self.n_in, self.kernel_size, self.K = num_nodes, n_in, kernel_size, K
+        self.dropout_p, self.normalization = dropout, normalization
+        self.block_channels = blocks
+        self.blocks = nn.ModuleList(
+            STConvBlock(num_nodes, b, kernel_size, K, dropout, normalization) for b in blocks
+        )
+        self.output = OutputBlock(num_nodes, blocks[-1][2], k_out)
+
+    @property
+    def in_channels(self) -> int:
+        return self.block_channels[0][0]
+
+    @property
+    def temporal_layer_names(self) -> List[str]:
+        """Submodules whose outputs feed ``L_TCD`` (Eq. 7-8), in order."""
+        return [f"blocks.{i}.{n}" for i in range(len(self.blocks)) for n in ("temporal1", "temporal2")]
+
+    @property
+    def spatial_layer_names(self) -> List[str]:
+        """Submodules whose outputs feed ``L_SCD`` (Eq. 9-10), in order."""
+        return [f"blocks.{i}.spatial" for i in range(len(self.blocks))]
+
+    @property
+    def hidden_layer_name(self) -> str:
+        """The submodule whose output feeds the output block (for t-SNE, paper Sec. 4.2)."""
+        return f"blocks.{len(self.blocks) - 1}"
+
+    def config(self) -> Dict[str, Any]:
+        """Constructor arguments, enough to rebuild the model (saved in checkpoints)."""
+        return {
+            "num_nodes": self.num_nodes,
+            "blocks": [list(b) for b in self.block_channels],
+            "n_in": self.n_in,
+            "kernel_size": self.kernel_size,
+            "K": self.K,
+            "dropout": self.dropout_p,
+            "normalization": self.normalization,
+        }
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "STGCN":
+        return cls(**config)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor = None) -> Tensor:
+        if x.dim() != 4 or x.size(1) != self.n_in or x.size(2) != self.num_nodes \
+                or x.size(3) != self.in_channels:
+            raise ValueError(
+                f"Expected 'x' as [batch, {self.n_in}, {self.num_nodes}, {self.in_channels}] "
+                f"(got {tuple(x.shape)})"
+            )
+        for block in self.blocks:
+            x = block(x, edge_index, edge_weight)
+        return self.output(x)

@@ -1,0 +1,12 @@
+"""Type aliases shared across pygkd (after ``torch_geometric.typing``)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from torch import Tensor
+
+__all__ = ["OptTensor", "Reduction"]
+
+OptTensor = Optional[Tensor]
+Reduction = Literal["mean", "sum", "none"]

@@ -10,7 +10,7 @@ Example:
 
 import torch  # noqa: F401  (used by the doctest above)
 
-from pygkd.data.datasets import DATASETS, load_dataset
+from pygkd.data.datasets import DATASETS, load_dataset, load_forecast_dataset
 from pygkd.data.download import default_data_dir, download_dataset
 from pygkd.data.loaders import load_custom, load_los_loop, load_pems0x, load_pemsd7m
 from pygkd.data.preprocessing import (
@@ -36,6 +36,7 @@ __all__ = [
     "interpolate_missing",
     "load_custom",
     "load_dataset",
+    "load_forecast_dataset",
     "load_los_loop",
     "load_pems0x",
     "load_pemsd7m",

@@ -11,7 +11,7 @@ from pygkd.data.synthetic import make_synthetic_network
 from pygkd.data.traffic import TrafficData
 from pygkd.errors import InputError
 
-__all__ = ["DATASETS", "load_dataset"]
+__all__ = ["DATASETS", "load_dataset", "load_forecast_dataset"]
 
 #: Built-in names; anything else is read as the path of your own speeds CSV.
 DATASETS = ("synthetic", "los-loop", "pemsd7m", "pems08")
@@ -66,3 +66,14 @@ def load_dataset(name: str, root: Optional[str | Path] = None, **options: Any) -
     if graph is None:
         raise InputError(f"--graph: required with your own speeds file {name!r}")
     return load_custom(path, graph, name=path.stem, **options)
+
+
+def load_forecast_dataset(
+    name: str, root: Optional[str | Path] = None, split: Optional[str] = None,
+    options: Optional[Dict[str, Any]] = None, n_in: int = 12, n_out: int = 9,
+) -> "ForecastDataset":
+    """Load a dataset by name and preprocess it into 12-in / 9-out windows (SPEC section 2)."""
+    from pygkd.data.windows import ForecastDataset
+
+    data = load_dataset(name, root, **dict(options or {}))
+    return ForecastDataset.from_traffic(data, split=split, n_in=n_in, n_out=n_out)

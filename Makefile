@@ -1,0 +1,36 @@
+# Set-up and the two commands of the README. Every target installs what it needs first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+# Extra pip arguments for torch, e.g. TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu"
+TORCH_ARGS ?=
+
+.PHONY: setup quickstart test test-slow bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	# torch first, pinned, so nothing below pulls a multi-GB CUDA build
+	$(PIP) install --quiet -c constraints.txt torch $(TORCH_ARGS)
+	$(PIP) install --quiet -c constraints.txt -e ".[test]"
+	# PyG Temporal without torch-sparse/torch-scatter (source-only on PyPI; see SPEC section 7)
+	$(PIP) install --quiet -c constraints.txt --no-deps torch-geometric-temporal
+	touch $@
+
+quickstart: setup
+	$(BIN)/pygkd quickstart
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
+
+bench: setup
+	$(BIN)/pygkd bench
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,6 @@
+"""Benchmarks that print figures and ratios measured side by side in one run."""
+
+from pygkd.bench.models import bench_models
+from pygkd.bench.spatial import bench_spatial
+
+__all__ = ["bench_models", "bench_spatial"]

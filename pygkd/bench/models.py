@@ -1,0 +1,60 @@
+"""Model benchmark: teacher vs student (and pruning base) forward latency, parameters, FLOPs.
+
+Measured side by side in one run on the same batch (the paper times a batch of 1,140 test
+samples, mean of 100 runs; defaults here are smaller so it finishes in a minute on a laptop).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence
+
+import torch
+
+from pygkd.bench.timing import find_w228, pemsd7m_adjacency, time_call
+from pygkd.data.preprocessing import adjacency_to_edges
+from pygkd.data.synthetic import make_synthetic_network
+from pygkd.nn.models.stgcn import PRESETS, STGCN
+from pygkd.train.evaluate import count_flops, count_parameters
+
+__all__ = ["bench_models"]
+
+
+def bench_models(batch: int = 1140, repeats: int = 10, presets: Sequence[str] = ("teacher",
+                 "pruning-base", "student"), sigma2: float = 0.1, w228: Optional[Path] = None,
+                 log: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
+    """Time one forward pass of each preset on the same ``[batch, 12, N, 1]`` input."""
+    path = find_w228(w228)
+    if path is not None:
+        adjacency = pemsd7m_adjacency(path, sigma2)
+        graph = f"PeMSD7(M) graph ({path}, sigma2={sigma2})"
+    else:
+        adjacency = make_synthetic_network(num_nodes=228, num_days=3).adjacency
+        graph = "synthetic 228-node graph (W_228.csv not found)"
+    edge_index, edge_weight = adjacency_to_edges(adjacency)
+    n = adjacency.shape[0]
+    x = torch.randn(batch, 12, n, 1, generator=torch.Generator().manual_seed(0))
+    log(f"{graph}: {n} nodes, {edge_index.size(1):,} edges; batch {batch}, mean of {repeats} "
+        f"runs, {torch.get_num_threads()} threads")
+    results: Dict[str, Dict[str, float]] = {}
+    for name in presets:
+        torch.manual_seed(0)
+        model = STGCN(n, PRESETS[name]).eval()
+        with torch.no_grad():
+            times = time_call(lambda: model(x, edge_index, edge_weight), repeats=repeats)
+        results[name] = {
+            "parameters": count_parameters(model),
+            "flops_per_sample": count_flops(model, x[:1], edge_index, edge_weight),
+            "latency_s": sum(times) / len(times),
+        }
+    base = results[presets[0]]
+    log("")
+    log(f"| model | blocks | parameters | FLOPs / sample | latency (s) | params vs {presets[0]} "
+        f"| FLOPs vs {presets[0]} | latency vs {presets[0]} |")
+    log("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, r in results.items():
+        log(f"| {name} | {PRESETS[name]} | {r['parameters']:,} | {r['flops_per_sample']:,} | "
+            f"{r['latency_s']:.3f} | {r['parameters'] / base['parameters']:.1%} | "
+            f"{r['flops_per_sample'] / base['flops_per_sample']:.1%} | "
+            f"{r['latency_s'] / base['latency_s']:.1%} |")
+    return results

@@ -1,0 +1,107 @@
+"""Spatial layer benchmark (issue: FastChebConv vs stock PyG ChebConv vs PyG Temporal's loop).
+
+On the PeMSD7(M) graph as the paper prints it (``W_228.csv``, ``sigma2 = 10``: 44,050 directed
+edges, 85 % dense), input ``[B, T, N, C] = [50, 10, 228, 32]``, one ``ChebConv(32, 32, K=3)``,
+forward + backward:
+
+1. :class:`~pygkd.nn.layers.FastChebConv` on ``[B, T, N, C]``;
+2. stock ``ChebConv`` called once on ``[B*T, N, C]`` (same ``lambda_max``);
+3. stock ``ChebConv`` called once per ``(b, t)`` slice, as PyG Temporal's ``STConv`` does.
+
+All three share weights; outputs and input gradients are compared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+import torch
+from torch_geometric.nn import ChebConv
+
+from pygkd.bench.timing import find_w228, pemsd7m_adjacency, time_call
+from pygkd.data.preprocessing import adjacency_to_edges
+from pygkd.nn.layers import FastChebConv, scaled_laplacian
+
+__all__ = ["bench_spatial"]
+
+
+def _random_adjacency(n: int, density: float, seed: int = 0):  # type: ignore[no-untyped-def]
+    g = torch.Generator().manual_seed(seed)
+    upper = torch.triu((torch.rand(n, n, generator=g) < density).double(), 1)
+    weights = torch.rand(n, n, generator=g, dtype=torch.float64) * upper
+    return (weights + weights.T).numpy()
+
+
+def bench_spatial(batch: int = 50, steps: int = 10, channels: int = 32, sigma2: float = 10.0,
+                  w228: Optional[Path] = None, repeats: int = 3, loop: bool = True,
+                  stock: bool = True, log: Callable[[str], None] = print) -> Dict[str, float]:
+    """Run the spatial benchmark and print a side-by-side table; return the figures."""
+    path = find_w228(w228)
+    if path is not None:
+        adjacency = pemsd7m_adjacency(path, sigma2)
+        graph = f"PeMSD7(M) {path} sigma2={sigma2}"
+    else:
+        adjacency = _random_adjacency(228, 0.85)
+        graph = "random 228-node graph at 85 % density (W_228.csv not found; pass --w228)"
+    edge_index, edge_weight = adjacency_to_edges(adjacency)
+    n = adjacency.shape[0]
+    _, lam = scaled_laplacian(edge_index, edge_weight, n)
+    lam_t = torch.tensor(lam)
+    torch.manual_seed(0)
+    fast = FastChebConv(channels, channels, K=3)
+    ref = ChebConv(channels, channels, K=3)
+    ref.load_state_dict(fast.state_dict())
+    x = torch.randn(batch, steps, n, channels)
+    log(f"graph: {graph}: {n} nodes, {edge_index.size(1):,} directed edges "
+        f"({edge_index.size(1) / (n * n):.0%} dense), lambda_max={lam:.4f}")
+    log(f"input [B, T, N, C] = [{batch}, {steps}, {n}, {channels}], ChebConv({channels}, "
+        f"{channels}, K=3), forward + backward, {torch.get_num_threads()} threads")
+
+    def run_fast():
+        xi = x.clone().requires_grad_(True)
+        out = fast(xi, edge_index, edge_weight)
+        out.sum().backward()
+        return out, xi.grad
+
+    def run_stock():
+        xi = x.reshape(batch * steps, n, channels).clone().requires_grad_(True)
+        out = ref(xi, edge_index, edge_weight, lambda_max=lam_t)
+        out.sum().backward()
+        return out.reshape(x.shape), xi.grad.reshape(x.shape)
+
+    def run_loop():
+        xi = x.clone().requires_grad_(True)
+        outs = [ref(xi[b, t], edge_index, edge_weight, lambda_max=lam_t)
+                for b in range(batch) for t in range(steps)]
+        out = torch.stack(outs).reshape(x.shape)
+        out.sum().backward()
+        return out, xi.grad
+
+    results: Dict[str, float] = {"edges": float(edge_index.size(1))}
+    fast_times = time_call(run_fast, repeats=repeats)
+    results["fast_s"] = min(fast_times)
+    rows = [("FastChebConv (cached dense L)", results["fast_s"])]
+    if stock:
+        results["stock_s"] = min(time_call(run_stock, repeats=1, warmup=0))
+        rows.append(("stock ChebConv on [B*T, N, C]", results["stock_s"]))
+    if loop:
+        results["loop_s"] = min(time_call(run_loop, repeats=1, warmup=0))
+        rows.append(("stock ChebConv per (b, t) slice (PyG-T STConv)", results["loop_s"]))
+    # Equal outputs and input gradients, checked on two samples to keep it cheap.
+    xs = x[:2].clone().requires_grad_(True)
+    xr = x[:2].reshape(-1, n, channels).clone().requires_grad_(True)
+    out_f, out_r = fast(xs, edge_index, edge_weight), ref(xr, edge_index, edge_weight,
+                                                          lambda_max=lam_t)
+    (out_f ** 2).sum().backward()
+    (out_r ** 2).sum().backward()
+    results["max_abs_diff"] = float((out_f.reshape(out_r.shape) - out_r).abs().max())
+    results["max_grad_diff"] = float((xs.grad.reshape(xr.grad.shape) - xr.grad).abs().max())
+    log("")
+    log("| implementation | forward+backward (s) | vs FastChebConv |")
+    log("|---|---:|---:|")
+    for name, seconds in rows:
+        log(f"| {name} | {seconds:.3f} | {seconds / results['fast_s']:.1f}x |")
+    log(f"\nmax |FastChebConv - ChebConv|: output {results['max_abs_diff']:.2e}, "
+        f"input gradient {results['max_grad_diff']:.2e}")
+    return results

@@ -1,0 +1,65 @@
+"""``pygkd data``: inspect and download datasets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+import numpy as np
+
+from pygkd.cli.main import main
+from pygkd.cli.options import data_config_from, data_options, data_overrides
+
+
+@main.group()
+def data() -> None:
+    """Inspect and download traffic datasets."""
+
+
+@data.command()
+@click.argument("dataset")
+@data_options(with_dataset=False)
+def info(dataset: str, **kwargs: Any) -> None:
+    """Print nodes, edges, steps, days, splits and missing share of DATASET.
+
+    DATASET is synthetic, los-loop, pemsd7m, pems08, or the path of your own speeds CSV.
+    """
+    from pygkd.data import ForecastDataset, load_dataset
+
+    kwargs["dataset"] = dataset
+    cfg = data_config_from(data_overrides(kwargs))
+    raw = load_dataset(cfg.name, cfg.root, **cfg.options)
+    prepared = ForecastDataset.from_traffic(raw, split=cfg.split)
+    speeds = raw.speeds[~(np.isnan(raw.speeds) | (raw.speeds == 0))]
+    days = prepared.split_days
+    rows = [
+        ("dataset", raw.name),
+        ("nodes", f"{raw.num_nodes:,}"),
+        ("edges (directed, nonzero weights)", f"{raw.num_edges:,}"),
+        ("graph density", f"{raw.num_edges / max(1, raw.num_nodes * (raw.num_nodes - 1)):.1%}"),
+        ("steps", f"{raw.num_steps:,} ({raw.steps_per_day} a day, {raw.minutes_per_step} min)"),
+        ("days", f"{raw.num_days}"),
+        ("split (days train/val/test)", "/".join(str(d) for d in days)),
+        ("windows train/val/test", "/".join(f"{prepared.num_samples(s):,}"
+                                            for s in ("train", "val", "test"))),
+        ("missing share", f"{raw.missing_share:.2%}"),
+        ("speed mean / std / min / max", f"{speeds.mean():.2f} / {speeds.std():.2f} / "
+                                         f"{speeds.min():.2f} / {speeds.max():.2f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")
+
+
+@data.command()
+@click.argument("dataset", type=click.Choice(["los-loop", "pemsd7m", "pems08"]))
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to put the files [default: $PYGKD_DATA or ~/.cache/pygkd/data].")
+@click.option("--force", is_flag=True, help="Download again even if the files exist.")
+def download(dataset: str, data_dir: Optional[Path], force: bool) -> None:
+    """Download DATASET's public files (needs internet access)."""
+    from pygkd.data import download_dataset
+
+    root = download_dataset(dataset, data_dir, force=force)
+    click.echo(f"{dataset} is in {root}")

@@ -1,0 +1,69 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional
+
+import click
+
+from pygkd.train.config import DataConfig
+
+__all__ = ["data_options", "data_config_from", "data_overrides"]
+
+_DATA_HELP = "synthetic (built in), los-loop, pemsd7m, pems08, or the path of your own speeds CSV"
+
+
+def data_options(with_dataset: bool = True) -> Callable:
+    """Decorator adding --dataset (optional), --data-dir, --split and the loader options."""
+
+    def wrap(func: Callable) -> Callable:
+        opts = [
+            click.option("--dataset", default=None, help=f"Dataset: {_DATA_HELP}."),
+            click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                         help="Folder with the dataset files [default: $PYGKD_DATA or "
+                              "~/.cache/pygkd/data]."),
+            click.option("--split", default=None,
+                         help="Days 'train/val/test' (e.g. 5/1/1) or ratios 'a:b:c'."),
+            click.option("--graph", type=click.Path(dir_okay=False), default=None,
+                         help="Your own graph: 'from,to,cost' edge list or dense matrix CSV."),
+            click.option("--graph-kind", type=click.Choice(["distance", "weight"]), default=None,
+                         help="A dense --graph holds distances (kernel applied) or weights."),
+            click.option("--sigma2", type=float, default=None,
+                         help="Gaussian kernel width (default 0.1, as STGCN's code; the paper "
+                              "prints 10)."),
+            click.option("--epsilon", type=float, default=None, help="Kernel threshold [0.5]."),
+            click.option("--channel", default=None, help="PEMS0X channel: flow, occupancy, speed."),
+            click.option("--steps-per-day", type=int, default=None,
+                         help="Samples per day of your own data [inferred or 288]."),
+        ]
+        if not with_dataset:
+            opts = opts[1:]
+        for opt in reversed(opts):
+            func = opt(func)
+        return func
+
+    return wrap
+
+
+def data_overrides(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """Pop the data options from a command's kwargs as a partial ``data`` recipe section."""
+    section: Dict[str, Any] = {}
+    options: Dict[str, Any] = {}
+    for key in ("dataset", "data_dir", "split"):
+        value = kwargs.pop(key, None)
+        if value is not None:
+            section[{"dataset": "name", "data_dir": "root"}.get(key, key)] = value
+    for key in ("graph", "graph_kind", "sigma2", "epsilon", "channel", "steps_per_day"):
+        value = kwargs.pop(key, None)
+        if value is not None:
+            options[key] = value
+    if options:
+        section["options"] = options
+    return section
+
+
+def data_config_from(section: Dict[str, Any]) -> DataConfig:
+    return DataConfig(
+        name=section.get("name", "synthetic"), root=section.get("root"),
+        split=section.get("split"), options=dict(section.get("options", {})),
+    )

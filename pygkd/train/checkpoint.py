@@ -1,0 +1,65 @@
+"""Checkpoints: atomic writes and safe loads (``torch.load(weights_only=True)``).
+
+A checkpoint holds only tensors and plain Python values (dicts, lists, numbers, strings), so it
+loads with ``weights_only=True``: opening one never runs code from the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict
+
+import torch
+
+from pygkd.errors import InputError
+from pygkd.nn.models.stgcn import STGCN
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_model", "FORMAT"]
+
+FORMAT = "pygkd-checkpoint-v1"
+
+
+def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then rename.
+
+    A run killed while saving leaves the previous checkpoint intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": FORMAT, **payload}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: Path) -> Dict[str, Any]:
+    """Load a pygkd checkpoint safely (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is a user error here
+        raise InputError(f"{path}: not a readable pygkd checkpoint ({type(err).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise InputError(f"{path}: not a pygkd checkpoint (expected format {FORMAT!r})")
+    return payload
+
+
+def load_model(path: Path) -> tuple[STGCN, Dict[str, Any]]:
+    """Rebuild the STGCN stored in a checkpoint; returns ``(model, checkpoint)``."""
+    payload = load_checkpoint(path)
+    if payload.get("kind") != "stgcn" or "model_config" not in payload:
+        raise InputError(f"{path}: expected an STGCN checkpoint (got kind {payload.get('kind')!r})")
+    model = STGCN.from_config(payload["model_config"])
+    model.load_state_dict(payload["model_state"])
+    return model, payload

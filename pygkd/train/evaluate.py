@@ -1,0 +1,137 @@
+"""Autoregressive multi-step forecasting, persistence baseline, metrics and latency (SPEC 3)."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Dict, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from pygkd.data.windows import ForecastDataset
+from pygkd.metrics import horizon_metrics
+
+__all__ = [
+    "autoregressive_forecast",
+    "forecast_split",
+    "persistence_split",
+    "evaluate_model",
+    "measure_latency",
+    "count_parameters",
+    "count_flops",
+]
+
+
+def autoregressive_forecast(
+    step: Callable[[Tensor], Tensor], x: Tensor, horizon: int
+) -> Tensor:
+    """Forecast ``horizon`` steps with a one-step model (paper Fig. 2).
+
+    Each prediction is appended as the newest input step and the oldest step is dropped.
+
+    Args:
+        step: maps ``x [B, T, N, C]`` to the next step ``[B, 1, N, 1]`` (channel 0 is the
+            forecast quantity).
+        x (Tensor): ``[B, T, N, C]`` input window.
+        horizon (int): number of steps :math:`H`.
+
+    Returns:
+        Tensor: ``[B, H, N]``.
+
+    Example:
+        >>> last = lambda x: x[:, -1:, :, :1] + 1  # "tomorrow = today + 1"
+        >>> autoregressive_forecast(last, torch.zeros(1, 3, 2, 1), 3)[0, :, 0].tolist()
+        [1.0, 2.0, 3.0]
+    """
+    outputs = []
+    for _ in range(horizon):
+        nxt = step(x)  # [B, 1, N, 1]
+        outputs.append(nxt[:, 0, :, 0])
+        if x.size(-1) > 1:
+            nxt = torch.cat([nxt, x[:, -1:, :, 1:]], dim=-1)
+        x = torch.cat([x[:, 1:], nxt], dim=1)
+    return torch.stack(outputs, dim=1)
+
+
+@torch.no_grad()
+def forecast_split(
+    model: nn.Module, dataset: ForecastDataset, split: str, batch_size: int = 200,
+    horizon: int | None = None, limit: int | None = None,
+) -> Tuple[Tensor, Tensor]:
+    """De-normalised ``(forecast, truth)``, each ``[S, H, N]``, over a split's windows."""
+    horizon = horizon or dataset.n_out
+    was_training = model.training
+    model.eval()
+    ei, ew = dataset.edge_index, dataset.edge_weight
+    preds, truths = [], []
+    for x, y in dataset.batches(split, batch_size, limit=limit):
+        preds.append(autoregressive_forecast(lambda z: model(z, ei, ew), x, horizon))
+        truths.append(y[:, :horizon])
+    model.train(was_training)
+    scale = dataset.scaler
+    return scale.inverse(torch.cat(preds)), scale.inverse(torch.cat(truths))
+
+
+def persistence_split(dataset: ForecastDataset, split: str) -> Tuple[Tensor, Tensor]:
+    """Persistence baseline: the last observed value for every future step (de-normalised)."""
+    x, y = dataset.batch(split, torch.arange(dataset.num_samples(split)))
+    pred = x[:, -1:, :, 0].expand_as(y)
+    return dataset.scaler.inverse(pred), dataset.scaler.inverse(y)
+
+
+def evaluate_model(
+    model: nn.Module, dataset: ForecastDataset, split: str = "test", batch_size: int = 200
+) -> Dict[str, Dict[str, float]]:
+    """MAE / RMSE / MAPE at 15, 30, 45 min (steps 3, 6, 9) on de-normalised speeds."""
+    pred, truth = forecast_split(model, dataset, split, batch_size)
+    return horizon_metrics(pred, truth, steps=_steps(dataset), minutes_per_step=dataset.minutes_per_step)
+
+
+def _steps(dataset: ForecastDataset) -> Tuple[int, ...]:
+    return tuple(s for s in (3, 6, 9) if s <= dataset.n_out)
+
+
+def measure_latency(
+    model: nn.Module, dataset: ForecastDataset, batch_size: int = 1140, repeats: int = 20,
+    split: str = "test",
+) -> Dict[str, float]:
+    """Mean and best wall time of one forward pass on a batch of test windows.
+
+    The paper times a batch of 1,140 samples over 100 runs; when the split has fewer windows
+    they are repeated to fill the batch.
+    """
+    n = dataset.num_samples(split)
+    index = torch.arange(batch_size) % n
+    x, _ = dataset.batch(split, index)
+    ei, ew = dataset.edge_index, dataset.edge_weight
+    model.eval()
+    times = []
+    with torch.no_grad():
+        model(x, ei, ew)  # warm-up (builds cached operators)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x, ei, ew)
+            times.append(time.perf_counter() - start)
+    return {"batch": batch_size, "repeats": repeats, "mean_s": sum(times) / len(times),
+            "min_s": min(times)}
+
+
+def count_parameters(model: nn.Module, nonzero: bool = False) -> int:
+    """Trainable parameters (or only the nonzero ones, for masked models)."""
+    if nonzero:
+        return int(sum(int((p != 0).sum()) for p in model.parameters()))
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def count_flops(model: nn.Module, x: Tensor, *args) -> int:
+    """Floating-point operations of one forward pass, by ``torch.utils.flop_counter``.
+
+    Counts matrix products and convolutions (2 per multiply-add), as PyTorch's counter does;
+    element-wise operations are not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x, *args)
+    return int(counter.get_total_flops())

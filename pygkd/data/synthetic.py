@@ -134,9 +134,9 @@ def make_synthetic_network(
         adjacency of shortest road distances.
 
     Example:
-        >>> data = make_synthetic_network(num_nodes=12, num_days=2, seed=1)
+        >>> data = make_synthetic_network(num_nodes=12, num_days=3, seed=1)
         >>> data.speeds.shape, data.num_days
-        ((576, 12), 2)
+        ((864, 12), 3)
     """
     if num_nodes < 4:
         raise InputError(f"num_nodes: expected at least 4 sensors (got {num_nodes})")

@@ -127,11 +127,28 @@ def count_flops(model: nn.Module, x: Tensor, *args) -> int:
     """Floating-point operations of one forward pass, by ``torch.utils.flop_counter``.
 
     Counts matrix products and convolutions (2 per multiply-add), as PyTorch's counter does;
-    element-wise operations are not counted.
+    element-wise operations are not counted. Sparse graph products, which the counter does not
+    see, are added as ``2 * nnz * columns`` per propagation.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
+    from pygkd.nn.layers import FastChebConv
+
+    sparse_flops = [0]
+
+    def add_sparse(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        cache = getattr(module, "_cache", None)
+        if cache is not None and cache[1].is_sparse:
+            columns = inputs[0].numel() // inputs[0].size(-2)
+            sparse_flops[0] += 2 * cache[1]._nnz() * columns * (len(module.lins) - 1)
+
+    handles = [m.register_forward_hook(add_sparse) for m in model.modules()
+               if isinstance(m, FastChebConv)]
     model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(x, *args)
-    return int(counter.get_total_flops())
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x, *args)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return int(counter.get_total_flops()) + sparse_flops[0]

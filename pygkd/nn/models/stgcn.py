@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
+import torch  # noqa: F401  (doctest)
 from torch import Tensor, nn
 
 from pygkd.errors import InputError

@@ -1,0 +1,255 @@
+r"""Distillation losses as pure functions (paper Sec. 3.2, SPEC section 4).
+
+Response losses take the student output ``y_s``, teacher output ``y_t`` and target ``T``, each
+``[B, N]`` (one step) or ``[B, ..., N]``; feature losses take ``[B, T, N, C]`` features whose
+channel widths may differ between student and teacher. The teacher side is always detached.
+``||a - b||_2`` on a scalar is read as the squared error; every loss is a mean over its index
+set (``reduction="mean"``), ``"sum"`` sums the same terms and ``"none"`` returns them.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from pygkd.typing import Reduction
+
+__all__ = [
+    "response_l2",
+    "response_kl",
+    "overseen_response",
+    "temporal_correlation",
+    "spatial_correlation",
+    "spatio_temporal_correlation",
+    "structural_kd",
+    "pairwise_l1",
+    "check_unit",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_unit(name: str, value: float) -> float:
+    """Raise ``ValueError`` unless ``0 <= value <= 1``."""
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"Expected '{name}' in [0, 1] (got {value})")
+    return float(value)
+
+
+def _reduce(terms: Tensor, reduction: Reduction) -> Tensor:
+    if reduction == "mean":
+        return terms.mean()
+    if reduction == "sum":
+        return terms.sum()
+    if reduction == "none":
+        return terms
+    raise ValueError(f"Expected reduction in {_REDUCTIONS} (got {reduction!r})")
+
+
+def _check_same(a: Tensor, b: Tensor, names: Tuple[str, str], dims: int | None = None) -> None:
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if dims is None:
+        ok = sa == sb
+        what = "the same shape"
+    else:
+        ok = a.dim() == b.dim() == 4 and sa[:dims] == sb[:dims]
+        what = "[batch, time, nodes, channels] with equal batch, time and nodes"
+    if not ok:
+        raise ValueError(f"Expected '{names[0]}' and '{names[1]}' as {what} (got {sa} and {sb})")
+
+
+def response_l2(y_s: Tensor, y_t: Tensor, target: Tensor, beta: float,
+                reduction: Reduction = "mean") -> Tensor:
+    r"""Response distillation with L2 (Eq. 3):
+    :math:`\beta (y^s - y^t)^2 + (1 - \beta)(y^s - T)^2`, per entry.
+
+    Example:
+        >>> response_l2(torch.tensor([1.0]), torch.tensor([3.0]), torch.tensor([0.0]), 0.25)
+        tensor(1.7500)
+    """
+    _check_same(y_s, y_t, ("student", "teacher"))
+    _check_same(y_s, target, ("student", "target"))
+    beta = check_unit("beta", beta)
+    terms = beta * (y_s - y_t.detach()) ** 2 + (1 - beta) * (y_s - target) ** 2
+    return _reduce(terms, reduction)
+
+
+def response_kl(y_s: Tensor, y_t: Tensor, target: Tensor, beta: float, tau: float = 1.0,
+                reduction: Reduction = "mean") -> Tensor:
+    r"""Response distillation with KL divergence (Eq. 1-2).
+
+    Z-scored speeds are not distributions, so both outputs pass through a softmax over the
+    node axis (last dimension) at temperature :math:`\tau` (SPEC section 4); per entry,
+
+    .. math::
+        \beta\, p^t_{bi} \log\frac{p^t_{bi}}{p^s_{bi}} + (1 - \beta)(y^s_{bi} - T_{bi})^2,
+        \qquad p = \mathrm{softmax}_i(y / \tau).
+
+    Example:
+        >>> y = torch.tensor([[0.0, 1.0]])
+        >>> float(response_kl(y, y, y, beta=1.0))
+        0.0
+    """
+    _check_same(y_s, y_t, ("student", "teacher"))
+    _check_same(y_s, target, ("student", "target"))
+    beta = check_unit("beta", beta)
+    if tau <= 0:
+        raise ValueError(f"Expected temperature 'tau' > 0 (got {tau})")
+    log_p_s = F.log_softmax(y_s / tau, dim=-1)
+    log_p_t = F.log_softmax(y_t.detach() / tau, dim=-1)
+    kl = log_p_t.exp() * (log_p_t - log_p_s)
+    terms = beta * kl + (1 - beta) * (y_s - target) ** 2
+    return _reduce(terms, reduction)
+
+
+def overseen_response(y_s: Tensor, y_t: Tensor, target: Tensor, alpha1: float,
+                      reduction: Reduction = "mean") -> Tuple[Tensor, Tensor]:
+    r"""Overseen response distillation :math:`L_{ORD}` (Eq. 4-6).
+
+    :math:`D = |y^t - T|`, min-max normalised over nodes within each sample (``D = 0`` where
+    max = min). Entries with :math:`D \le \alpha_1` learn from the target, the others from the
+    teacher.
+
+    Returns:
+        ``(loss, teacher_share)``: the loss and the share of entries that used the teacher
+        (paper Table 3).
+
+    Example:
+        >>> y_s = torch.zeros(1, 3); y_t = torch.tensor([[1.0, 2.0, 5.0]]); T = torch.ones(1, 3)
+        >>> loss, share = overseen_response(y_s, y_t, T, alpha1=0.5)
+        >>> float(loss), float(share)  # D = [0, 0.25, 1]: target, target, teacher
+        (9.0, 0.3333333432674408)
+    """
+    _check_same(y_s, y_t, ("student", "teacher"))
+    _check_same(y_s, target, ("student", "target"))
+    alpha1 = check_unit("alpha1", alpha1)
+    y_t = y_t.detach()
+    d = (y_t - target).abs()
+    low = d.amin(dim=-1, keepdim=True)
+    span = d.amax(dim=-1, keepdim=True) - low
+    d = torch.where(span > 0, (d - low) / torch.where(span > 0, span, torch.ones_like(span)),
+                    torch.zeros_like(d))
+    use_teacher = d > alpha1
+    terms = torch.where(use_teacher, (y_s - y_t) ** 2, (y_s - target) ** 2)
+    return _reduce(terms, reduction), use_teacher.float().mean()
+
+
+def pairwise_l1(x: Tensor) -> Tensor:
+    r"""Mean absolute difference between all pairs of rows: ``[..., M, C] -> [..., M, M]``,
+    :math:`D_{ij} = \frac{1}{C} \sum_c |x_{ic} - x_{jc}|`, never building ``[..., M, M, C]``.
+
+    Example:
+        >>> pairwise_l1(torch.tensor([[0.0, 0.0], [1.0, 3.0]]))
+        tensor([[0., 2.],
+                [2., 0.]])
+    """
+    lead = x.shape[:-2]
+    flat = x.reshape(-1, x.size(-2), x.size(-1))
+    dist = torch.cdist(flat, flat, p=1.0) / x.size(-1)
+    return dist.reshape(*lead, x.size(-2), x.size(-2))
+
+
+def _upper_pairs_mse(d_s: Tensor, d_t: Tensor) -> Tensor:
+    """Mean over ``i < j`` of ``(d_s - d_t)^2`` for ``[..., M, M]`` symmetric matrices."""
+    m = d_s.size(-1)
+    sq = (d_s - d_t) ** 2
+    # symmetric with a zero diagonal: the i<j mean is the full sum / (M (M - 1))
+    return sq.sum(dim=(-1, -2)) / max(m * (m - 1), 1)
+
+
+def temporal_correlation(f_s: Tensor, f_t: Tensor, reduction: Reduction = "mean") -> Tensor:
+    r"""Temporal correlation distillation :math:`L_{TCD}` (Eq. 7-8).
+
+    .. math::
+        TCD_{bnij} = \frac{1}{C}\sum_c |F_{binc} - F_{bjnc}|, \quad
+        L = \operatorname{mean}_{b, n, i<j} (TCD^s_{bnij} - TCD^t_{bnij})^2
+
+    Args:
+        f_s (Tensor): student features ``[B, T, N, C_s]``.
+        f_t (Tensor): teacher features ``[B, T, N, C_t]`` (``C_t`` may differ from ``C_s``).
+        reduction: ``"none"`` returns ``[B, N]``.
+
+    Example:
+        >>> f = torch.randn(2, 4, 3, 5)
+        >>> float(temporal_correlation(f, torch.cat([f, f], -1)))
+        0.0
+    """
+    _check_same(f_s, f_t, ("student", "teacher"), dims=3)
+    d_s = pairwise_l1(f_s.transpose(1, 2))  # [B, N, T, T]
+    d_t = pairwise_l1(f_t.detach().transpose(1, 2))
+    return _reduce(_upper_pairs_mse(d_s, d_t), reduction)
+
+
+def spatial_correlation(f_s: Tensor, f_t: Tensor, reduction: Reduction = "mean") -> Tensor:
+    r"""Spatial correlation distillation :math:`L_{SCD}` (Eq. 9-10).
+
+    .. math::
+        SCD_{btij} = \frac{1}{C}\sum_c |F_{btic} - F_{btjc}|, \quad
+        L = \operatorname{mean}_{b, t, i<j} (SCD^s_{btij} - SCD^t_{btij})^2
+
+    Pairwise distances are ``[B, T, N, N]``; no ``[B, T, N, N, C]`` tensor is built.
+
+    Args:
+        f_s (Tensor): student features ``[B, T, N, C_s]``.
+        f_t (Tensor): teacher features ``[B, T, N, C_t]``.
+        reduction: ``"none"`` returns ``[B, T]``.
+
+    Example:
+        >>> f = torch.randn(2, 4, 3, 5)
+        >>> spatial_correlation(f, f + 1.0, reduction="none").abs().max().item() < 1e-6
+        True
+    """
+    _check_same(f_s, f_t, ("student", "teacher"), dims=3)
+    return _reduce(_upper_pairs_mse(pairwise_l1(f_s), pairwise_l1(f_t.detach())), reduction)
+
+
+def spatio_temporal_correlation(ord_loss: Tensor, scd: Tensor, tcd: Tensor, alpha2: float,
+                                alpha3: float) -> Tensor:
+    r""":math:`L_{STCD} = L_{ORD} + \alpha_3 (\alpha_2 L_{SCD} + (1 - \alpha_2) L_{TCD})` (Eq. 11).
+
+    Example:
+        >>> spatio_temporal_correlation(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(4.0),
+        ...                             alpha2=0.25, alpha3=0.5)
+        tensor(2.7500)
+    """
+    alpha2, alpha3 = check_unit("alpha2", alpha2), check_unit("alpha3", alpha3)
+    return ord_loss + alpha3 * (alpha2 * scd + (1 - alpha2) * tcd)
+
+
+def structural_kd(h_s: Tensor, h_t: Tensor, y_s: Tensor, target: Tensor, alpha: float,
+                  reduction: Reduction = "mean") -> Tensor:
+    r"""Structural KD baseline :math:`L_{SKD}` (Bian et al. 2021, graph matching).
+
+    Per sample, the features ``[T, N, C]`` are flattened to ``[T*N, C]``; pairwise Euclidean
+    distances are divided by their mean over non-zero entries, and student and teacher are
+    compared with smooth-L1:
+    :math:`L = (1-\alpha) \operatorname{mean}(y^s - T)^2 + \alpha L_{GM}`.
+
+    Args:
+        h_s, h_t (Tensor): last ST-Conv block outputs ``[B, T, N, C_s]`` and ``[B, T, N, C_t]``.
+        y_s, target (Tensor): ``[B, N]``.
+        reduction: ``"none"`` returns ``[B]`` (per-sample task MSE and matching loss).
+
+    Example:
+        >>> h = torch.randn(2, 3, 4, 5); y = torch.zeros(2, 4)
+        >>> float(structural_kd(h, 2 * h, y, y, alpha=0.5))  # distances scale away
+        0.0
+    """
+    _check_same(h_s, h_t, ("student", "teacher"), dims=3)
+    _check_same(y_s, target, ("student", "target"))
+    alpha = check_unit("alpha", alpha)
+
+    def normalised(h: Tensor) -> Tensor:
+        flat = h.reshape(h.size(0), -1, h.size(-1))
+        dist = torch.cdist(flat, flat, p=2.0)
+        nonzero = (dist > 0).float()
+        mean = (dist * nonzero).sum(dim=(1, 2)) / nonzero.sum(dim=(1, 2)).clamp_min(1.0)
+        return dist / mean.clamp_min(1e-12)[:, None, None]
+
+    match = F.smooth_l1_loss(normalised(h_s), normalised(h_t.detach()), reduction="none")
+    match = match.mean(dim=(1, 2))
+    task = ((y_s - target) ** 2).reshape(y_s.size(0), -1).mean(dim=1)
+    return _reduce((1 - alpha) * task + alpha * match, reduction)

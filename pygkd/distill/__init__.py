@@ -1,0 +1,43 @@
+"""Graph knowledge distillation: feature hooks and the paper's losses (Sec. 3.2)."""
+
+import torch  # noqa: F401  (doctests)
+
+from pygkd.distill.functional import (
+    overseen_response,
+    pairwise_l1,
+    response_kl,
+    response_l2,
+    spatial_correlation,
+    spatio_temporal_correlation,
+    structural_kd,
+    temporal_correlation,
+)
+from pygkd.distill.hooks import FeatureCapture, get_submodule_or_raise
+from pygkd.distill.losses import (
+    OverseenResponseLoss,
+    ResponseKLLoss,
+    ResponseL2Loss,
+    SpatialCorrelationLoss,
+    StructuralKDLoss,
+    TemporalCorrelationLoss,
+)
+
+__all__ = [
+    "FeatureCapture",
+    "OverseenResponseLoss",
+    "ResponseKLLoss",
+    "ResponseL2Loss",
+    "SpatialCorrelationLoss",
+    "StructuralKDLoss",
+    "TemporalCorrelationLoss",
+    "get_submodule_or_raise",
+    "overseen_response",
+    "pairwise_l1",
+    "response_kl",
+    "response_l2",
+    "spatial_correlation",
+    "spatio_temporal_correlation",
+    "structural_kd",
+    "temporal_correlation",
+]
+classes = __all__

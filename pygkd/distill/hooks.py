@@ -1,0 +1,88 @@
+"""Capture intermediate features with forward hooks, and always remove the hooks.
+
+:class:`FeatureCapture` works on any ``torch.nn.Module`` whose layers can be named (their
+``named_modules()`` paths): STGCN exposes its temporal and spatial layer names, and for other
+models (for example PyG Temporal's recurrent cells) the user names the layers.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import torch  # noqa: F401  (doctests)
+from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
+
+__all__ = ["FeatureCapture", "get_submodule_or_raise"]
+
+
+def get_submodule_or_raise(model: nn.Module, name: str) -> nn.Module:
+    """``model.get_submodule(name)``, or a ``KeyError`` that lists the valid names."""
+    modules = dict(model.named_modules())
+    if name not in modules or name == "":
+        valid = [n for n in modules if n]
+        shown = ", ".join(valid[:40]) + (" ..." if len(valid) > 40 else "")
+        raise KeyError(f"Unknown layer {name!r} in {type(model).__name__} (choose from: {shown})")
+    return modules[name]
+
+
+class FeatureCapture:
+    """Context manager recording the outputs of named submodules during forward passes.
+
+    Args:
+        model (nn.Module): any module.
+        names (sequence of str): submodule paths, as in ``model.named_modules()``.
+        detach (bool): store detached outputs (for a frozen teacher) (default: ``False``).
+        transform (callable, optional): applied to each captured output, e.g. to bring a
+            recurrent model's ``[B*N, C]`` or ``[B, N, C]`` hidden state into ``[B, T, N, C]``.
+
+    The hooks are removed on exit, also when the forward pass raises.
+
+    Example:
+        >>> from pygkd.nn import STGCN
+        >>> from pygkd.testing import toy_graph
+        >>> model = STGCN(5, [[1, 2, 4], [4, 2, 8]])
+        >>> ei, ew = toy_graph(5)
+        >>> with FeatureCapture(model, model.spatial_layer_names) as cap:
+        ...     _ = model(torch.randn(3, 12, 5, 1), ei, ew)
+        >>> [tuple(f.shape) for f in cap.features.values()]
+        [(3, 10, 5, 2), (3, 6, 5, 2)]
+        >>> any(m._forward_hooks for m in model.modules())
+        False
+    """
+
+    def __init__(self, model: nn.Module, names: Sequence[str], detach: bool = False,
+                 transform: Optional[Callable[[Any], Tensor]] = None) -> None:
+        self.model, self.names, self.detach = model, list(names), detach
+        self.transform = transform
+        self.features: Dict[str, Tensor] = {}
+        self._handles: List[RemovableHandle] = []
+        self._modules = [get_submodule_or_raise(model, n) for n in self.names]
+
+    def __enter__(self) -> "FeatureCapture":
+        self.features.clear()
+        for name, module in zip(self.names, self._modules):
+            self._handles.append(module.register_forward_hook(partial(self._store, name)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        while self._handles:
+            self._handles.pop().remove()
+
+    def _store(self, name: str, module: nn.Module, inputs: tuple, output: Any) -> None:
+        out = output[0] if isinstance(output, (tuple, list)) else output
+        if self.transform is not None:
+            out = self.transform(out)
+        self.features[name] = out.detach() if self.detach else out
+
+    def ordered(self) -> List[Tensor]:
+        """The captured features in the order of ``names``.
+
+        Raises:
+            RuntimeError: if a named layer did not run during the forward pass.
+        """
+        missing = [n for n in self.names if n not in self.features]
+        if missing:
+            raise RuntimeError(f"Layers {missing} did not run during the forward pass")
+        return [self.features[n] for n in self.names]

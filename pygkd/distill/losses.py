@@ -1,0 +1,153 @@
+"""Distillation losses as ``nn.Module`` s with ``reduction``, thin wrappers of
+:mod:`pygkd.distill.functional` (after tsl's metrics). Each forward takes tensors; the caller
+(trainer, recipe) decides which layers feed which loss."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch  # noqa: F401  (doctests)
+from torch import Tensor, nn
+
+from pygkd.distill import functional as Fd
+from pygkd.typing import Reduction
+
+__all__ = [
+    "ResponseL2Loss",
+    "ResponseKLLoss",
+    "OverseenResponseLoss",
+    "TemporalCorrelationLoss",
+    "SpatialCorrelationLoss",
+    "StructuralKDLoss",
+]
+
+
+def _check_reduction(reduction: str) -> str:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"Expected reduction in ('mean', 'sum', 'none') (got {reduction!r})")
+    return reduction
+
+
+class ResponseL2Loss(nn.Module):
+    r""":math:`L_{RD(L2)}` (Eq. 3): :math:`\beta (y^s-y^t)^2 + (1-\beta)(y^s-T)^2`.
+
+    Recipe: ``{loss: rd-l2, beta: 0.045}`` (paper Table 6, PeMSD7).
+
+    Shapes:
+        - **input:** ``y_s``, ``y_t``, ``target`` of one shape, e.g. :math:`(B, N)`
+        - **output:** scalar, or the input shape with ``reduction='none'``
+
+    Example:
+        >>> y = torch.zeros(2, 3)
+        >>> ResponseL2Loss(beta=0.5)(y, y + 2, y + 1)
+        tensor(2.5000)
+    """
+
+    def __init__(self, beta: float, reduction: Reduction = "mean") -> None:
+        super().__init__()
+        self.beta = Fd.check_unit("beta", beta)
+        self.reduction = _check_reduction(reduction)
+
+    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor) -> Tensor:
+        return Fd.response_l2(y_s, y_t, target, self.beta, self.reduction)
+
+
+class ResponseKLLoss(nn.Module):
+    r""":math:`L_{RD(KL)}` (Eq. 1-2) with a softmax over nodes at temperature ``tau``.
+
+    Recipe: ``{loss: rd-kl, beta: 0.007, tau: 1.0}``.
+
+    Shapes:
+        - **input:** ``y_s``, ``y_t``, ``target`` :math:`(B, N)` (softmax over the last axis)
+        - **output:** scalar, or :math:`(B, N)` with ``reduction='none'``
+    """
+
+    def __init__(self, beta: float, tau: float = 1.0, reduction: Reduction = "mean") -> None:
+        super().__init__()
+        self.beta = Fd.check_unit("beta", beta)
+        if tau <= 0:
+            raise ValueError(f"Expected temperature 'tau' > 0 (got {tau})")
+        self.tau, self.reduction = float(tau), _check_reduction(reduction)
+
+    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor) -> Tensor:
+        return Fd.response_kl(y_s, y_t, target, self.beta, self.tau, self.reduction)
+
+
+class OverseenResponseLoss(nn.Module):
+    r""":math:`L_{ORD}` (Eq. 4-6). ``forward`` returns ``(loss, teacher_share)``.
+
+    Recipe: ``{loss: ord, alpha1: 0.593}``.
+
+    Shapes:
+        - **input:** ``y_s``, ``y_t``, ``target`` :math:`(B, N)` (min-max over the last axis)
+        - **output:** scalar (or :math:`(B, N)`) and the scalar share of teacher entries
+    """
+
+    def __init__(self, alpha1: float, reduction: Reduction = "mean") -> None:
+        super().__init__()
+        self.alpha1 = Fd.check_unit("alpha1", alpha1)
+        self.reduction = _check_reduction(reduction)
+
+    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor) -> Tuple[Tensor, Tensor]:
+        return Fd.overseen_response(y_s, y_t, target, self.alpha1, self.reduction)
+
+
+class TemporalCorrelationLoss(nn.Module):
+    r""":math:`L_{TCD}` (Eq. 7-8); student and teacher widths may differ.
+
+    Shapes:
+        - **input:** student :math:`(B, T, N, C_s)`, teacher :math:`(B, T, N, C_t)`
+        - **output:** scalar, or :math:`(B, N)` with ``reduction='none'``
+
+    Example:
+        >>> h_s = torch.randn(2, 6, 5, 4)
+        >>> TemporalCorrelationLoss(reduction="none")(h_s, torch.cat([h_s, h_s], -1)).shape
+        torch.Size([2, 5])
+    """
+
+    def __init__(self, reduction: Reduction = "mean") -> None:
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
+
+    def forward(self, student: Tensor, teacher: Tensor) -> Tensor:
+        return Fd.temporal_correlation(student, teacher, self.reduction)
+
+
+class SpatialCorrelationLoss(nn.Module):
+    r""":math:`L_{SCD}` (Eq. 9-10); student and teacher widths may differ.
+
+    Shapes:
+        - **input:** student :math:`(B, T, N, C_s)`, teacher :math:`(B, T, N, C_t)`
+        - **output:** scalar, or :math:`(B, T)` with ``reduction='none'``
+
+    Example:
+        >>> h_s = torch.randn(2, 6, 5, 4)
+        >>> SpatialCorrelationLoss(reduction="none")(h_s, torch.randn(2, 6, 5, 16)).shape
+        torch.Size([2, 6])
+    """
+
+    def __init__(self, reduction: Reduction = "mean") -> None:
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
+
+    def forward(self, student: Tensor, teacher: Tensor) -> Tensor:
+        return Fd.spatial_correlation(student, teacher, self.reduction)
+
+
+class StructuralKDLoss(nn.Module):
+    r""":math:`L_{SKD}` baseline (Bian et al. 2021): task MSE plus graph matching of the last
+    block's pairwise distances, weight ``alpha``. Recipe: ``{loss: skd, alpha: 0.333}``.
+
+    Shapes:
+        - **input:** ``h_s`` :math:`(B, T, N, C_s)`, ``h_t`` :math:`(B, T, N, C_t)`,
+          ``y_s``, ``target`` :math:`(B, N)`
+        - **output:** scalar, or :math:`(B)` with ``reduction='none'``
+    """
+
+    def __init__(self, alpha: float, reduction: Reduction = "mean") -> None:
+        super().__init__()
+        self.alpha = Fd.check_unit("alpha", alpha)
+        self.reduction = _check_reduction(reduction)
+
+    def forward(self, h_s: Tensor, h_t: Tensor, y_s: Tensor, target: Tensor) -> Tensor:
+        return Fd.structural_kd(h_s, h_t, y_s, target, self.alpha, self.reduction)

@@ -13,6 +13,7 @@ from pygkd.distill.functional import (
     temporal_correlation,
 )
 from pygkd.distill.hooks import FeatureCapture, get_submodule_or_raise
+from pygkd.distill.objective import DistillObjective, freeze, teacher_share
 from pygkd.distill.losses import (
     OverseenResponseLoss,
     ResponseKLLoss,
@@ -23,6 +24,7 @@ from pygkd.distill.losses import (
 )
 
 __all__ = [
+    "DistillObjective",
     "FeatureCapture",
     "OverseenResponseLoss",
     "ResponseKLLoss",
@@ -30,6 +32,7 @@ __all__ = [
     "SpatialCorrelationLoss",
     "StructuralKDLoss",
     "TemporalCorrelationLoss",
+    "freeze",
     "get_submodule_or_raise",
     "overseen_response",
     "pairwise_l1",
@@ -38,6 +41,7 @@ __all__ = [
     "spatial_correlation",
     "spatio_temporal_correlation",
     "structural_kd",
+    "teacher_share",
     "temporal_correlation",
 ]
 classes = __all__

@@ -22,7 +22,8 @@ import yaml
 from pygkd.errors import InputError
 from pygkd.nn.models.stgcn import PRESETS
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "RunConfig", "load_recipe",
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DistillConfig", "RunConfig",
+           "DISTILL_LOSSES", "load_recipe",
            "apply_overrides", "parse_blocks"]
 
 T = TypeVar("T")
@@ -82,14 +83,49 @@ class TrainConfig:
         return self
 
 
+DISTILL_LOSSES = ("none", "rd-l2", "rd-kl", "skd", "ord", "tcd", "scd", "stcd")
+
+
+@dataclass
+class DistillConfig:
+    """Distillation: the loss and its hyper-parameters (defaults: paper Table 6, PeMSD7).
+
+    ``tcd`` and ``scd`` are the ablations of Table 5: ``L_ORD`` plus ``alpha3`` times the one
+    feature loss (``L_STCD`` with ``alpha2`` = 0 or 1).
+    """
+
+    loss: str = "stcd"
+    teacher: Optional[str] = None
+    alpha1: float = 0.170
+    alpha2: float = 0.047
+    alpha3: float = 0.313
+    alpha: float = 0.333
+    beta: float = 0.045
+    tau: float = 1.0
+
+    def validate(self, where: str = "distill") -> "DistillConfig":
+        if self.loss not in DISTILL_LOSSES:
+            raise InputError(
+                f"{where}.loss: unknown {self.loss!r} (choose from: {', '.join(DISTILL_LOSSES)})"
+            )
+        for key in ("alpha1", "alpha2", "alpha3", "alpha", "beta"):
+            value = getattr(self, key)
+            if not 0.0 <= float(value) <= 1.0:
+                raise InputError(f"{where}.{key}: expected a value in [0, 1] (got {value})")
+        if self.tau <= 0:
+            raise InputError(f"{where}.tau: expected a temperature > 0 (got {self.tau})")
+        return self
+
+
 @dataclass
 class RunConfig:
-    """A whole run: seed, data, model and training settings."""
+    """A whole run: seed, data, model, training and (for ``distill``) distillation settings."""
 
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -98,13 +134,15 @@ class RunConfig:
     def from_dict(cls, raw: Dict[str, Any], source: str = "recipe") -> "RunConfig":
         if not isinstance(raw, dict):
             raise InputError(f"{source}: expected a mapping with seed/data/model/train")
-        _check_keys(raw, {"seed", "data", "model", "train"}, source)
+        _check_keys(raw, {"seed", "data", "model", "train", "distill"}, source)
         config = cls(
             seed=int(raw.get("seed", 0)),
             data=_build(DataConfig, raw.get("data") or {}, f"{source}: data"),
             model=_build(ModelConfig, raw.get("model") or {}, f"{source}: model"),
             train=_build(TrainConfig, raw.get("train") or {}, f"{source}: train"),
+            distill=_build(DistillConfig, raw.get("distill") or {}, f"{source}: distill"),
         )
+        config.distill.validate(f"{source}: distill")
         if config.model.blocks is not None:
             config.model.blocks = parse_blocks(config.model.blocks, f"{source}: model.blocks")
         elif config.model.preset not in PRESETS:

@@ -36,7 +36,7 @@ from pygkd.train.evaluate import (
 from pygkd.train.trainer import Trainer
 
 __all__ = ["build_dataset", "build_model", "run_train", "run_evaluate", "model_summary",
-           "write_json"]
+           "write_json", "prepare_run_dir", "finish_run", "data_info", "evaluation_metrics"]
 
 
 def write_json(path: Path, payload: Dict[str, Any]) -> None:
@@ -80,34 +80,48 @@ def model_summary(model: STGCN, dataset: ForecastDataset, latency_batch: int = 1
     }
 
 
-def run_train(config: RunConfig, out_dir: Path, fresh: bool = False, progress: bool = True,
-              log: Callable[[str], None] = print,
-              dataset: Optional[ForecastDataset] = None) -> Dict[str, Any]:
-    """Train and evaluate the model of ``config``; write the run folder; return the metrics."""
+def prepare_run_dir(out_dir: Path, fresh: bool) -> Path:
+    """Create the run folder; with ``fresh``, drop what an earlier run left there."""
     out_dir = Path(out_dir)
     if fresh and out_dir.exists():
         for name in ("last.pt", "model.pt", "metrics.json"):
             (out_dir / name).unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dataset = dataset or build_dataset(config.data)
-    model = build_model(config, dataset.num_nodes)
-    resolved = config.to_dict()
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    meta = {"run": resolved, "model_config": model.config(), "data": data_info(config.data, dataset)}
-    trainer = Trainer(model, dataset, config.train, out_dir, seed=config.seed, meta=meta)
-    state = trainer.fit(progress=progress, log=log)
+    return out_dir
+
+
+def finish_run(trainer: Trainer, config: RunConfig, out_dir: Path,
+               extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """After training: write ``model.pt`` and ``metrics.json``; return the metrics."""
+    model, dataset, state, meta = trainer.model, trainer.dataset, trainer.state, trainer.meta
     save_checkpoint(out_dir / "model.pt", {
         "kind": "stgcn", "model_config": model.config(), "model_state": model.state_dict(),
-        "data": meta["data"], "run": resolved, "best_epoch": state.best_epoch,
+        "data": meta["data"], "run": meta["run"], "best_epoch": state.best_epoch,
     })
     metrics = evaluation_metrics(model, dataset, config.train.eval_batch_size,
                                  config.train.latency_batch, config.train.latency_repeats)
     metrics.update({
         "dataset": meta["data"], "epochs_run": state.epoch, "best_epoch": state.best_epoch,
         "best_val_mae": state.best_val, "train_seconds": state.seconds, "history": state.history,
+        **(extra or {}),
     })
     write_json(out_dir / "metrics.json", metrics)
     return metrics
+
+
+def run_train(config: RunConfig, out_dir: Path, fresh: bool = False, progress: bool = True,
+              log: Callable[[str], None] = print,
+              dataset: Optional[ForecastDataset] = None) -> Dict[str, Any]:
+    """Train and evaluate the model of ``config``; write the run folder; return the metrics."""
+    out_dir = prepare_run_dir(out_dir, fresh)
+    dataset = dataset or build_dataset(config.data)
+    model = build_model(config, dataset.num_nodes)
+    resolved = config.to_dict()
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    meta = {"run": resolved, "model_config": model.config(), "data": data_info(config.data, dataset)}
+    trainer = Trainer(model, dataset, config.train, out_dir, seed=config.seed, meta=meta)
+    trainer.fit(progress=progress, log=log)
+    return finish_run(trainer, config, out_dir)
 
 
 def evaluation_metrics(model: STGCN, dataset: ForecastDataset, batch_size: int = 200,

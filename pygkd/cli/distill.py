@@ -1,0 +1,74 @@
+"""``pygkd distill``: a student from a frozen teacher with one of the paper's losses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import click
+
+from pygkd.cli.main import main
+from pygkd.cli.train import _echo_results, _load_raw, _merge
+from pygkd.nn.models.stgcn import PRESETS
+from pygkd.train.config import DISTILL_LOSSES
+
+
+@main.command()
+@click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Teacher checkpoint (model.pt of 'pygkd train').")
+@click.option("--loss", type=click.Choice(DISTILL_LOSSES), default=None,
+              help="Distillation loss ('none' = student W/O KD) [stcd].")
+@click.option("--recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Recipe YAML (seed/model/train/distill); flags override it.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe value, e.g. --set distill.alpha1=0.5 (repeatable).")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+              help="Student configuration [student].")
+@click.option("--blocks", default=None, metavar="C,C,C;C,C,C", help="Explicit student blocks.")
+@click.option("--alpha1", type=float, default=None, help="L_ORD threshold (Eq. 6).")
+@click.option("--alpha2", type=float, default=None, help="SCD vs TCD weight (Eq. 11).")
+@click.option("--alpha3", type=float, default=None, help="Feature-loss weight (Eq. 11).")
+@click.option("--alpha", type=float, default=None, help="L_SKD weight.")
+@click.option("--beta", type=float, default=None, help="L_RD weight (Eq. 2-3).")
+@click.option("--epochs", type=int, default=None, help="Maximum epochs [30].")
+@click.option("--batch-size", type=int, default=None, help="Batch size [50].")
+@click.option("--lr", type=float, default=None, help="Learning rate [0.001].")
+@click.option("--seed", type=int, default=None, help="Random seed [0].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder [default: runs/distill-<loss>-seed<seed>].")
+@click.option("--fresh", is_flag=True, help="Start over instead of resuming a run in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def distill(teacher: Path, recipe: Optional[Path], overrides: Tuple[str, ...],
+            preset: Optional[str], blocks: Optional[str], out: Optional[Path], fresh: bool,
+            quiet: bool, **kwargs: Any) -> None:
+    """Distil a student STGCN from a frozen TEACHER checkpoint (on the teacher's data).
+
+    Writes config.yaml, last.pt (resumable), model.pt and metrics.json (with the teacher's
+    errors and, for ORD-based losses, the share of entries that followed the teacher).
+    """
+    from pygkd.distill.run import run_distill
+    from pygkd.seed import seed_everything
+    from pygkd.train.config import RunConfig, apply_overrides, parse_blocks
+
+    raw = _load_raw(recipe)
+    raw.setdefault("model", {"preset": "student"})
+    model: Dict[str, Any] = {}
+    if blocks is not None:
+        model = {"blocks": parse_blocks(blocks), "preset": None}
+    elif preset is not None:
+        model = {"preset": preset, "blocks": None}
+    _merge(raw, "model", model)
+    _merge(raw, "distill", {k: kwargs.pop(k) for k in ("loss", "alpha1", "alpha2", "alpha3",
+                                                       "alpha", "beta")})
+    _merge(raw, "train", {k: kwargs.pop(k) for k in ("epochs", "batch_size", "lr")})
+    if kwargs.get("seed") is not None:
+        raw["seed"] = kwargs.pop("seed")
+    config = RunConfig.from_dict(apply_overrides(raw, overrides), str(recipe or "options"))
+    out = out or Path("runs") / f"distill-{config.distill.loss}-seed{config.seed}"
+    seed_everything(config.seed)
+    metrics = run_distill(config, teacher, out, fresh=fresh, progress=not quiet)
+    _echo_results(metrics, f"Student ({config.distill.loss})")
+    if "teacher_share" in metrics:
+        click.echo(f"\nShare of training entries that followed the teacher (L_ORD): "
+                   f"{metrics['teacher_share']:.3%}")
+    click.echo(f"\nResults in {out}/ (metrics.json, model.pt, config.yaml)")

@@ -1,0 +1,140 @@
+"""The distillation objective of one training batch: frozen teacher, hooked features, the
+chosen loss (SPEC section 4).
+
+:class:`DistillObjective` is a :data:`~pygkd.train.trainer.StepLoss`: the trainer calls it with
+``(student, x, y)`` and back-propagates the returned loss.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from pygkd.distill import functional as Fd
+from pygkd.distill.hooks import FeatureCapture
+from pygkd.train.config import DistillConfig
+
+__all__ = ["DistillObjective", "freeze", "teacher_share"]
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Eval mode and no gradients: the teacher is never updated."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def _pairs(student: nn.Module, teacher: nn.Module, attr: str,
+           given: Optional[Sequence[Tuple[str, str]]]) -> List[Tuple[str, str]]:
+    if given is not None:
+        return [tuple(p) for p in given]  # type: ignore[misc]
+    s_names, t_names = getattr(student, attr, None), getattr(teacher, attr, None)
+    if s_names is None or t_names is None:
+        raise ValueError(f"Name the layer pairs: the models do not expose '{attr}'")
+    if len(s_names) != len(t_names):
+        raise ValueError(
+            f"Student and teacher have {len(s_names)} and {len(t_names)} layers in '{attr}'; "
+            "give an explicit pairing"
+        )
+    return list(zip(s_names, t_names))
+
+
+class DistillObjective:
+    """Loss of one batch for ``config.loss`` in ``none, rd-l2, rd-kl, skd, ord, tcd, scd, stcd``.
+
+    Args:
+        teacher (nn.Module): frozen here.
+        config (DistillConfig): loss name and hyper-parameters.
+        edge_index (Tensor), edge_weight (Tensor): the graph, passed to both models.
+        temporal_pairs, spatial_pairs (sequence of (student, teacher) layer names, optional):
+            default: the models' ``temporal_layer_names`` / ``spatial_layer_names`` by position.
+        hidden_pair ((student, teacher), optional): layers for ``L_SKD`` (default: the models'
+            ``hidden_layer_name``, the last ST-Conv block).
+
+    ``__call__(student, x [B, T, N, C], y [B, H, N])`` returns ``(loss, logs)``; the logs hold
+    each part and, for the ORD-based losses, ``teacher_share``.
+    """
+
+    def __init__(self, teacher: nn.Module, config: DistillConfig, edge_index: Tensor,
+                 edge_weight: Optional[Tensor] = None,
+                 temporal_pairs: Optional[Sequence[Tuple[str, str]]] = None,
+                 spatial_pairs: Optional[Sequence[Tuple[str, str]]] = None,
+                 hidden_pair: Optional[Tuple[str, str]] = None) -> None:
+        self.teacher = freeze(teacher)
+        self.config = config.validate()
+        self.edge_index, self.edge_weight = edge_index, edge_weight
+        self._temporal_pairs, self._spatial_pairs = temporal_pairs, spatial_pairs
+        self._hidden_pair = hidden_pair
+
+    def _layer_pairs(self, student: nn.Module) -> List[Tuple[str, str, str]]:
+        """(kind, student layer, teacher layer) for the features this loss reads."""
+        loss = self.config.loss
+        out: List[Tuple[str, str, str]] = []
+        if loss in ("tcd", "stcd"):
+            out += [("t", s, t) for s, t in _pairs(student, self.teacher,
+                                                   "temporal_layer_names", self._temporal_pairs)]
+        if loss in ("scd", "stcd"):
+            out += [("s", s, t) for s, t in _pairs(student, self.teacher,
+                                                   "spatial_layer_names", self._spatial_pairs)]
+        if loss == "skd":
+            pair = self._hidden_pair or (student.hidden_layer_name, self.teacher.hidden_layer_name)
+            out.append(("h", pair[0], pair[1]))
+        return out
+
+    def __call__(self, student: nn.Module, x: Tensor, y: Tensor) -> Tuple[Tensor, Dict[str, float]]:
+        cfg = self.config
+        target = y[:, 0]
+        pairs = self._layer_pairs(student)
+        ei, ew = self.edge_index, self.edge_weight
+        with torch.no_grad(), FeatureCapture(self.teacher, [p[2] for p in pairs],
+                                             detach=True) as t_cap:
+            y_t = self.teacher(x, ei, ew)[:, 0, :, 0]
+        with FeatureCapture(student, [p[1] for p in pairs]) as s_cap:
+            y_s = student(x, ei, ew)[:, 0, :, 0]
+        logs: Dict[str, float] = {}
+        if cfg.loss == "none":
+            return torch.mean((y_s - target) ** 2), logs
+        if cfg.loss == "rd-l2":
+            return Fd.response_l2(y_s, y_t, target, cfg.beta), logs
+        if cfg.loss == "rd-kl":
+            return Fd.response_kl(y_s, y_t, target, cfg.beta, cfg.tau), logs
+        feats = {kind: [(s_cap.features[s], t_cap.features[t]) for k, s, t in pairs if k == kind]
+                 for kind in ("t", "s", "h")}
+        if cfg.loss == "skd":
+            h_s, h_t = feats["h"][0]
+            return Fd.structural_kd(h_s, h_t, y_s, target, cfg.alpha), logs
+        ord_loss, share = Fd.overseen_response(y_s, y_t, target, cfg.alpha1)
+        logs["ord"], logs["teacher_share"] = float(ord_loss.detach()), float(share)
+        if cfg.loss == "ord":
+            return ord_loss, logs
+        zero = y_s.new_zeros(())
+        tcd = torch.stack([Fd.temporal_correlation(a, b) for a, b in feats["t"]]).mean() \
+            if feats["t"] else zero
+        scd = torch.stack([Fd.spatial_correlation(a, b) for a, b in feats["s"]]).mean() \
+            if feats["s"] else zero
+        if feats["t"]:
+            logs["tcd"] = float(tcd.detach())
+        if feats["s"]:
+            logs["scd"] = float(scd.detach())
+        alpha2 = {"tcd": 0.0, "scd": 1.0}.get(cfg.loss, cfg.alpha2)
+        return Fd.spatio_temporal_correlation(ord_loss, scd, tcd, alpha2, cfg.alpha3), logs
+
+
+@torch.no_grad()
+def teacher_share(teacher: nn.Module, batches, alpha1: float,  # type: ignore[no-untyped-def]
+                  edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> float:
+    """Share of training entries where ``L_ORD`` follows the teacher (paper Table 3).
+
+    It depends only on the teacher, the targets and ``alpha1``, not on the student.
+    """
+    used, total = 0.0, 0
+    teacher.eval()
+    for x, y in batches:
+        y_t = teacher(x, edge_index, edge_weight)[:, 0, :, 0]
+        _, share = Fd.overseen_response(y_t, y_t, y[:, 0], alpha1)
+        used += float(share) * y_t.numel()
+        total += y_t.numel()
+    return used / max(total, 1)

@@ -1,0 +1,73 @@
+"""``pygkd distill``: train a student from a frozen teacher checkpoint with one KD loss."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import yaml
+
+from pygkd.data.windows import ForecastDataset
+from pygkd.distill.objective import DistillObjective, teacher_share
+from pygkd.errors import InputError
+from pygkd.train.checkpoint import load_model
+from pygkd.train.config import DataConfig, RunConfig
+from pygkd.train.evaluate import evaluate_model
+from pygkd.train.runs import (
+    build_dataset,
+    build_model,
+    data_info,
+    finish_run,
+    prepare_run_dir,
+)
+from pygkd.train.trainer import Trainer
+
+__all__ = ["run_distill", "teacher_data_config"]
+
+
+def teacher_data_config(payload: Dict[str, Any]) -> DataConfig:
+    """The dataset a teacher checkpoint was trained on."""
+    saved = payload.get("data", {})
+    return DataConfig(name=saved.get("name", "synthetic"), root=saved.get("root"),
+                      split=saved.get("split"), options=dict(saved.get("options", {})))
+
+
+def run_distill(config: RunConfig, teacher_path: Path, out_dir: Path, fresh: bool = False,
+                progress: bool = True, log: Callable[[str], None] = print,
+                dataset: Optional[ForecastDataset] = None) -> Dict[str, Any]:
+    """Distil the student of ``config.model`` from the teacher at ``teacher_path``.
+
+    The data are the teacher's (same graph, split and normalisation). ``metrics.json`` adds the
+    teacher's own test errors and, for the ORD-based losses, the share of training entries that
+    followed the teacher (paper Table 3).
+    """
+    teacher, payload = load_model(teacher_path)
+    config = dataclasses.replace(config, data=teacher_data_config(payload))
+    config.distill.teacher = str(teacher_path)
+    dataset = dataset or build_dataset(config.data)
+    if dataset.num_nodes != teacher.num_nodes:
+        raise InputError(f"{teacher_path}: the teacher has {teacher.num_nodes} nodes but the "
+                         f"data have {dataset.num_nodes}")
+    saved_scaler = payload.get("data", {}).get("scaler")
+    if saved_scaler and abs(saved_scaler["mean"] - dataset.scaler.mean) > 1e-6 * max(
+            1.0, abs(saved_scaler["mean"])):
+        raise InputError(f"{teacher_path}: the teacher was trained on differently normalised "
+                         "data (another split or dataset)")
+    out_dir = prepare_run_dir(out_dir, fresh)
+    student = build_model(config, dataset.num_nodes)
+    resolved = config.to_dict()
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    meta = {"run": resolved, "model_config": student.config(),
+            "data": data_info(config.data, dataset)}
+    objective = DistillObjective(teacher, config.distill, dataset.edge_index, dataset.edge_weight)
+    trainer = Trainer(student, dataset, config.train, out_dir, seed=config.seed,
+                      step_loss=objective, meta=meta)
+    trainer.fit(progress=progress, log=log)
+    extra: Dict[str, Any] = {"distill": dataclasses.asdict(config.distill),
+                             "teacher_test": evaluate_model(teacher, dataset, "test")}
+    if config.distill.loss in ("ord", "tcd", "scd", "stcd"):
+        extra["teacher_share"] = teacher_share(
+            teacher, dataset.batches("train", config.train.eval_batch_size),
+            config.distill.alpha1, dataset.edge_index, dataset.edge_weight)
+    return finish_run(trainer, config, out_dir, extra)

@@ -1,0 +1,98 @@
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from pygkd.cli import main
+from pygkd.distill import DistillObjective, teacher_share
+from pygkd.distill import functional as Fd
+from pygkd.nn import PRESETS, STGCN
+from pygkd.testing import toy_forecast_dataset
+from pygkd.train.config import DistillConfig
+
+
+def _setup(loss, **kw):
+    ds = toy_forecast_dataset()
+    torch.manual_seed(0)
+    teacher, student = STGCN(6, [[1, 4, 8], [8, 4, 8]]), STGCN(6, PRESETS["student"])
+    objective = DistillObjective(teacher, DistillConfig(loss=loss, **kw), ds.edge_index,
+                                 ds.edge_weight)
+    x, y = ds.batch("train", torch.arange(8))
+    return ds, teacher, student, objective, x, y
+
+
+@pytest.mark.parametrize("loss", ["none", "rd-l2", "rd-kl", "skd", "ord", "tcd", "scd", "stcd"])
+def test_every_loss_trains_the_student_only(loss):
+    ds, teacher, student, objective, x, y = _setup(loss)
+    value, logs = objective(student, x, y)
+    value.backward()
+    assert torch.isfinite(value)
+    assert all(p.grad is None for p in teacher.parameters())
+    assert not any(p.requires_grad for p in teacher.parameters()) and not teacher.training
+    assert sum(float(p.grad.abs().sum()) for p in student.parameters() if p.grad is not None) > 0
+    assert sum(len(m._forward_hooks) for m in [*teacher.modules(), *student.modules()]) == 0
+
+
+def test_stcd_is_ord_plus_weighted_feature_losses():
+    ds, teacher, student, objective, x, y = _setup("stcd", alpha1=0.3, alpha2=0.25, alpha3=0.5)
+    value, logs = objective(student, x, y)
+    expected = logs["ord"] + 0.5 * (0.25 * logs["scd"] + 0.75 * logs["tcd"])
+    assert value.item() == pytest.approx(expected, rel=1e-5)
+    # by hand from the models: the spatial part averages the two block pairs
+    ei, ew = ds.edge_index, ds.edge_weight
+    from pygkd.distill import FeatureCapture
+    with FeatureCapture(student, student.spatial_layer_names) as cs:
+        student(x, ei, ew)
+    with FeatureCapture(teacher, teacher.spatial_layer_names) as ct:
+        teacher(x, ei, ew)
+    scd = sum(float(Fd.spatial_correlation(a, b)) for a, b in zip(cs.ordered(), ct.ordered())) / 2
+    assert logs["scd"] == pytest.approx(scd, rel=1e-5)
+
+
+def test_none_is_the_plain_task_loss():
+    ds, teacher, student, objective, x, y = _setup("none")
+    value, _ = objective(student, x, y)
+    plain = torch.mean((student(x, ds.edge_index, ds.edge_weight)[:, 0, :, 0] - y[:, 0]) ** 2)
+    assert value.item() == pytest.approx(plain.item())
+
+
+def test_teacher_share_matches_the_ord_loss():
+    ds, teacher, student, objective, x, y = _setup("ord", alpha1=0.4)
+    _, logs = objective(student, x, y)
+    share = teacher_share(teacher, [(x, y)], 0.4, ds.edge_index, ds.edge_weight)
+    assert share == pytest.approx(logs["teacher_share"])
+
+
+def test_mismatched_depths_need_a_pairing():
+    ds = toy_forecast_dataset()
+    teacher = STGCN(6, [[1, 2, 4]], n_in=12)
+    student = STGCN(6, PRESETS["student"])
+    objective = DistillObjective(teacher, DistillConfig(loss="tcd"), ds.edge_index)
+    x, y = ds.batch("train", torch.arange(2))
+    with pytest.raises(ValueError, match="give an explicit pairing"):
+        objective(student, x, y)
+
+
+def test_distill_command_end_to_end(tmp_path):
+    tiny = ["--set", "data.options.num_nodes=6", "--set", "data.options.num_days=3",
+            "--set", "data.options.steps_per_day=48", "--set", "data.split=1/1/1",
+            "--set", "train.latency_batch=8", "--set", "train.latency_repeats=1"]
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "--blocks", "1,4,8;8,4,8", "--epochs", "1", "--quiet",
+                                  "--out", str(tmp_path / "t"), *tiny], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    teacher_file = tmp_path / "t" / "model.pt"
+    before = torch.load(teacher_file, weights_only=True)["model_state"]
+    result = runner.invoke(main, ["distill", "--teacher", str(teacher_file), "--loss", "stcd",
+                                  "--epochs", "2", "--quiet", "--out", str(tmp_path / "s"),
+                                  "--set", "train.latency_batch=8"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Student (stcd)" in result.output and "followed the teacher" in result.output
+    metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert 0.0 <= metrics["teacher_share"] <= 1.0 and metrics["epochs_run"] == 2
+    assert metrics["model"]["blocks"] == PRESETS["student"]
+    after = torch.load(teacher_file, weights_only=True)["model_state"]
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    bad = runner.invoke(main, ["distill", "--teacher", str(teacher_file), "--alpha1", "1.5"])
+    assert bad.exit_code == 2 and "distill.alpha1: expected a value in [0, 1]" in bad.output

@@ -145,3 +145,13 @@ def test_unknown_preset_and_bad_recipe(tmp_path):
     assert result.exit_code == 2 and "--blocks: expected blocks" in result.output
     result = run("evaluate", tmp_path / "none.pt")
     assert result.exit_code == 2 and "checkpoint not found" in result.output
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "recipes").rglob("*.yaml")),
+                         ids=lambda p: p.relative_to(REPO / "recipes").as_posix())
+def test_every_recipe_file_is_valid(recipe):
+    from pygkd.train.config import load_recipe
+
+    config = load_recipe(recipe)
+    if recipe.parent.name == "distill":
+        assert config.distill.loss == recipe.stem and config.model.preset == "student"

@@ -53,3 +53,15 @@ def models(batch: int, repeats: int, w228: Optional[Path]) -> None:
     from pygkd.bench import bench_models
 
     bench_models(batch, repeats, w228=w228, log=click.echo)
+
+
+@bench.command()
+@click.option("--batch", type=int, default=50, show_default=True)
+@click.option("--repeats", type=int, default=3, show_default=True)
+@click.option("--w228", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Path of W_228.csv [searched in the data folder].")
+def kd(batch: int, repeats: int, w228: Optional[Path]) -> None:
+    """One KD step (L_STCD) vs plain student and teacher steps; L_SCD time and peak memory."""
+    from pygkd.bench import bench_kd
+
+    bench_kd(batch, repeats, w228, log=click.echo)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import click
 
 from pygkd.cli.main import main
-from pygkd.cli.train import _echo_results, _load_raw, _merge
+from pygkd.cli.train import _echo_results, _load_raw, _merge, _model_section
 from pygkd.nn.models.stgcn import PRESETS
 from pygkd.train.config import DISTILL_LOSSES
 
@@ -48,16 +48,11 @@ def distill(teacher: Path, recipe: Optional[Path], overrides: Tuple[str, ...],
     """
     from pygkd.distill.run import run_distill
     from pygkd.seed import seed_everything
-    from pygkd.train.config import RunConfig, apply_overrides, parse_blocks
+    from pygkd.train.config import RunConfig, apply_overrides
 
     raw = _load_raw(recipe)
     raw.setdefault("model", {"preset": "student"})
-    model: Dict[str, Any] = {}
-    if blocks is not None:
-        model = {"blocks": parse_blocks(blocks), "preset": None}
-    elif preset is not None:
-        model = {"preset": preset, "blocks": None}
-    _merge(raw, "model", model)
+    _merge(raw, "model", _model_section(preset, blocks))
     _merge(raw, "distill", {k: kwargs.pop(k) for k in ("loss", "alpha1", "alpha2", "alpha3",
                                                        "alpha", "beta")})
     _merge(raw, "train", {k: kwargs.pop(k) for k in ("epochs", "batch_size", "lr")})

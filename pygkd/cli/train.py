@@ -38,6 +38,17 @@ def _merge(raw: Dict[str, Any], section: str, values: Dict[str, Any]) -> None:
             target.setdefault("options", {}).update(options)
 
 
+def _model_section(preset: Optional[str], blocks: Optional[str]) -> Dict[str, Any]:
+    """The ``model`` recipe values given by --preset / --blocks (explicit blocks win)."""
+    from pygkd.train.config import parse_blocks
+
+    if blocks is not None:
+        return {"blocks": parse_blocks(blocks), "preset": None}
+    if preset is not None:
+        return {"preset": preset, "blocks": None}
+    return {}
+
+
 def _echo_results(metrics: Dict[str, Any], name: str) -> None:
     from pygkd.tables import results_table
 
@@ -77,17 +88,12 @@ def train(recipe: Optional[Path], overrides: Tuple[str, ...], preset: Optional[s
     A run that is interrupted continues from its last finished epoch when started again.
     """
     from pygkd.seed import seed_everything
-    from pygkd.train.config import RunConfig, apply_overrides, parse_blocks
+    from pygkd.train.config import RunConfig, apply_overrides
     from pygkd.train.runs import run_train
 
     raw = _load_raw(recipe)
     _merge(raw, "data", data_overrides(kwargs))
-    model: Dict[str, Any] = {}
-    if blocks is not None:
-        model = {"blocks": parse_blocks(blocks), "preset": None}
-    elif preset is not None:
-        model = {"preset": preset, "blocks": None}
-    _merge(raw, "model", model)
+    _merge(raw, "model", _model_section(preset, blocks))
     train_keys = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
                   "optimizer": "optimizer", "patience": "patience"}
     _merge(raw, "train", {dst: kwargs.pop(src) for src, dst in train_keys.items()})

@@ -175,18 +175,22 @@ class ForecastDataset:
         shuffle: bool = False,
         generator: Optional[torch.Generator] = None,
         limit: Optional[int] = None,
-    ) -> Iterator[Tuple[Tensor, Tensor]]:
+        with_index: bool = False,
+    ) -> Iterator[Tuple[Tensor, ...]]:
         """Iterate over ``split`` in batches (the last may be smaller).
 
         Args:
             limit (int, optional): use only the first ``limit`` windows (after shuffling).
+            with_index (bool): also yield the window indices ``[B]`` (for caches keyed by window).
         """
         n = self.num_samples(split)
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
         if limit is not None:
             order = order[:limit]
         for i in range(0, order.numel(), batch_size):
-            yield self.batch(split, order[i : i + batch_size])
+            index = order[i : i + batch_size]
+            x, y = self.batch(split, index)
+            yield (x, y, index) if with_index else (x, y)
 
     def signal(self, split: str):  # type: ignore[no-untyped-def]
         """The windows of ``split`` as a PyG Temporal ``StaticGraphTemporalSignal``.

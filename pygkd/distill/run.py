@@ -60,7 +60,10 @@ def run_distill(config: RunConfig, teacher_path: Path, out_dir: Path, fresh: boo
     (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
     meta = {"run": resolved, "model_config": student.config(),
             "data": data_info(config.data, dataset)}
-    objective = DistillObjective(teacher, config.distill, dataset.edge_index, dataset.edge_weight)
+    objective = DistillObjective(teacher, config.distill, dataset.edge_index, dataset.edge_weight,
+                                 num_windows=dataset.num_samples("train"),
+                                 cache_gb=config.distill.cache_gb)
+    objective.log = log
     trainer = Trainer(student, dataset, config.train, out_dir, seed=config.seed,
                       step_loss=objective, meta=meta)
     trainer.fit(progress=progress, log=log)

@@ -91,7 +91,8 @@ class DistillConfig:
     """Distillation: the loss and its hyper-parameters (defaults: paper Table 6, PeMSD7).
 
     ``tcd`` and ``scd`` are the ablations of Table 5: ``L_ORD`` plus ``alpha3`` times the one
-    feature loss (``L_STCD`` with ``alpha2`` = 0 or 1).
+    feature loss (``L_STCD`` with ``alpha2`` = 0 or 1). ``cache_gb`` is the memory budget for
+    caching the frozen teacher's outputs and distances per training window (0: no cache).
     """
 
     loss: str = "stcd"
@@ -102,6 +103,7 @@ class DistillConfig:
     alpha: float = 0.333
     beta: float = 0.045
     tau: float = 1.0
+    cache_gb: float = 6.0
 
     def validate(self, where: str = "distill") -> "DistillConfig":
         if self.loss not in DISTILL_LOSSES:
@@ -114,6 +116,8 @@ class DistillConfig:
                 raise InputError(f"{where}.{key}: expected a value in [0, 1] (got {value})")
         if self.tau <= 0:
             raise InputError(f"{where}.tau: expected a temperature > 0 (got {self.tau})")
+        if self.cache_gb < 0:
+            raise InputError(f"{where}.cache_gb: expected a budget >= 0 GiB (got {self.cache_gb})")
         return self
 
 

@@ -25,14 +25,16 @@ from pygkd.train.evaluate import forecast_split
 
 __all__ = ["Trainer", "StepLoss", "next_step_mse", "make_optimizer"]
 
-#: ``(model, x [B, T, N, C], y [B, H, N]) -> (loss, logs)``
-StepLoss = Callable[[nn.Module, Tensor, Tensor], Tuple[Tensor, Dict[str, float]]]
+#: ``(model, x [B, T, N, C], y [B, H, N], index [B]) -> (loss, logs)``; ``index`` holds the
+#: training-window indices of the batch (for caches keyed by window).
+StepLoss = Callable[[nn.Module, Tensor, Tensor, Tensor], Tuple[Tensor, Dict[str, float]]]
 
 
 def next_step_mse(edge_index: Tensor, edge_weight: Tensor) -> StepLoss:
     """The plain task loss: mean squared error of the next step (z-scored)."""
 
-    def loss(model: nn.Module, x: Tensor, y: Tensor) -> Tuple[Tensor, Dict[str, float]]:
+    def loss(model: nn.Module, x: Tensor, y: Tensor,
+             index: Optional[Tensor] = None) -> Tuple[Tensor, Dict[str, float]]:
         pred = model(x, edge_index, edge_weight)[:, 0, :, 0]
         value = torch.mean((pred - y[:, 0]) ** 2)
         return value, {}
@@ -157,12 +159,12 @@ class Trainer:
         sums: Dict[str, float] = {}
         count = 0
         bar = tqdm(self.dataset.batches("train", cfg.batch_size, shuffle=True, generator=generator,
-                                        limit=limit),
+                                        limit=limit, with_index=True),
                    total=total, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
                    disable=not progress, unit="batch", dynamic_ncols=True)
-        for x, y in bar:
+        for x, y, index in bar:
             self.optimizer.zero_grad(set_to_none=True)
-            loss, logs = self.step_loss(self.model, x, y)
+            loss, logs = self.step_loss(self.model, x, y, index)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch}: loss is {float(loss)}; lower the lr")
             loss.backward()

@@ -96,3 +96,44 @@ def test_distill_command_end_to_end(tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before)
     bad = runner.invoke(main, ["distill", "--teacher", str(teacher_file), "--alpha1", "1.5"])
     assert bad.exit_code == 2 and "distill.alpha1: expected a value in [0, 1]" in bad.output
+
+
+def test_teacher_cache_gives_the_same_loss_and_skips_the_teacher():
+    ds = toy_forecast_dataset()
+    torch.manual_seed(0)
+    teacher, student = STGCN(6, [[1, 4, 8], [8, 4, 8]]), STGCN(6, PRESETS["student"])
+    config = DistillConfig(loss="stcd", alpha1=0.3, alpha2=0.5, alpha3=0.5)
+    plain = DistillObjective(teacher, config, ds.edge_index, ds.edge_weight)
+    cached = DistillObjective(teacher, config, ds.edge_index, ds.edge_weight,
+                              num_windows=ds.num_samples("train"), cache_gb=1.0)
+    calls = []
+    teacher.register_forward_hook(lambda *args: calls.append(1))
+    index = torch.tensor([3, 0, 7, 5])
+    x, y = ds.batch("train", index)
+    expected, logs = plain(student, x, y, index)
+    calls.clear()
+    first, _ = cached(student, x, y, index)
+    assert cached.cache is not None and int(cached.cache.filled.sum()) == 4
+    n_first = len(calls)
+    second, logs2 = cached(student, x, y, index)
+    assert len(calls) == n_first  # served from the cache: the teacher did not run
+    for value in (first, second):
+        assert value.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert logs2["scd"] == pytest.approx(logs["scd"], rel=1e-5)
+    # a batch mixing cached and new windows runs the teacher on the new ones only
+    index2 = torch.tensor([3, 9])
+    x2, y2 = ds.batch("train", index2)
+    cached(student, x2, y2, index2)
+    assert int(cached.cache.filled.sum()) == 5
+
+
+def test_cache_over_budget_falls_back(capsys):
+    ds = toy_forecast_dataset()
+    teacher, student = STGCN(6, [[1, 4, 8], [8, 4, 8]]), STGCN(6, PRESETS["student"])
+    objective = DistillObjective(teacher, DistillConfig(loss="scd"), ds.edge_index,
+                                 ds.edge_weight, num_windows=10**9, cache_gb=0.001)
+    messages = []
+    objective.log = messages.append
+    x, y = ds.batch("train", torch.arange(2))
+    objective(student, x, y, torch.arange(2))
+    assert objective.cache is None and "on the fly" in messages[0]

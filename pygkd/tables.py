@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence, Tuple
 
-__all__ = ["results_table"]
+__all__ = ["results_table", "mean_std_table"]
 
 Row = Tuple[str, Dict[str, Dict[str, float]], Optional[Dict[str, Any]]]
 
@@ -38,5 +38,49 @@ def results_table(rows: Sequence[Row], horizons: Sequence[str] = ("15min", "30mi
             latency = f"{1000 * summary['latency']['mean_s']:.1f}"
         cells = [name, params, latency]
         cells += [f"{result[h][m]:.3f}" if h in result else "-" for m in metrics for h in horizons]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    n = len(values)
+    mean = sum(values) / n
+    std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return mean, std
+
+
+def mean_std_table(rows: Sequence[Tuple[str, Sequence[Dict[str, Dict[str, float]]],
+                                        Optional[Dict[str, Any]]]],
+                   horizons: Sequence[str] = ("15min", "30min", "45min"),
+                   extra: Optional[Dict[str, str]] = None) -> str:
+    """Like :func:`results_table`, with ``mean ± std`` over runs (seeds) in every cell.
+
+    Args:
+        rows: ``(name, [horizon metrics per run], summary or None)``.
+        extra: optional last column per row name (e.g. the teacher-attention share).
+
+    Example:
+        >>> runs = [{"15min": {"MAPE": 5.0, "MAE": 2.0, "RMSE": 4.0}},
+        ...         {"15min": {"MAPE": 7.0, "MAE": 2.0, "RMSE": 4.0}}]
+        >>> print(mean_std_table([("Student", runs, None)], horizons=["15min"]).splitlines()[2])
+        | Student | - | - | 6.000 ± 1.414 | 2.000 ± 0.000 | 4.000 ± 0.000 |
+    """
+    metrics = ("MAPE", "MAE", "RMSE")
+    head = ["Model", "Params", "Latency (ms)"] + [f"{m} {h}" for m in metrics for h in horizons]
+    if extra is not None:
+        head.append("Teacher share")
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for name, runs, summary in rows:
+        params = _fmt_int(summary.get("parameters")) if summary else "-"
+        latency = "-"
+        if summary and summary.get("latency"):
+            latency = f"{1000 * summary['latency']['mean_s']:.1f}"
+        cells = [name, params, latency]
+        for m in metrics:
+            for h in horizons:
+                mean, std = _mean_std([run[h][m] for run in runs])
+                cells.append(f"{mean:.3f} ± {std:.3f}")
+        if extra is not None:
+            cells.append(extra.get(name, "-"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -61,8 +61,9 @@ def build_model(config: RunConfig, num_nodes: int) -> STGCN:
 
 def data_info(cfg: DataConfig, dataset: ForecastDataset) -> Dict[str, Any]:
     """What a checkpoint needs to rebuild and de-normalise its dataset."""
+    root = str(Path(cfg.root).resolve()) if cfg.root is not None else None
     return {
-        "name": cfg.name, "root": cfg.root, "split": cfg.split, "options": dict(cfg.options),
+        "name": cfg.name, "root": root, "split": cfg.split, "options": dict(cfg.options),
         "num_nodes": dataset.num_nodes, "split_days": list(dataset.split_days),
         "scaler": {"mean": dataset.scaler.mean, "std": dataset.scaler.std},
     }

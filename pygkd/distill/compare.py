@@ -1,0 +1,98 @@
+"""The paper's distillation comparison (Tables 2, 4 and 5) as one command.
+
+For each seed and each loss, a student is distilled from the same frozen teacher with that
+loss's recipe (``recipes/distill/<loss>.yaml`` when present); the table has the persistence
+baseline, the teacher, the student W/O KD and one row per loss, MAPE / MAE / RMSE at
+15 / 30 / 45 min as mean ± std over the seeds, with parameters and latency. Every run keeps its
+own folder; a finished run is not repeated when the command is started again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import yaml
+
+from pygkd.distill.run import run_distill
+from pygkd.errors import InputError
+from pygkd.tables import mean_std_table
+from pygkd.train.config import DISTILL_LOSSES, RunConfig, apply_overrides
+from pygkd.train.runs import run_evaluate, write_json
+
+__all__ = ["LOSS_LABELS", "run_distill_comparison"]
+
+LOSS_LABELS = {
+    "none": "Student W/O KD", "rd-l2": "Student L_RD(L2)", "rd-kl": "Student L_RD(KL)",
+    "skd": "Student L_SKD", "ord": "Student L_ORD", "tcd": "Student L_TCD",
+    "scd": "Student L_SCD", "stcd": "Student L_STCD",
+}
+
+
+def _recipe(loss: str, recipe_dir: Optional[Path]) -> Dict[str, Any]:
+    if recipe_dir is not None and (Path(recipe_dir) / f"{loss}.yaml").is_file():
+        raw = yaml.safe_load((Path(recipe_dir) / f"{loss}.yaml").read_text()) or {}
+    else:
+        raw = {"model": {"preset": "student"}}
+    raw.setdefault("distill", {})["loss"] = loss
+    return raw
+
+
+def run_distill_comparison(
+    teacher_path: Path, out_dir: Path, losses: Sequence[str] = DISTILL_LOSSES,
+    seeds: Sequence[int] = (0, 1, 2), recipe_dir: Optional[Path] = None,
+    overrides: Sequence[str] = (), progress: bool = False, log: Callable[[str], None] = print,
+) -> str:
+    """Run every (seed, loss) student and write ``comparison.md`` / ``comparison.json``."""
+    unknown = [loss for loss in losses if loss not in DISTILL_LOSSES]
+    if unknown:
+        raise InputError(f"--losses: unknown {unknown} (choose from: {', '.join(DISTILL_LOSSES)})")
+    if not seeds:
+        raise InputError("--seeds: expected at least one seed")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: Dict[str, List[Dict[str, Any]]] = {loss: [] for loss in losses}
+    total, done = len(losses) * len(seeds), 0
+    for seed in seeds:
+        for loss in losses:
+            done += 1
+            run_dir = out_dir / loss / f"seed{seed}"
+            metrics_file = run_dir / "metrics.json"
+            if metrics_file.exists():
+                log(f"[{done}/{total}] {loss} seed {seed}: done earlier, reusing {metrics_file}")
+                results[loss].append(json.loads(metrics_file.read_text()))
+                continue
+            raw = apply_overrides(copy.deepcopy(_recipe(loss, recipe_dir)), overrides)
+            raw["seed"] = seed
+            config = RunConfig.from_dict(raw, f"{loss} recipe")
+            log(f"[{done}/{total}] {loss} seed {seed} -> {run_dir}")
+            results[loss].append(run_distill(config, teacher_path, run_dir, progress=progress,
+                                             log=lambda message: log(f"    {message}")))
+    teacher = run_evaluate(teacher_path, latency_batch=results[losses[0]][0]["model"]["latency"]
+                           ["batch"], latency_repeats=results[losses[0]][0]["model"]["latency"]
+                           ["repeats"])
+    first = results[losses[0]][0]
+    rows = [("Persistence (last observed value)", [first["persistence_test"]], None),
+            ("Teacher", [teacher["test"]], teacher["model"])]
+    shares: Dict[str, str] = {}
+    for loss in losses:
+        label = LOSS_LABELS[loss]
+        rows.append((label, [r["test"] for r in results[loss]], results[loss][0]["model"]))
+        if "teacher_share" in results[loss][0]:
+            shares[label] = f"{100 * results[loss][0]['teacher_share']:.2f} %"
+    table = mean_std_table(rows, extra=shares)
+    header = (f"Test MAPE (%) / MAE / RMSE (mph) at 15 / 30 / 45 min, mean ± std over seeds "
+              f"{list(seeds)}; dataset {first['dataset']['name']} (split "
+              f"{'/'.join(str(d) for d in first['dataset']['split_days'])} days); teacher "
+              f"{teacher_path}. Latency: one forward pass on a batch of "
+              f"{first['model']['latency']['batch']}. Teacher share: entries where L_ORD followed "
+              f"the teacher (Table 3).\n\n")
+    (out_dir / "comparison.md").write_text(header + table + "\n")
+    write_json(out_dir / "comparison.json", {
+        "teacher": teacher, "seeds": list(seeds),
+        "runs": {loss: [{k: r[k] for k in ("test", "val", "model", "best_epoch", "epochs_run")
+                         if k in r} for r in results[loss]] for loss in losses},
+    })
+    return header + table

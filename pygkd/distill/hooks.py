@@ -34,8 +34,12 @@ class FeatureCapture:
         model (nn.Module): any module.
         names (sequence of str): submodule paths, as in ``model.named_modules()``.
         detach (bool): store detached outputs (for a frozen teacher) (default: ``False``).
-        transform (callable, optional): applied to each captured output, e.g. to bring a
-            recurrent model's ``[B*N, C]`` or ``[B, N, C]`` hidden state into ``[B, T, N, C]``.
+        transform (callable, optional): applied to each captured output (e.g. a reshape).
+        accumulate (bool): keep every call's output and stack them along a new time axis
+            (dim 1). A recurrent cell called once per step (PyG Temporal's ``GConvGRU``,
+            ``TGCN2`` inside ``A3TGCN2``) returns ``[B, N, C]`` each step; accumulated, its
+            features read as ``[B, T, N, C]``, ready for ``L_TCD`` and ``L_SCD``
+            (default: ``False``).
 
     The hooks are removed on exit, also when the forward pass raises.
 
@@ -53,15 +57,23 @@ class FeatureCapture:
     """
 
     def __init__(self, model: nn.Module, names: Sequence[str], detach: bool = False,
-                 transform: Optional[Callable[[Any], Tensor]] = None) -> None:
+                 transform: Optional[Callable[[Any], Tensor]] = None,
+                 accumulate: bool = False) -> None:
         self.model, self.names, self.detach = model, list(names), detach
-        self.transform = transform
-        self.features: Dict[str, Tensor] = {}
+        self.transform, self.accumulate = transform, accumulate
+        self._captured: Dict[str, List[Tensor]] = {}
         self._handles: List[RemovableHandle] = []
         self._modules = [get_submodule_or_raise(model, n) for n in self.names]
 
+    @property
+    def features(self) -> Dict[str, Tensor]:
+        """Captured outputs by layer name (stacked along dim 1 with ``accumulate=True``)."""
+        if self.accumulate:
+            return {k: torch.stack(v, dim=1) for k, v in self._captured.items()}
+        return {k: v[-1] for k, v in self._captured.items()}
+
     def __enter__(self) -> "FeatureCapture":
-        self.features.clear()
+        self._captured.clear()
         for name, module in zip(self.names, self._modules):
             self._handles.append(module.register_forward_hook(partial(self._store, name)))
         return self
@@ -74,7 +86,11 @@ class FeatureCapture:
         out = output[0] if isinstance(output, (tuple, list)) else output
         if self.transform is not None:
             out = self.transform(out)
-        self.features[name] = out.detach() if self.detach else out
+        out = out.detach() if self.detach else out
+        if self.accumulate:
+            self._captured.setdefault(name, []).append(out)
+        else:
+            self._captured[name] = [out]
 
     def ordered(self) -> List[Tensor]:
         """The captured features in the order of ``names``.
@@ -82,7 +98,8 @@ class FeatureCapture:
         Raises:
             RuntimeError: if a named layer did not run during the forward pass.
         """
-        missing = [n for n in self.names if n not in self.features]
+        missing = [n for n in self.names if n not in self._captured]
         if missing:
             raise RuntimeError(f"Layers {missing} did not run during the forward pass")
-        return [self.features[n] for n in self.names]
+        features = self.features
+        return [features[n] for n in self.names]

@@ -18,7 +18,11 @@ QUICKSTART = {
     "model": {"preset": "teacher"},
     "train": {"epochs": 12, "batch_size": 50, "lr": 1.0e-3, "optimizer": "adam", "patience": 5,
               "latency_batch": 268, "latency_repeats": 10},
+    "distill": {"loss": "stcd", "alpha1": 0.17, "alpha2": 0.047, "alpha3": 0.313},
 }
+
+#: The students the quickstart distils from the teacher, in table order.
+STUDENT_LOSSES = (("none", "Student W/O KD"), ("stcd", "Student L_STCD"))
 
 
 @main.command()
@@ -32,13 +36,16 @@ QUICKSTART = {
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fresh: bool,
                quiet: bool) -> None:
-    """Train and evaluate a teacher STGCN on the built-in synthetic network, then print
-    parameters, test latency and 15/30/45-min errors next to the persistence baseline."""
+    """Train a teacher STGCN on the built-in synthetic network, distil two students from it
+    (W/O KD and L_STCD), and print parameters, test latency and 15/30/45-min errors side by
+    side with the persistence baseline."""
     import copy
+    import dataclasses
 
+    from pygkd.distill.run import run_distill
     from pygkd.seed import seed_everything
     from pygkd.tables import results_table
-    from pygkd.train.config import RunConfig, apply_overrides, load_recipe
+    from pygkd.train.config import ModelConfig, RunConfig, apply_overrides, load_recipe
     from pygkd.train.runs import build_dataset, run_train
 
     start = time.perf_counter()
@@ -51,14 +58,21 @@ def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fr
     dataset = build_dataset(config.data)
     click.echo(f"Built-in network '{config.data.name}': {dataset.num_nodes} sensors, "
                f"{dataset.edge_index.size(1)} edges, split {dataset.split_days} days")
-    click.echo("\n[1/1] Teacher STGCN")
+    steps = 1 + len(STUDENT_LOSSES)
+    click.echo(f"\n[1/{steps}] Teacher STGCN {config.model.preset or config.model.blocks}")
     teacher = run_train(config, out / "teacher", fresh=fresh, progress=not quiet, log=click.echo,
                         dataset=dataset)
+    rows = [("Persistence (last observed value)", teacher["persistence_test"], None),
+            ("Teacher", teacher["test"], teacher["model"])]
+    for i, (loss, label) in enumerate(STUDENT_LOSSES, start=2):
+        student = dataclasses.replace(config, model=ModelConfig(preset="student"),
+                                      distill=dataclasses.replace(config.distill, loss=loss))
+        click.echo(f"\n[{i}/{steps}] {label}, distilled from the teacher")
+        result = run_distill(student, out / "teacher" / "model.pt", out / f"student-{loss}",
+                             fresh=fresh, progress=not quiet, log=click.echo, dataset=dataset)
+        rows.append((label, result["test"], result["model"]))
     click.echo("")
-    click.echo(results_table([
-        ("Persistence (last observed value)", teacher["persistence_test"], None),
-        ("Teacher", teacher["test"], teacher["model"]),
-    ]))
+    click.echo(results_table(rows))
     latency = teacher["model"]["latency"]
     click.echo(f"\nLatency: one forward pass on a batch of {latency['batch']} test windows, mean "
                f"of {latency['repeats']} runs. Errors: mph on the test day, 9-step "

@@ -86,6 +86,12 @@ def test_quickstart_prints_the_table(tmp_path):
     # 333,604 at N=228; LayerNorms (2N x 64, 128, 128) and the readout bias scale with N: 641 N
     assert f"| Teacher | {333_604 - 641 * (228 - 6):,} |" in result.output
     assert (tmp_path / "teacher" / "metrics.json").exists()
+    # 10,144 at N=228; the student's LayerNorms (2N x 4, 8, 8) and readout bias: 41 N
+    student = f"{10_144 - 41 * (228 - 6):,}"
+    assert f"| Student W/O KD | {student} |" in result.output
+    assert f"| Student L_STCD | {student} |" in result.output
+    distilled = json.loads((tmp_path / "student-stcd" / "metrics.json").read_text())
+    assert distilled["distill"]["loss"] == "stcd" and "teacher_share" in distilled
 
 
 def _bad_files(tmp_path, case):

@@ -50,3 +50,32 @@ def compare_distill(teacher: Path, losses: str, seeds: str, recipe_dir: Optional
         overrides, log=click.echo)
     click.echo("\n" + table)
     click.echo(f"\nWritten to {out / 'comparison.md'}")
+
+
+@main.command("tune")
+@click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Teacher checkpoint (model.pt).")
+@click.option("--loss", type=click.Choice(["rd-l2", "rd-kl", "skd", "ord", "tcd", "scd", "stcd"]),
+              default="stcd", show_default=True)
+@click.option("--trials", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seeds the search and every trial.")
+@click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("recipes/distill"), show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override the recipe, e.g. --set train.epochs=15.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("runs/tune"), show_default=True)
+def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Optional[Path],
+         overrides: Tuple[str, ...], out: Path) -> None:
+    """Random search of a loss's alphas / beta on the VALIDATION split only; writes the best
+    recipe to OUT/best.yaml."""
+    from pygkd.distill.tune import run_tuning
+
+    summary = run_tuning(teacher, loss, out / loss, trials, seed,
+                         recipe_dir if recipe_dir and recipe_dir.exists() else None, overrides,
+                         log=click.echo)
+    best = summary["best"]
+    click.echo(f"\nbest: trial {best['trial']}, validation MAE {best['val_mae']:.4f}: "
+               + ", ".join(f"{k}={v}" for k, v in best.items() if k not in ("trial", "val_mae")))
+    click.echo(f"recipe written to {out / loss / 'best.yaml'}")

@@ -164,6 +164,9 @@ class DistillObjective:
                  index: Optional[Tensor] = None) -> Tuple[Tensor, Dict[str, float]]:
         cfg = self.config
         target = y[:, 0]
+        if cfg.loss == "none":  # student W/O KD: the teacher is not needed
+            pred = student(x, self.edge_index, self.edge_weight)[:, 0, :, 0]
+            return torch.mean((pred - target) ** 2), {}
         pairs = self._layer_pairs(student)
         if not self._cache_decided and index is not None:
             self._decide_cache(x, pairs)
@@ -178,8 +181,6 @@ class DistillObjective:
         with FeatureCapture(student, [p[1] for p in pairs]) as s_cap:
             y_s = student(x, self.edge_index, self.edge_weight)[:, 0, :, 0]
         logs: Dict[str, float] = {}
-        if cfg.loss == "none":
-            return torch.mean((y_s - target) ** 2), logs
         if cfg.loss == "rd-l2":
             return Fd.response_l2(y_s, y_t, target, cfg.beta), logs
         if cfg.loss == "rd-kl":

@@ -2,6 +2,8 @@ r"""Temporal convolutions of STGCN (Yu et al. 2018), channel-last ``[B, T, N, C]
 
 from __future__ import annotations
 
+from typing import Any, Dict, Optional, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -12,8 +14,12 @@ __all__ = ["ChannelAlign", "TemporalGatedConv", "TemporalConv"]
 class ChannelAlign(nn.Module):
     r"""Residual alignment of STGCN: bring ``c_in`` channels to ``c_out`` (SPEC section 1).
 
-    A 1x1 convolution **without bias** if ``c_in > c_out`` (``c_in * c_out`` parameters),
-    zero-padding of channels if ``c_in < c_out``, identity otherwise.
+    By default, a 1x1 convolution **without bias** if ``c_in > c_out`` (``c_in * c_out``
+    parameters), zero-padding of channels if ``c_in < c_out``, identity otherwise. Structured
+    pruning keeps a pruned model's residuals exact with the two general forms: ``mode="proj"``
+    (a 1x1 convolution whatever the sizes) and ``mode="select"`` with ``pairs`` of
+    ``(input channel, output channel)`` copied, all other output channels zero (padding and
+    identity are the special case ``pairs = [(k, k) for k < min(c_in, c_out)]``).
 
     Shapes:
         - **input:** :math:`(B, T, N, C_{in})`
@@ -22,29 +28,59 @@ class ChannelAlign(nn.Module):
     Example:
         >>> ChannelAlign(2, 4)(torch.ones(1, 3, 5, 2))[0, 0, 0].tolist()
         [1.0, 1.0, 0.0, 0.0]
+        >>> x = torch.tensor([1.0, 2.0]).view(1, 1, 1, 2)
+        >>> ChannelAlign(2, 3, mode="select", pairs=[[1, 0]])(x)[0, 0, 0].tolist()
+        [2.0, 0.0, 0.0]
     """
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, mode: Optional[str] = None,
+                 pairs: Optional[Sequence[Sequence[int]]] = None) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        if in_channels > out_channels:
+        self.mode = mode or ("proj" if in_channels > out_channels else "select")
+        if self.mode not in ("proj", "select"):
+            raise ValueError(f"Expected mode 'proj' or 'select' (got {mode!r})")
+        if self.mode == "proj":
             self.proj = nn.Linear(in_channels, out_channels, bias=False)
         else:
             self.register_parameter("proj", None)
+        default = [[k, k] for k in range(min(in_channels, out_channels))]
+        self.pairs = [[int(a), int(b)] for a, b in (pairs if pairs is not None else default)]
+        for a, b in self.pairs:
+            if not (0 <= a < in_channels and 0 <= b < out_channels):
+                raise ValueError(f"Residual pair {(a, b)} outside {in_channels} -> {out_channels}")
+        self.is_default = self.mode == ("proj" if in_channels > out_channels else "select") and (
+            self.pairs == default or self.mode == "proj")
+        self._prefix = self.pairs == default
+        self.register_buffer("src", torch.tensor([a for a, _ in self.pairs], dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("dst", torch.tensor([b for _, b in self.pairs], dtype=torch.long),
+                             persistent=False)
 
     def reset_parameters(self) -> None:
         if self.proj is not None:
             self.proj.reset_parameters()
 
+    def spec(self) -> Dict[str, Any]:
+        """``{"mode": ..., "pairs": ...}``, enough to rebuild this alignment."""
+        return {"mode": self.mode, "pairs": [list(p) for p in self.pairs]}
+
     def forward(self, x: Tensor) -> Tensor:
         if self.proj is not None:
             return self.proj(x)
-        if self.in_channels < self.out_channels:
-            return F.pad(x, (0, self.out_channels - self.in_channels))
-        return x
+        if self._prefix:
+            if self.in_channels == self.out_channels:
+                return x
+            if self.in_channels < self.out_channels:
+                return F.pad(x, (0, self.out_channels - self.in_channels))
+            return x[..., : self.out_channels]
+        out = x.new_zeros(*x.shape[:-1], self.out_channels)
+        out[..., self.dst] = x[..., self.src]
+        return out
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}"
+        extra = "" if self.is_default else f", mode={self.mode}"
+        return f"{self.in_channels}, {self.out_channels}{extra}"
 
 
 class _TemporalConvBase(nn.Module):

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from pygkd.errors import InputError
 from pygkd.nn.blocks import OutputBlock, STConvBlock
+from pygkd.nn.layers import ChannelAlign
 from pygkd.typing import OptTensor
 
 __all__ = ["STGCN", "PRESETS", "resolve_blocks"]
@@ -64,6 +65,9 @@ class STGCN(nn.Module):
         K (int): Chebyshev order :math:`K_s` (default: ``3``).
         dropout (float): dropout after each block's norm (default: ``0.0``).
         normalization (str): Laplacian normalisation for ``ChebConv`` (default: ``"sym"``).
+        residuals (dict, optional): non-default residual alignments by module path, e.g.
+            ``{"blocks.0.temporal1.align": {"mode": "select", "pairs": [[0, 0]]}}`` (see
+            :class:`~pygkd.nn.layers.ChannelAlign`); structured pruning exports these.
 
     Shapes:
         - **input:** ``x`` :math:`(B, M, N, c_{in})`, ``edge_index`` :math:`(2, E)`,
@@ -82,7 +86,8 @@ class STGCN(nn.Module):
 
     def __init__(self, num_nodes: int, blocks: Sequence[Sequence[int]], n_in: int = 12,
                  kernel_size: int = 3, K: int = 3, dropout: float = 0.0,
-                 normalization: Optional[str] = "sym") -> None:
+                 normalization: Optional[str] = "sym",
+                 residuals: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
         super().__init__()
         blocks = [[int(c) for c in b] for b in blocks]
         if not blocks or any(len(b) != 3 or min(b) < 1 for b in blocks):
@@ -108,6 +113,13 @@ class STGCN(nn.Module):
             STConvBlock(num_nodes, b, kernel_size, K, dropout, normalization) for b in blocks
         )
         self.output = OutputBlock(num_nodes, blocks[-1][2], k_out)
+        for path, spec in (residuals or {}).items():
+            old = dict(self.named_modules()).get(path)
+            if not isinstance(old, ChannelAlign):
+                raise InputError(f"residuals: {path!r} is not a residual alignment of this model")
+            parent = self.get_submodule(path.rsplit(".", 1)[0])
+            parent.align = ChannelAlign(old.in_channels, old.out_channels, spec.get("mode"),
+                                        spec.get("pairs"))
 
     @property
     def in_channels(self) -> int:
@@ -130,7 +142,7 @@ class STGCN(nn.Module):
 
     def config(self) -> Dict[str, Any]:
         """Constructor arguments, enough to rebuild the model (saved in checkpoints)."""
-        return {
+        config = {
             "num_nodes": self.num_nodes,
             "blocks": [list(b) for b in self.block_channels],
             "n_in": self.n_in,
@@ -139,6 +151,11 @@ class STGCN(nn.Module):
             "dropout": self.dropout_p,
             "normalization": self.normalization,
         }
+        residuals = {name: m.spec() for name, m in self.named_modules()
+                     if isinstance(m, ChannelAlign) and not m.is_default}
+        if residuals:
+            config["residuals"] = residuals
+        return config
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "STGCN":

@@ -39,7 +39,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from pygkd.cli import bench, compare, data, distill, quickstart, train  # noqa: F401
+    from pygkd.cli import bench, compare, data, distill, prune, quickstart, train  # noqa: F401
 
 
 _register()

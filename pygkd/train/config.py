@@ -22,7 +22,8 @@ import yaml
 from pygkd.errors import InputError
 from pygkd.nn.models.stgcn import PRESETS
 
-__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DistillConfig", "RunConfig",
+__all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DistillConfig", "PruneConfig",
+           "RunConfig",
            "DISTILL_LOSSES", "load_recipe",
            "apply_overrides", "parse_blocks"]
 
@@ -122,6 +123,41 @@ class DistillConfig:
 
 
 @dataclass
+class PruneConfig:
+    """Algorithm 1 settings. ``method``: ``kd`` (scores from ``L_STCD``, the paper's KDIS) or
+    ``taylor`` (scores from the task loss, Molchanov et al.); ``mode``: ``structured``
+    (channels, exports a smaller STGCN) or ``unstructured`` (per-weight masks).
+
+    Every ``pruning_minibatch`` steps the lowest ``step_share`` of what remains in each hidden
+    layer is pruned, until ``target`` of the parameters is gone; then ``finetune_epochs`` of
+    fine-tuning with the same loss.
+    """
+
+    method: str = "kd"
+    mode: str = "structured"
+    target: float = 0.97
+    step_share: float = 0.1
+    pruning_minibatch: int = 10
+    finetune_epochs: int = 10
+    max_epochs: int = 100
+
+    def validate(self, where: str = "prune") -> "PruneConfig":
+        checks = [
+            ("method", self.method in ("kd", "taylor"), "'kd' or 'taylor'"),
+            ("mode", self.mode in ("structured", "unstructured"), "'structured' or 'unstructured'"),
+            ("target", 0.0 < float(self.target) < 1.0, "a share in (0, 1)"),
+            ("step_share", 0.0 < float(self.step_share) <= 1.0, "a share in (0, 1]"),
+            ("pruning_minibatch", self.pruning_minibatch >= 1, "a whole number >= 1"),
+            ("finetune_epochs", self.finetune_epochs >= 0, "a whole number >= 0"),
+            ("max_epochs", self.max_epochs >= 1, "a whole number >= 1"),
+        ]
+        for key, ok, expected in checks:
+            if not ok:
+                raise InputError(f"{where}.{key}: expected {expected} (got {getattr(self, key)!r})")
+        return self
+
+
+@dataclass
 class RunConfig:
     """A whole run: seed, data, model, training and (for ``distill``) distillation settings."""
 
@@ -130,6 +166,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -138,15 +175,17 @@ class RunConfig:
     def from_dict(cls, raw: Dict[str, Any], source: str = "recipe") -> "RunConfig":
         if not isinstance(raw, dict):
             raise InputError(f"{source}: expected a mapping with seed/data/model/train")
-        _check_keys(raw, {"seed", "data", "model", "train", "distill"}, source)
+        _check_keys(raw, {"seed", "data", "model", "train", "distill", "prune"}, source)
         config = cls(
             seed=int(raw.get("seed", 0)),
             data=_build(DataConfig, raw.get("data") or {}, f"{source}: data"),
             model=_build(ModelConfig, raw.get("model") or {}, f"{source}: model"),
             train=_build(TrainConfig, raw.get("train") or {}, f"{source}: train"),
             distill=_build(DistillConfig, raw.get("distill") or {}, f"{source}: distill"),
+            prune=_build(PruneConfig, raw.get("prune") or {}, f"{source}: prune"),
         )
         config.distill.validate(f"{source}: distill")
+        config.prune.validate(f"{source}: prune")
         if config.model.blocks is not None:
             config.model.blocks = parse_blocks(config.model.blocks, f"{source}: model.blocks")
         elif config.model.preset not in PRESETS:

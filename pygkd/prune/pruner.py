@@ -1,0 +1,94 @@
+"""Algorithm 1 (jointly KD-pruning): score, prune the lowest share per layer, repeat, fine-tune.
+
+:func:`prune_model` runs the pruning phase on a model whose step loss is given (``L_STCD``
+with a frozen teacher for the paper's algorithm, the task loss for the Taylor baseline):
+every ``pruning_minibatch`` training steps the accumulated Taylor scores (Eq. 13; per channel,
+Eq. 14) are averaged and the lowest ``step_share`` of what remains in every hidden layer is
+pruned, until ``target`` of the parameters are gone.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, List, Union
+
+import torch
+from tqdm.auto import tqdm
+
+from pygkd.data.windows import ForecastDataset
+from pygkd.nn.models.stgcn import STGCN
+from pygkd.prune.importance import TaylorImportance
+from pygkd.prune.masks import ChannelMasks, WeightMasks
+from pygkd.train.config import PruneConfig, TrainConfig
+from pygkd.train.trainer import StepLoss, make_optimizer
+
+__all__ = ["prune_model", "pruned_share"]
+
+Masks = Union[ChannelMasks, WeightMasks]
+
+
+def pruned_share(masks: Masks, base_parameters: int) -> float:
+    """Share of the base model's parameters that pruning removed (structured: from the size of
+    the exported model; unstructured: from the nonzero weights)."""
+    if isinstance(masks, ChannelMasks):
+        remaining = sum(p.numel() for p in masks.export().parameters())
+    else:
+        remaining = masks.nonzero_parameters()
+    return 1.0 - remaining / base_parameters
+
+
+def prune_model(model: STGCN, dataset: ForecastDataset, step_loss: StepLoss,
+                config: PruneConfig, train: TrainConfig, seed: int = 0, progress: bool = True,
+                log: Callable[[str], None] = print) -> tuple[Masks, List[Dict[str, Any]]]:
+    """The pruning phase of Algorithm 1; returns the masks and one history row per pruning."""
+    base = sum(p.numel() for p in model.parameters())
+    masks: Masks = ChannelMasks(model) if config.mode == "structured" else WeightMasks(model)
+    structured = isinstance(masks, ChannelMasks)
+    scorer = TaylorImportance(model, None if structured else masks.names)
+    optimizer = make_optimizer(model.parameters(), train)
+    history: List[Dict[str, Any]] = []
+    share, steps, epoch = 0.0, 0, 0
+    n = dataset.num_samples("train")
+    if structured:
+        masks.attach()
+    try:
+        while share < config.target:
+            epoch += 1
+            if epoch > config.max_epochs:
+                log(f"stopped after {config.max_epochs} epochs at {share:.1%} pruned")
+                break
+            generator = torch.Generator().manual_seed(seed * 100003 + 7919 * epoch)
+            bar = tqdm(dataset.batches("train", train.batch_size, shuffle=True,
+                                       generator=generator, with_index=True),
+                       total=math.ceil(n / train.batch_size), leave=False,
+                       desc=f"pruning epoch {epoch}", disable=not progress, unit="batch")
+            for x, y, index in bar:
+                model.train()
+                optimizer.zero_grad(set_to_none=True)
+                loss, _ = step_loss(model, x, y, index)
+                loss.backward()
+                scorer.accumulate()
+                optimizer.step()
+                if not structured:
+                    masks.apply()
+                steps += 1
+                if steps % config.pruning_minibatch:
+                    continue
+                scores = scorer.average()
+                if structured:
+                    scores = TaylorImportance.group_scores(scores, masks.groups)
+                masks.prune(scores, config.step_share)
+                scorer.reset()
+                share = pruned_share(masks, base)
+                row = {"step": steps, "epoch": epoch, "loss": loss.item(), "pruned": share}
+                if structured:
+                    row["sizes"] = masks.sizes()
+                history.append(row)
+                bar.set_postfix(pruned=f"{share:.1%}")
+                if share >= config.target:
+                    break
+            log(f"pruning epoch {epoch}: {share:.1%} of {base:,} parameters pruned")
+    finally:
+        if structured:
+            masks.detach()
+    return masks, history

@@ -1,0 +1,131 @@
+"""``pygkd prune``: Algorithm 1 on a trained STGCN, fine-tuning, export and evaluation.
+
+The run folder holds ``pruned.pt`` (the model right after the pruning phase, with its masks;
+an interrupted run restarts from it), ``last.pt`` / ``model.pt`` of the fine-tuning,
+``channels.json`` (the channels each layer kept) and ``metrics.json``. In structured mode
+``model.pt`` is the physically smaller STGCN, which ``pygkd evaluate`` loads by itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional
+
+import torch
+import yaml
+
+from pygkd.distill.objective import DistillObjective
+from pygkd.distill.run import teacher_data_config
+from pygkd.errors import InputError
+from pygkd.nn.models.stgcn import STGCN
+from pygkd.prune.masks import ChannelMasks, WeightMasks
+from pygkd.prune.pruner import prune_model, pruned_share
+from pygkd.train.checkpoint import load_checkpoint, load_model, save_checkpoint
+from pygkd.train.config import RunConfig
+from pygkd.train.runs import build_dataset, data_info, finish_run, prepare_run_dir
+from pygkd.train.trainer import Trainer, next_step_mse
+
+__all__ = ["run_prune", "channel_report"]
+
+
+def channel_report(masks: ChannelMasks) -> str:
+    """A markdown table of the channels each hidden layer kept (the found architecture)."""
+    lines = ["| layer | kept / original | kept channels |", "|---|---:|---|"]
+    for g in masks.groups:
+        kept = masks.kept_indices()[g.name]
+        lines.append(f"| {g.name} | {len(kept)} / {g.size} | {', '.join(map(str, kept))} |")
+    return "\n".join(lines)
+
+
+def _same_graph(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+    keys = ("name", "split", "options", "num_nodes")
+    return all(a.get(k) == b.get(k) for k in keys)
+
+
+def run_prune(config: RunConfig, model_path: Path, teacher_path: Optional[Path], out_dir: Path,
+              fresh: bool = False, progress: bool = True,
+              log: Callable[[str], None] = print) -> Dict[str, Any]:
+    """Prune the STGCN at ``model_path`` by Algorithm 1 (``config.prune``), fine-tune, export."""
+    pcfg = config.prune.validate()
+    base, base_payload = load_model(model_path)
+    if pcfg.method == "kd" and teacher_path is None:
+        raise InputError("--teacher: required with --method kd (Algorithm 1 distils from it)")
+    teacher = None
+    if teacher_path is not None:
+        teacher, teacher_payload = load_model(teacher_path)
+        if teacher.num_nodes != base.num_nodes or not _same_graph(
+                teacher_payload.get("data", {}), base_payload.get("data", {})):
+            raise InputError(f"{teacher_path}: the teacher and {model_path} were trained on "
+                             "different graphs or data; they must match")
+    config = dataclasses.replace(config, data=teacher_data_config(base_payload))
+    dataset = build_dataset(config.data)
+    if dataset.num_nodes != base.num_nodes:
+        raise InputError(f"{model_path}: the model has {base.num_nodes} nodes but the data "
+                         f"have {dataset.num_nodes}")
+    out_dir = prepare_run_dir(out_dir, fresh)
+    if fresh:
+        (out_dir / "pruned.pt").unlink(missing_ok=True)
+    resolved = config.to_dict()
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    base_params = sum(p.numel() for p in base.parameters())
+
+    if pcfg.method == "kd":
+        objective = DistillObjective(teacher, config.distill, dataset.edge_index,
+                                     dataset.edge_weight, num_windows=dataset.num_samples("train"),
+                                     cache_gb=config.distill.cache_gb)
+        objective.log = log
+        step_loss = objective
+    else:
+        step_loss = next_step_mse(dataset.edge_index, dataset.edge_weight)
+
+    pruned_file = out_dir / "pruned.pt"
+    report: Dict[str, Any] = {}
+    if pruned_file.exists():
+        saved = load_checkpoint(pruned_file)
+        base.load_state_dict(saved["base_state"])
+        history = saved["history"]
+        masks = ChannelMasks(base) if pcfg.mode == "structured" else WeightMasks(base)
+        target = masks.keep if pcfg.mode == "structured" else masks.masks
+        for key, value in saved["masks"].items():
+            target[key] = value
+        log(f"pruning phase done earlier: reusing {pruned_file}")
+    else:
+        log(f"Algorithm 1 ({pcfg.method}, {pcfg.mode}): pruning {pcfg.target:.0%} of "
+            f"{base_params:,} parameters")
+        masks, history = prune_model(base, dataset, step_loss, pcfg, config.train, config.seed,
+                                     progress, log)
+        save_checkpoint(pruned_file, {
+            "kind": "pruning-state", "base_state": base.state_dict(), "history": history,
+            "masks": dict(masks.keep if isinstance(masks, ChannelMasks) else masks.masks)})
+    share_after_pruning = pruned_share(masks, base_params)
+
+    if isinstance(masks, ChannelMasks):
+        student: STGCN = masks.export()
+        report = {"kept_channels": masks.kept_indices(), "sizes": masks.sizes()}
+        (out_dir / "channels.json").write_text(json.dumps(report, indent=2))
+        log("\nChannels kept per layer:\n" + channel_report(masks))
+        after_step = None
+    else:
+        student = base
+        after_step = masks.apply
+    meta = {"run": resolved, "model_config": student.config(),
+            "data": data_info(config.data, dataset)}
+    tcfg = dataclasses.replace(config.train, epochs=max(1, pcfg.finetune_epochs))
+    trainer = Trainer(student, dataset, tcfg, out_dir, seed=config.seed, step_loss=step_loss,
+                      meta=meta, after_step=after_step)
+    if pcfg.finetune_epochs > 0:
+        log(f"\nfine-tuning for up to {pcfg.finetune_epochs} epochs")
+        trainer.fit(progress=progress, log=log)
+    if after_step is not None:
+        after_step()
+    nonzero = sum(int((p != 0).sum()) for p in student.parameters())
+    extra = {
+        "prune": dataclasses.asdict(pcfg), "base_parameters": base_params,
+        "pruned_share": 1.0 - (sum(p.numel() for p in student.parameters())
+                               if pcfg.mode == "structured" else nonzero) / base_params,
+        "pruned_share_after_pruning": share_after_pruning,
+        "nonzero_parameters": nonzero, "pruning_history": history, **report,
+    }
+    return finish_run(trainer, config, out_dir, extra)

@@ -13,6 +13,16 @@ def _fmt_int(value: Any) -> str:
     return f"{int(value):,}" if value is not None else "-"
 
 
+def _params(summary: Optional[Dict[str, Any]]) -> str:
+    """Parameter count; masked models show their nonzero weights as ``N nonzero``."""
+    if not summary:
+        return "-"
+    total, nonzero = summary.get("parameters"), summary.get("nonzero_parameters")
+    if nonzero is not None and total is not None and nonzero < 0.99 * total:
+        return f"{int(nonzero):,} nonzero"
+    return _fmt_int(total)
+
+
 def results_table(rows: Sequence[Row], horizons: Sequence[str] = ("15min", "30min", "45min")) -> str:
     """A markdown table: one row per model, columns parameters, latency, then each metric at
     each horizon.
@@ -32,7 +42,7 @@ def results_table(rows: Sequence[Row], horizons: Sequence[str] = ("15min", "30mi
     head = ["Model", "Params", "Latency (ms)"] + [f"{m} {h}" for m in metrics for h in horizons]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, result, summary in rows:
-        params = _fmt_int(summary.get("parameters")) if summary else "-"
+        params = _params(summary)
         latency = "-"
         if summary and summary.get("latency"):
             latency = f"{1000 * summary['latency']['mean_s']:.1f}"
@@ -71,7 +81,7 @@ def mean_std_table(rows: Sequence[Tuple[str, Sequence[Dict[str, Dict[str, float]
         head.append("Teacher share")
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, runs, summary in rows:
-        params = _fmt_int(summary.get("parameters")) if summary else "-"
+        params = _params(summary)
         latency = "-"
         if summary and summary.get("latency"):
             latency = f"{1000 * summary['latency']['mean_s']:.1f}"

@@ -76,6 +76,7 @@ def model_summary(model: STGCN, dataset: ForecastDataset, latency_batch: int = 1
     return {
         "blocks": model.config()["blocks"],
         "parameters": count_parameters(model),
+        "nonzero_parameters": count_parameters(model, nonzero=True),
         "flops_per_sample": count_flops(model, x, dataset.edge_index, dataset.edge_weight),
         "latency": measure_latency(model, dataset, latency_batch, latency_repeats),
     }

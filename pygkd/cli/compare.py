@@ -79,3 +79,47 @@ def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Optional[
     click.echo(f"\nbest: trial {best['trial']}, validation MAE {best['val_mae']:.4f}: "
                + ", ".join(f"{k}={v}" for k, v in best.items() if k not in ("trial", "val_mae")))
     click.echo(f"recipe written to {out / loss / 'best.yaml'}")
+
+
+@compare.command("prune")
+@click.option("--table", type=click.Choice(["7", "8"]), required=True,
+              help="7: teacher vs student W/O and W the pruning algorithm; 8: Algorithm 1 vs "
+                   "the Taylor baseline at several levels.")
+@click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Teacher checkpoint (model.pt).")
+@click.option("--base", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Table 8: the trained pruning base (model.pt).")
+@click.option("--targets", default="0.25,0.5,0.75", show_default=True,
+              help="Table 8: pruning levels.")
+@click.option("--mode", type=click.Choice(["structured", "unstructured"]), default=None,
+              help="[Table 7: structured; Table 8: unstructured, as the paper]")
+@click.option("--seeds", default="0,1,2", show_default=True)
+@click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("recipes"), show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="[runs/compare-prune-table<N>]")
+def compare_prune(table: str, teacher: Path, base: Optional[Path], targets: str,
+                  mode: Optional[str], seeds: str, recipe_dir: Path, overrides: Tuple[str, ...],
+                  out: Optional[Path]) -> None:
+    """The paper's Table 7 or Table 8 as a markdown table (mean ± std over seeds)."""
+    from pygkd.errors import InputError
+    from pygkd.prune.compare import run_table7, run_table8
+
+    out = out or Path("runs") / f"compare-prune-table{table}"
+    seed_list = _int_list(seeds, "--seeds")
+    if table == "7":
+        text = run_table7(teacher, out, seed_list, recipe_dir, mode or "structured", overrides,
+                          log=click.echo)
+    else:
+        if base is None:
+            raise InputError("--base: required for Table 8 (the trained pruning base)")
+        try:
+            levels = [float(v) for v in targets.split(",") if v.strip()]
+        except ValueError:
+            raise InputError(f"--targets: expected comma-separated shares (got {targets!r})") \
+                from None
+        text = run_table8(base, teacher, out, levels, seed_list, recipe_dir,
+                          mode or "unstructured", overrides, log=click.echo)
+    click.echo("\n" + text)
+    click.echo(f"Written to {out / 'comparison.md'}")

@@ -1,0 +1,154 @@
+"""The paper's pruning comparisons as one command each (Tables 7 and 8).
+
+- **Table 7**: the teacher; the hand-designed student trained with ``L_STCD`` ("W/O pruning
+  algorithm"); the teacher pruned by Algorithm 1 to the student's size ("W pruning algorithm").
+- **Table 8**: the pruning base; Algorithm 1 (``L_STCD`` scores, "Pruned W L_STCD") against the
+  Taylor baseline (task-loss scores, "Pruned W/O KD") at 25 / 50 / 75 % pruned.
+
+Rows are mean ± std over seeds, with the persistence baseline first. Every run has its own
+folder and is reused when the command is started again.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+from pygkd.distill.run import run_distill
+from pygkd.prune.run import run_prune
+from pygkd.tables import mean_std_table
+from pygkd.train.checkpoint import load_model
+from pygkd.train.config import RunConfig, apply_overrides
+from pygkd.train.runs import run_evaluate, write_json
+
+__all__ = ["run_table7", "run_table8"]
+
+Row = Tuple[str, List[Dict[str, Any]], Optional[Dict[str, Any]]]
+
+
+def _raw(recipe: Optional[Path], fallback: Dict[str, Any]) -> Dict[str, Any]:
+    if recipe is not None and Path(recipe).is_file():
+        return yaml.safe_load(Path(recipe).read_text()) or {}
+    return copy.deepcopy(fallback)
+
+
+def _cached(run_dir: Path, make: Callable[[], Dict[str, Any]], log: Callable[[str], None],
+            label: str) -> Dict[str, Any]:
+    metrics_file = run_dir / "metrics.json"
+    if metrics_file.exists():
+        log(f"{label}: done earlier, reusing {metrics_file}")
+        return json.loads(metrics_file.read_text())
+    log(f"{label} -> {run_dir}")
+    return make()
+
+
+def _rows_with_share(rows: List[Row], base_params: int) -> List[Row]:
+    out = []
+    for name, runs, summary in rows:
+        if summary is not None:
+            kept = summary.get("nonzero_parameters", summary["parameters"])
+            name = f"{name} ({100 * kept / base_params:.1f} % params)"
+        out.append((name, runs, summary))
+    return out
+
+
+def _write(out_dir: Path, title: str, rows: List[Row], payload: Dict[str, Any]) -> str:
+    table = mean_std_table(rows)
+    text = title + "\n\n" + table + "\n"
+    (out_dir / "comparison.md").write_text(text)
+    write_json(out_dir / "comparison.json", payload)
+    return text
+
+
+def run_table7(teacher_path: Path, out_dir: Path, seeds: Sequence[int] = (0, 1, 2),
+               recipe_dir: Path = Path("recipes"), mode: str = "structured",
+               overrides: Sequence[str] = (), log: Callable[[str], None] = print) -> str:
+    """Teacher vs hand-designed ``L_STCD`` student vs the teacher pruned by Algorithm 1 to the
+    student's parameter count."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    teacher, _ = load_model(teacher_path)
+    t_params = sum(p.numel() for p in teacher.parameters())
+    students, pruned = [], []
+    for seed in seeds:
+        raw = apply_overrides(_raw(recipe_dir / "distill" / "stcd.yaml",
+                                   {"model": {"preset": "student"}, "distill": {"loss": "stcd"}}),
+                              overrides)
+        raw["seed"] = seed
+        cfg = RunConfig.from_dict(raw, "student recipe")
+        run_dir = out_dir / "student-stcd" / f"seed{seed}"
+        students.append(_cached(run_dir, lambda: run_distill(
+            cfg, teacher_path, run_dir, progress=False, log=lambda m: log(f"    {m}")), log,
+            f"student L_STCD seed {seed}"))
+        s_params = students[-1]["model"]["parameters"]
+        target = round(1.0 - s_params / t_params, 4)
+        raw = apply_overrides(_raw(recipe_dir / "prune" / "kd-97.yaml", {"prune": {}}), overrides)
+        raw["seed"] = seed
+        raw.setdefault("prune", {}).update({"target": target, "mode": mode, "method": "kd"})
+        pcfg = RunConfig.from_dict(raw, "pruning recipe")
+        run_dir = out_dir / f"pruned-kd-{mode}" / f"seed{seed}"
+        pruned.append(_cached(run_dir, lambda: run_prune(
+            pcfg, teacher_path, teacher_path, run_dir, progress=False,
+            log=lambda m: log(f"    {m}")), log, f"teacher pruned to {1 - target:.1%} seed {seed}"))
+    teacher_metrics = run_evaluate(teacher_path, latency_batch=students[0]["model"]["latency"]
+                                   ["batch"])
+    rows: List[Row] = [
+        ("Persistence (last observed value)", [students[0]["persistence_test"]], None),
+        ("Teacher", [teacher_metrics["test"]], teacher_metrics["model"]),
+        ("Student W/O pruning algorithm (L_STCD)", [r["test"] for r in students],
+         students[0]["model"]),
+        (f"Student W pruning algorithm ({mode})", [r["test"] for r in pruned], pruned[0]["model"]),
+    ]
+    title = (f"Table 7 — test MAPE (%) / MAE / RMSE at 15 / 30 / 45 min, mean ± std over seeds "
+             f"{list(seeds)}; teacher {teacher_path}. Latency: one forward pass on a batch of "
+             f"{students[0]['model']['latency']['batch']}. Kept channels of each pruned model: "
+             f"its channels.json.")
+    return _write(out_dir, title, _rows_with_share(rows, t_params), {
+        "teacher": teacher_metrics, "students": students, "pruned": pruned})
+
+
+def run_table8(base_path: Path, teacher_path: Path, out_dir: Path,
+               targets: Sequence[float] = (0.25, 0.5, 0.75), seeds: Sequence[int] = (0, 1, 2),
+               recipe_dir: Path = Path("recipes"), mode: str = "unstructured",
+               overrides: Sequence[str] = (), log: Callable[[str], None] = print) -> str:
+    """Algorithm 1 vs the Taylor baseline on the pruning base at several pruning levels."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    base, _ = load_model(base_path)
+    b_params = sum(p.numel() for p in base.parameters())
+    results: Dict[str, List[Dict[str, Any]]] = {}
+    for target in targets:
+        level = round(100 * target)
+        for method in ("taylor", "kd"):
+            key = f"{method}-{level}"
+            results[key] = []
+            for seed in seeds:
+                raw = apply_overrides(_raw(recipe_dir / "prune" / f"{key}.yaml",
+                                           {"prune": {"method": method}}), overrides)
+                raw["seed"] = seed
+                raw.setdefault("prune", {}).update({"target": target, "mode": mode,
+                                                    "method": method})
+                cfg = RunConfig.from_dict(raw, f"{key} recipe")
+                run_dir = out_dir / f"{key}-{mode}" / f"seed{seed}"
+                results[key].append(_cached(run_dir, lambda: run_prune(
+                    cfg, base_path, teacher_path, run_dir, progress=False,
+                    log=lambda m: log(f"    {m}")), log, f"{key} seed {seed}"))
+    first = next(iter(results.values()))[0]
+    base_metrics = run_evaluate(base_path, latency_batch=first["model"]["latency"]["batch"])
+    rows: List[Row] = [
+        ("Persistence (last observed value)", [first["persistence_test"]], None),
+        ("Base model", [base_metrics["test"]], base_metrics["model"]),
+    ]
+    for target in targets:
+        level = round(100 * target)
+        for method, label in (("taylor", "Pruned W/O KD"), ("kd", "Pruned W L_STCD")):
+            runs = results[f"{method}-{level}"]
+            rows.append((f"{label} {level} %", [r["test"] for r in runs], runs[0]["model"]))
+    title = (f"Table 8 — Algorithm 1 vs the Taylor baseline ({mode}), test MAPE (%) / MAE / RMSE "
+             f"at 15 / 30 / 45 min, mean ± std over seeds {list(seeds)}; base {base_path}.")
+    return _write(out_dir, title, _rows_with_share(rows, b_params), {
+        "base": base_metrics, "runs": results})

@@ -19,6 +19,8 @@ QUICKSTART = {
     "train": {"epochs": 12, "batch_size": 50, "lr": 1.0e-3, "optimizer": "adam", "patience": 5,
               "latency_batch": 268, "latency_repeats": 10},
     "distill": {"loss": "stcd", "alpha1": 0.17, "alpha2": 0.047, "alpha3": 0.313},
+    "prune": {"method": "kd", "mode": "structured", "step_share": 0.2, "pruning_minibatch": 5,
+              "finetune_epochs": 12},
 }
 
 #: The students the quickstart distils from the teacher, in table order.
@@ -37,12 +39,14 @@ STUDENT_LOSSES = (("none", "Student W/O KD"), ("stcd", "Student L_STCD"))
 def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fresh: bool,
                quiet: bool) -> None:
     """Train a teacher STGCN on the built-in synthetic network, distil two students from it
-    (W/O KD and L_STCD), and print parameters, test latency and 15/30/45-min errors side by
+    (W/O KD and L_STCD), find a third by pruning the teacher with Algorithm 1 (structured) to
+    the student's size, and print parameters, test latency and 15/30/45-min errors side by
     side with the persistence baseline."""
     import copy
     import dataclasses
 
     from pygkd.distill.run import run_distill
+    from pygkd.prune.run import run_prune
     from pygkd.seed import seed_everything
     from pygkd.tables import results_table
     from pygkd.train.config import ModelConfig, RunConfig, apply_overrides, load_recipe
@@ -58,7 +62,7 @@ def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fr
     dataset = build_dataset(config.data)
     click.echo(f"Built-in network '{config.data.name}': {dataset.num_nodes} sensors, "
                f"{dataset.edge_index.size(1)} edges, split {dataset.split_days} days")
-    steps = 1 + len(STUDENT_LOSSES)
+    steps = 2 + len(STUDENT_LOSSES)
     click.echo(f"\n[1/{steps}] Teacher STGCN {config.model.preset or config.model.blocks}")
     teacher = run_train(config, out / "teacher", fresh=fresh, progress=not quiet, log=click.echo,
                         dataset=dataset)
@@ -71,6 +75,15 @@ def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fr
         result = run_distill(student, out / "teacher" / "model.pt", out / f"student-{loss}",
                              fresh=fresh, progress=not quiet, log=click.echo, dataset=dataset)
         rows.append((label, result["test"], result["model"]))
+        student_params = result["model"]["parameters"]
+    teacher_params = teacher["model"]["parameters"]
+    target = round(1.0 - student_params / teacher_params, 4)
+    click.echo(f"\n[{steps}/{steps}] Student found by Algorithm 1: the teacher pruned (structured, "
+               f"L_STCD scores) to the student's size, {1 - target:.1%} of its parameters")
+    pruning = dataclasses.replace(config, prune=dataclasses.replace(config.prune, target=target))
+    found = run_prune(pruning, out / "teacher" / "model.pt", out / "teacher" / "model.pt",
+                      out / "student-pruned", fresh=fresh, progress=not quiet, log=click.echo)
+    rows.append(("Student by Algorithm 1 (structured)", found["test"], found["model"]))
     click.echo("")
     click.echo(results_table(rows))
     latency = teacher["model"]["latency"]

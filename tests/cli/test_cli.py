@@ -90,6 +90,9 @@ def test_quickstart_prints_the_table(tmp_path):
     student = f"{10_144 - 41 * (228 - 6):,}"
     assert f"| Student W/O KD | {student} |" in result.output
     assert f"| Student L_STCD | {student} |" in result.output
+    assert "| Student by Algorithm 1 (structured) |" in result.output
+    found = json.loads((tmp_path / "student-pruned" / "metrics.json").read_text())
+    assert found["model"]["parameters"] <= (10_144 - 41 * (228 - 6)) * 1.05
     distilled = json.loads((tmp_path / "student-stcd" / "metrics.json").read_text())
     assert distilled["distill"]["loss"] == "stcd" and "teacher_share" in distilled
 

@@ -65,3 +65,16 @@ def kd(batch: int, repeats: int, w228: Optional[Path]) -> None:
     from pygkd.bench import bench_kd
 
     bench_kd(batch, repeats, w228, log=click.echo)
+
+
+@bench.command("prune")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--student", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A hand-designed student (model.pt) to time beside the pruned model.")
+@click.option("--batch", type=int, default=1140, show_default=True)
+@click.option("--repeats", type=int, default=10, show_default=True)
+def prune_bench(run_dir: Path, student: Optional[Path], batch: int, repeats: int) -> None:
+    """Base vs masked vs exported model of a structured 'pygkd prune' RUN_DIR."""
+    from pygkd.bench import bench_prune
+
+    bench_prune(run_dir, student, batch, repeats, log=click.echo)

@@ -97,7 +97,8 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Optional[Path],
         masks, history = prune_model(base, dataset, step_loss, pcfg, config.train, config.seed,
                                      progress, log)
         save_checkpoint(pruned_file, {
-            "kind": "pruning-state", "base_state": base.state_dict(), "history": history,
+            "kind": "pruning-state", "base_config": base.config(), "data": base_payload.get("data"),
+            "base_state": base.state_dict(), "history": history, "mode": pcfg.mode,
             "masks": dict(masks.keep if isinstance(masks, ChannelMasks) else masks.masks)})
     share_after_pruning = pruned_share(masks, base_params)
 

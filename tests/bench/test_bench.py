@@ -20,3 +20,24 @@ def test_spatial_benchmark_small_reports_equal_outputs():
 def test_scd_memory_probe_small():
     out = scd_peak_memory(batch=2, steps=2, nodes=20, channels=4)
     assert out["seconds"] > 0 and 0 <= out["growth_mb"] < out["process_peak_mb"]
+
+
+def test_prune_benchmark_on_a_small_run(tmp_path):
+    tiny = ["--set", "data.options.num_nodes=6", "--set", "data.options.num_days=3",
+            "--set", "data.options.steps_per_day=48", "--set", "data.split=1/1/1",
+            "--set", "train.latency_batch=8", "--set", "train.latency_repeats=1"]
+    runner = CliRunner()
+    runner.invoke(main, ["train", "--blocks", "1,8,16;16,8,32", "--epochs", "1", "--quiet",
+                         "--out", str(tmp_path / "t"), *tiny], catch_exceptions=False)
+    teacher = str(tmp_path / "t" / "model.pt")
+    result = runner.invoke(main, ["prune", "--model", teacher, "--teacher", teacher, "--target",
+                                  "0.6", "--set", "prune.pruning_minibatch=2", "--set",
+                                  "prune.step_share=0.3", "--set", "prune.finetune_epochs=0",
+                                  "--set", "train.batch_size=4", "--quiet", "--out",
+                                  str(tmp_path / "p"), *tiny[-4:]], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["bench", "prune", str(tmp_path / "p"), "--batch", "8",
+                                  "--repeats", "1"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    diff = float(re.search(r"masked\| on 64 test windows: ([0-9.e+-]+)", result.output).group(1))
+    assert diff < 1e-5 and "| exported pruned STGCN |" in result.output

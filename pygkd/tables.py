@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 __all__ = ["results_table", "mean_std_table"]
 
@@ -21,6 +21,14 @@ def _params(summary: Optional[Dict[str, Any]]) -> str:
     if nonzero is not None and total is not None and nonzero < 0.99 * total:
         return f"{int(nonzero):,} nonzero"
     return _fmt_int(total)
+
+
+def _model_cells(summary: Optional[Dict[str, Any]]) -> List[str]:
+    """The parameter and latency cells of a row."""
+    latency = "-"
+    if summary and summary.get("latency"):
+        latency = f"{1000 * summary['latency']['mean_s']:.1f}"
+    return [_params(summary), latency]
 
 
 def results_table(rows: Sequence[Row], horizons: Sequence[str] = ("15min", "30min", "45min")) -> str:
@@ -42,11 +50,7 @@ def results_table(rows: Sequence[Row], horizons: Sequence[str] = ("15min", "30mi
     head = ["Model", "Params", "Latency (ms)"] + [f"{m} {h}" for m in metrics for h in horizons]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, result, summary in rows:
-        params = _params(summary)
-        latency = "-"
-        if summary and summary.get("latency"):
-            latency = f"{1000 * summary['latency']['mean_s']:.1f}"
-        cells = [name, params, latency]
+        cells = [name, *_model_cells(summary)]
         cells += [f"{result[h][m]:.3f}" if h in result else "-" for m in metrics for h in horizons]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -81,11 +85,7 @@ def mean_std_table(rows: Sequence[Tuple[str, Sequence[Dict[str, Dict[str, float]
         head.append("Teacher share")
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, runs, summary in rows:
-        params = _params(summary)
-        latency = "-"
-        if summary and summary.get("latency"):
-            latency = f"{1000 * summary['latency']['mean_s']:.1f}"
-        cells = [name, params, latency]
+        cells = [name, *_model_cells(summary)]
         for m in metrics:
             for h in horizons:
                 mean, std = _mean_std([run[h][m] for run in runs])

@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip
 # Extra pip arguments for torch, e.g. TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_ARGS ?=
 
-.PHONY: setup quickstart test test-slow bench clean
+.PHONY: setup quickstart test test-slow docs bench clean
 
 setup: $(VENV)/.installed
 
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned, so nothing below pulls a multi-GB CUDA build
 	$(PIP) install --quiet -c constraints.txt torch $(TORCH_ARGS)
-	$(PIP) install --quiet -c constraints.txt -e ".[test]"
+	$(PIP) install --quiet -c constraints.txt -e ".[test,docs]"
 	# PyG Temporal without torch-sparse/torch-scatter (source-only on PyPI; see SPEC section 7)
 	$(PIP) install --quiet -c constraints.txt --no-deps torch-geometric-temporal
 	touch $@
@@ -28,6 +28,11 @@ test: setup
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
+
+# The documentation site, warnings as errors, and the guides' examples (docs/_build/html)
+docs: setup
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs/source docs/_build/html
+	$(BIN)/sphinx-build -W --keep-going -q -b doctest docs/source docs/_build/doctest
 
 bench: setup
 	$(BIN)/pygkd bench

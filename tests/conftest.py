@@ -24,3 +24,22 @@ def shared_data() -> Path:
     shared_file("los_speed.csv")
     shared_file("los_adj.csv")
     return SHARED_DATA
+
+
+TINY_NETWORK = ["--set", "data.options.num_nodes=6", "--set", "data.options.num_days=3",
+                "--set", "data.options.steps_per_day=48", "--set", "data.split=1/1/1",
+                "--set", "train.latency_batch=8", "--set", "train.latency_repeats=1"]
+
+
+@pytest.fixture(scope="session")
+def quickstart_run(tmp_path_factory):
+    """One tiny ``pygkd quickstart`` (6 sensors, 1 teacher epoch), report included:
+    ``(output folder, click result)``."""
+    from click.testing import CliRunner
+
+    from pygkd.cli import main
+
+    out = tmp_path_factory.mktemp("quickstart")
+    result = CliRunner().invoke(main, ["quickstart", "--quiet", "--out", str(out), "--set",
+                                       "train.epochs=1", *TINY_NETWORK], catch_exceptions=False)
+    return out, result

@@ -39,7 +39,8 @@ def main() -> None:
 
 
 def _register() -> None:
-    from pygkd.cli import bench, compare, data, distill, prune, quickstart, train  # noqa: F401
+    from pygkd.cli import (bench, compare, data, distill, plot, prune, quickstart,  # noqa: F401
+                           report, train)
 
 
 _register()

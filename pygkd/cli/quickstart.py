@@ -36,8 +36,9 @@ STUDENT_LOSSES = (("none", "Student W/O KD"), ("stcd", "Student L_STCD"))
               default=Path("runs/quickstart"), show_default=True, help="Output folder.")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--no-report", is_flag=True, help="Skip the HTML report at the end.")
 def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fresh: bool,
-               quiet: bool) -> None:
+               quiet: bool, no_report: bool) -> None:
     """Train a teacher STGCN on the built-in synthetic network, distil two students from it
     (W/O KD and L_STCD), find a third by pruning the teacher with Algorithm 1 (structured) to
     the student's size, and print parameters, test latency and 15/30/45-min errors side by
@@ -84,10 +85,17 @@ def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fr
     found = run_prune(pruning, out / "teacher" / "model.pt", out / "teacher" / "model.pt",
                       out / "student-pruned", fresh=fresh, progress=not quiet, log=click.echo)
     rows.append(("Student by Algorithm 1 (structured)", found["test"], found["model"]))
-    click.echo("")
-    click.echo(results_table(rows))
+    table = results_table(rows)
     latency = teacher["model"]["latency"]
-    click.echo(f"\nLatency: one forward pass on a batch of {latency['batch']} test windows, mean "
-               f"of {latency['repeats']} runs. Errors: mph on the test day, 9-step "
-               f"autoregressive forecast.")
+    note = (f"Latency: one forward pass on a batch of {latency['batch']} test windows, mean of "
+            f"{latency['repeats']} runs. Errors: mph on the test day, 9-step autoregressive "
+            "forecast.")
+    (out / "comparison.md").write_text(f"Quickstart on the built-in network. {note}\n\n{table}\n")
+    click.echo("\n" + table + "\n\n" + note)
+    if not no_report:
+        from pygkd.report.page import write_report
+
+        click.echo("\nWriting the report (tables, figures, configurations, environment)")
+        report = write_report([out], teacher=out / "teacher" / "model.pt", log=click.echo)
+        click.echo(f"Report: {report}")
     click.echo(f"Results in {out}/ ({time.perf_counter() - start:.0f} s)")

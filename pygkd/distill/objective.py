@@ -46,8 +46,8 @@ class TeacherCache:
     """What the frozen teacher gives for each training window, computed once and reused.
 
     Per window: the teacher's next-step output ``[N]``, its temporal distances ``TCD^t``
-    ``[N, T_l, T_l]`` per temporal layer and spatial distances ``SCD^t`` ``[T_l, N, N]`` per
-    spatial layer. Entries are filled the first time a window is seen (the first epoch pays
+    ``[N, T_l, T_l]`` per temporal layer, spatial distances ``SCD^t`` ``[T_l, N, N]`` per
+    spatial layer, and for ``L_SKD`` the hidden features ``[T_l, N, C]`` of the last block. Entries are filled the first time a window is seen (the first epoch pays
     the teacher's cost once); later epochs only gather them. The cache is exact: the same
     teacher forward pass and distances, stored in float32.
     """
@@ -114,13 +114,14 @@ class DistillObjective:
             self.teacher(x[:1], self.edge_index, self.edge_weight)
         shapes: Dict[str, Tuple[int, ...]] = {"y": (x.size(2),)}
         for kind, _, t_name in pairs:
-            _, steps, nodes, _ = cap.features[t_name].shape
-            shapes[t_name] = (nodes, steps, steps) if kind == "t" else (steps, nodes, nodes)
+            _, steps, nodes, channels = cap.features[t_name].shape
+            shapes[t_name] = {"t": (nodes, steps, steps), "s": (steps, nodes, nodes),
+                              "h": (steps, nodes, channels)}[kind]
         return shapes
 
     def _decide_cache(self, x: Tensor, pairs: List[Tuple[str, str, str]]) -> None:
         self._cache_decided = True
-        if self.num_windows is None or self.cache_gb <= 0 or self.config.loss in ("none", "skd"):
+        if self.num_windows is None or self.cache_gb <= 0 or self.config.loss == "none":
             return
         shapes = self._cache_shapes(x, pairs)
         need = TeacherCache.nbytes(self.num_windows, shapes)

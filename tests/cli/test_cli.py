@@ -80,8 +80,8 @@ def test_quickstart_recipe_file_matches_builtin():
     assert yaml.safe_load((REPO / "recipes" / "quickstart.yaml").read_text()) == QUICKSTART
 
 
-def test_quickstart_prints_the_table(tmp_path):
-    result = run("quickstart", "--quiet", "--out", tmp_path, "--set", "train.epochs=1", *TINY)
+def test_quickstart_prints_the_table_and_writes_the_report(quickstart_run):
+    tmp_path, result = quickstart_run
     assert result.exit_code == 0, result.output
     # 333,604 at N=228; LayerNorms (2N x 64, 128, 128) and the readout bias scale with N: 641 N
     assert f"| Teacher | {333_604 - 641 * (228 - 6):,} |" in result.output
@@ -95,6 +95,11 @@ def test_quickstart_prints_the_table(tmp_path):
     assert found["model"]["parameters"] <= (10_144 - 41 * (228 - 6)) * 1.05
     distilled = json.loads((tmp_path / "student-stcd" / "metrics.json").read_text())
     assert distilled["distill"]["loss"] == "stcd" and "teacher_share" in distilled
+    report = tmp_path / "report" / "index.html"
+    assert f"Report: {report}" in result.output
+    page = report.read_text()
+    assert "| Student L_STCD |" in (tmp_path / "comparison.md").read_text()
+    assert "<td>Student L_STCD</td>" in page and page.count("data:image/png;base64,") == 3
 
 
 def _bad_files(tmp_path, case):

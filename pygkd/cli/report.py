@@ -1,0 +1,35 @@
+"""``pygkd report``: one shareable HTML page from run folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Tuple
+
+import click
+
+from pygkd.cli.main import main
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True,
+                type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="HTML file [<first RUN_DIR>/report/index.html].")
+@click.option("--teacher", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Teacher checkpoint for the figures [the one the runs name].")
+@click.option("--sensor", type=int, default=None, help="Sensor of the forecast figure.")
+@click.option("--step", type=int, default=3, show_default=True,
+              help="Forecast figure: steps ahead.")
+@click.option("--samples", type=click.IntRange(min=2), default=50, show_default=True,
+              help="t-SNE: test windows.")
+@click.option("--no-figures", is_flag=True, help="Tables, configurations and environment only.")
+def report(run_dirs: Tuple[Path, ...], out: Optional[Path], teacher: Optional[Path],
+           sensor: Optional[int], step: int, samples: int, no_figures: bool) -> None:
+    """Write one self-contained HTML page for RUN_DIRS: comparison tables, every run's errors,
+    figures (training curves, forecast vs ground truth, t-SNE), configurations and the
+    environment. Figures are also written beside it as PNG and SVG."""
+    from pygkd.report.page import write_report
+
+    path = write_report(run_dirs, out, teacher=teacher, sensor=sensor, step=step,
+                        samples=samples, figures=not no_figures, log=click.echo)
+    click.echo(f"Report: {path}")

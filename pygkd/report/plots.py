@@ -1,0 +1,113 @@
+"""Figures from checkpoints and runs, written as PNG and SVG: what ``pygkd plot`` and
+``pygkd report`` draw. Each function returns ``{"title", "caption", "files"}``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from pygkd.data.windows import ForecastDataset
+from pygkd.report import analysis
+from pygkd.report.figures import curves_figure, forecast_figure, save_figure, tsne_figure
+
+__all__ = ["load_teacher", "load_students", "curves_plot", "forecast_plot", "tsne_plot"]
+
+MAX_CURVES = 10
+MAX_FORECAST_PANELS = 10
+MAX_TSNE_PANELS = 9
+UNITS = {"los-loop": "mph", "pemsd7m": "mph", "pems08": "mph", "pems04": "mph"}
+
+Figure = Dict[str, Any]
+
+
+def load_teacher(path: Path) -> Tuple[nn.Module, ForecastDataset]:
+    """The teacher checkpoint and the dataset it was trained on."""
+    from pygkd.distill.run import teacher_data_config
+    from pygkd.train.checkpoint import load_model
+    from pygkd.train.runs import build_dataset
+
+    teacher, payload = load_model(path)
+    return teacher, build_dataset(teacher_data_config(payload))
+
+
+def load_students(items: Sequence[Tuple[str, Path]], dataset: ForecastDataset,
+                  log: Callable[[str], None] = print) -> List[Tuple[str, nn.Module]]:
+    """``(label, model)`` for each checkpoint on ``dataset``'s graph; others are reported and
+    left out."""
+    from pygkd.train.checkpoint import load_model
+
+    out = []
+    for label, path in items:
+        model, _ = load_model(path)
+        if model.num_nodes != dataset.num_nodes:
+            log(f"{label}: {model.num_nodes} nodes but the teacher's data have "
+                f"{dataset.num_nodes}: left out of the figures")
+            continue
+        out.append((label, model))
+    return out
+
+
+def curves_plot(histories: Mapping[str, List[Dict[str, float]]], fig_dir: Path) -> Figure:
+    """Training loss and validation MAE per epoch (``training-curves.png/svg``)."""
+    shown = dict(list(histories.items())[:MAX_CURVES])
+    more = len(histories) - len(shown)
+    return {"title": "Training curves",
+            "files": save_figure(curves_figure(shown), Path(fig_dir) / "training-curves"),
+            "caption": "Training loss and validation MAE per epoch, one run (the lowest seed) "
+                       "per configuration." + (f" {more} more left out." if more > 0 else "")}
+
+
+def forecast_plot(teacher: nn.Module, students: Sequence[Tuple[str, nn.Module]],
+                  dataset: ForecastDataset, fig_dir: Path, sensor: Optional[int] = None,
+                  step: int = 3, day: int = 0) -> Figure:
+    """One sensor's forecast vs ground truth over a test day (``forecast.png/svg``).
+
+    ``sensor`` defaults to :func:`~pygkd.report.analysis.busiest_sensor`.
+    """
+    sensor = analysis.busiest_sensor(dataset) if sensor is None else sensor
+    shown = list(students)[:MAX_FORECAST_PANELS]
+    hours, truth, preds = analysis.sensor_forecast({"Teacher": teacher, **dict(shown)}, dataset,
+                                                   sensor, step, day=day)
+    minutes = step * dataset.minutes_per_step
+    fig = forecast_figure(hours, truth, preds, sensor, minutes,
+                          UNITS.get(dataset.name, "speed units"))
+    more = len(students) - len(shown)
+    return {"title": "Forecast vs ground truth",
+            "files": save_figure(fig, Path(fig_dir) / "forecast"),
+            "caption": f"Sensor {sensor} on test day {day + 1}, {minutes}-min-ahead "
+                       "autoregressive forecasts." + (f" {more} more model(s) left out."
+                                                      if more > 0 else "")}
+
+
+def tsne_plot(teacher: nn.Module, students: Sequence[Tuple[str, nn.Module]],
+              dataset: ForecastDataset, fig_dir: Path, samples: int = 50,
+              seed: int = 0, fit_windows: int = 256) -> Figure:
+    """t-SNE of the hidden representation, teacher blue vs each student red (``tsne.png/svg``).
+
+    Each student's channels are mapped into the teacher's by
+    :func:`~pygkd.report.analysis.fit_channel_map`, fitted on ``fit_windows`` training windows
+    (never the plotted test windows).
+    """
+    if samples < 2:
+        raise ValueError(f"samples: expected at least 2 test windows, got {samples}")
+    gen = torch.Generator().manual_seed(seed)
+    n_test, n_train = dataset.num_samples("test"), dataset.num_samples("train")
+    test_index = torch.randperm(n_test, generator=gen)[:min(samples, n_test)].sort().values
+    fit_index = torch.randperm(n_train, generator=gen)[:min(fit_windows, n_train)]
+    t_test = analysis.hidden_features(teacher, dataset, "test", test_index)
+    t_fit = analysis.hidden_features(teacher, dataset, "train", fit_index)
+    panels = []
+    for label, model in list(students)[:MAX_TSNE_PANELS]:
+        mapping = analysis.fit_channel_map(
+            analysis.hidden_features(model, dataset, "train", fit_index), t_fit)
+        s_test = analysis.hidden_features(model, dataset, "test", test_index)
+        panels.append((label, *analysis.tsne_embedding(t_test, s_test, mapping, seed)))
+    return {"title": "t-SNE of the hidden representation",
+            "files": save_figure(tsne_figure(panels), Path(fig_dir) / "tsne"),
+            "caption": f"{test_index.numel()} test windows; teacher blue, student red. Each "
+                       "student's channels are mapped into the teacher's by a least-squares "
+                       "map fitted on training windows, then both are embedded in one t-SNE map "
+                       "(paper Sec. 4.2)."}

@@ -8,5 +8,7 @@ from torch import Tensor
 
 __all__ = ["OptTensor", "Reduction"]
 
+#: A tensor or ``None``.
 OptTensor = Optional[Tensor]
+#: How a loss reduces its per-sample values.
 Reduction = Literal["mean", "sum", "none"]

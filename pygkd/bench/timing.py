@@ -40,5 +40,6 @@ def find_w228(path: Optional[Path] = None) -> Optional[Path]:
 
 
 def pemsd7m_adjacency(path: Path, sigma2: float) -> np.ndarray:
+    """PeMSD7(M) kernel weights ``[228, 228]`` from ``W_228.csv`` at kernel width ``sigma2``."""
     distances = np.loadtxt(path, delimiter=",")
     return gaussian_kernel_adjacency(check_distance_matrix(distances, str(path)), sigma2=sigma2)

@@ -32,6 +32,7 @@ from pygkd.errors import InputError
 __all__ = ["load_pemsd7m", "load_pems0x", "load_los_loop", "load_custom", "PEMS_CHANNELS"]
 
 PathLike = Union[str, Path]
+#: Channels of the PEMS0x ``.npz`` files (``data[..., channel]``).
 PEMS_CHANNELS = {"flow": 0, "occupancy": 1, "speed": 2}
 _TIME_COLUMNS = {"timestamp", "time", "date", "datetime", "step", "t"}
 

@@ -29,6 +29,7 @@ __all__ = [
     "window_starts",
 ]
 
+#: Split names, in day order.
 SPLITS = ("train", "val", "test")
 
 

@@ -24,6 +24,7 @@ from pygkd.train.runs import run_evaluate, write_json
 
 __all__ = ["LOSS_LABELS", "run_distill_comparison"]
 
+#: Row names of the comparison table per loss.
 LOSS_LABELS = {
     "none": "Student W/O KD", "rd-l2": "Student L_RD(L2)", "rd-kl": "Student L_RD(KL)",
     "skd": "Student L_SKD", "ord": "Student L_ORD", "tcd": "Student L_TCD",

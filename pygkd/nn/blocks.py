@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from pygkd.nn.layers import ChannelAlign, FastChebConv, TemporalConv, TemporalGatedConv
 from pygkd.typing import OptTensor
 
-__all__ = ["SpatialGraphConv", "STConvBlock", "OutputBlock"]
+__all__ = ["SpatialGraphConv", "STConvBlock", "NodeReadout", "OutputBlock"]
 
 
 class SpatialGraphConv(nn.Module):

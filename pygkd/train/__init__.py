@@ -37,4 +37,3 @@ __all__ = [
     "run_train",
     "save_checkpoint",
 ]
-classes = __all__

@@ -18,6 +18,7 @@ from pygkd.nn.models.stgcn import STGCN
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model", "FORMAT"]
 
+#: Format tag written into every checkpoint.
 FORMAT = "pygkd-checkpoint-v1"
 
 

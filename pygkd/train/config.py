@@ -84,6 +84,7 @@ class TrainConfig:
         return self
 
 
+#: Loss names accepted by ``pygkd distill --loss`` (``none`` = student W/O KD).
 DISTILL_LOSSES = ("none", "rd-l2", "rd-kl", "skd", "ord", "tcd", "scd", "stcd")
 
 

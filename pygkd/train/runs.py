@@ -47,6 +47,7 @@ def write_json(path: Path, payload: Dict[str, Any]) -> None:
 
 
 def build_dataset(cfg: DataConfig) -> ForecastDataset:
+    """The preprocessed 12-in / 9-out windows of ``cfg`` (name, folder, split, options)."""
     return load_forecast_dataset(cfg.name, cfg.root, cfg.split, cfg.options)
 
 

@@ -43,6 +43,7 @@ def next_step_mse(edge_index: Tensor, edge_weight: Tensor) -> StepLoss:
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:  # type: ignore[no-untyped-def]
+    """Adam (default) or RMSprop with the configured learning rate and weight decay."""
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)

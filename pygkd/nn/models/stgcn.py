@@ -3,13 +3,13 @@ r"""STGCN (Yu et al., IJCAI 2018, Chebyshev variant) as used by Izadi et al. (SP
 Teacher, student and pruning base are one class with different ``blocks`` channels
 (paper Table 1):
 
-==============  ============================  ==========  ==========
-preset          blocks                        N = 228     N = 170
-==============  ============================  ==========  ==========
-``teacher``     ``[1, 32, 64], [64, 32, 128]``  333,604     296,426
-``pruning-base`` ``[1, 8, 16], [16, 8, 32]``     48,628      39,290
-``student``     ``[1, 2, 4], [4, 2, 8]``         10,144       7,766
-==============  ============================  ==========  ==========
+================  ================================  ==========  ==========
+preset            blocks                            N = 228     N = 170
+================  ================================  ==========  ==========
+``teacher``       ``[1, 32, 64], [64, 32, 128]``    333,604     296,426
+``pruning-base``  ``[1, 8, 16], [16, 8, 32]``       48,628      39,290
+``student``       ``[1, 2, 4], [4, 2, 8]``          10,144      7,766
+================  ================================  ==========  ==========
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pygkd.typing import OptTensor
 
 __all__ = ["STGCN", "PRESETS", "resolve_blocks"]
 
+#: Block configurations of the paper's Table 1: ``[c_in, c_t, c_out]`` per ST-Conv block.
 PRESETS: Dict[str, List[List[int]]] = {
     "teacher": [[1, 32, 64], [64, 32, 128]],
     "pruning-base": [[1, 8, 16], [16, 8, 32]],

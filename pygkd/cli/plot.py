@@ -55,7 +55,8 @@ def curves(run_dirs: Tuple[Path, ...], out: Path) -> None:
 
 
 @plot.command()
-@click.option("--teacher", type=_CKPT, required=True, help="Teacher checkpoint (its data are used).")
+@click.option("--teacher", type=_CKPT, required=True,
+              help="Teacher checkpoint (its data are used).")
 @click.option("--model", "models", multiple=True, metavar="LABEL=PATH",
               help="A student checkpoint to overlay (repeatable).")
 @click.option("--sensor", type=int, default=None, help="Sensor index [the busiest one].")
@@ -74,7 +75,8 @@ def forecast(teacher: Path, models: Tuple[str, ...], sensor: Optional[int], step
 
 
 @plot.command()
-@click.option("--teacher", type=_CKPT, required=True, help="Teacher checkpoint (its data are used).")
+@click.option("--teacher", type=_CKPT, required=True,
+              help="Teacher checkpoint (its data are used).")
 @click.option("--student", "students", multiple=True, required=True, metavar="LABEL=PATH",
               help="A student checkpoint (repeatable; one panel each).")
 @click.option("--samples", type=click.IntRange(min=2), default=50, show_default=True,

@@ -18,7 +18,7 @@ __all__ = ["load_teacher", "load_students", "curves_plot", "forecast_plot", "tsn
 MAX_CURVES = 10
 MAX_FORECAST_PANELS = 10
 MAX_TSNE_PANELS = 9
-UNITS = {"synthetic": "mph", "los-loop": "mph", "pemsd7m": "mph", "pems08": "mph", "pems04": "mph"}
+UNITS = {name: "mph" for name in ("synthetic", "los-loop", "pemsd7m", "pems08", "pems04")}
 
 Figure = Dict[str, Any]
 

@@ -42,9 +42,9 @@ def test_stcd_is_ord_plus_weighted_feature_losses():
     # by hand from the models: the spatial part averages the two block pairs
     ei, ew = ds.edge_index, ds.edge_weight
     from pygkd.distill import FeatureCapture
-    with FeatureCapture(student, student.spatial_layer_names) as cs:
+    with torch.no_grad(), FeatureCapture(student, student.spatial_layer_names) as cs:
         student(x, ei, ew)
-    with FeatureCapture(teacher, teacher.spatial_layer_names) as ct:
+    with torch.no_grad(), FeatureCapture(teacher, teacher.spatial_layer_names) as ct:
         teacher(x, ei, ew)
     scd = sum(float(Fd.spatial_correlation(a, b)) for a, b in zip(cs.ordered(), ct.ordered())) / 2
     assert logs["scd"] == pytest.approx(scd, rel=1e-5)

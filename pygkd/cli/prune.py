@@ -21,6 +21,8 @@ from pygkd.cli.train import _echo_results, _load_raw, _merge
 @click.option("--mode", type=click.Choice(["structured", "unstructured"]), default=None,
               help="structured: channels, exports a smaller STGCN [structured].")
 @click.option("--target", type=float, default=None, help="Share of parameters to prune [0.97].")
+@click.option("--exact-target", is_flag=True, default=None,
+              help="Shrink the last pruning step so it stops at --target instead of passing it.")
 @click.option("--recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Recipe YAML (train/distill/prune sections).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -41,6 +43,8 @@ def prune(model_path: Path, teacher: Optional[Path], recipe: Optional[Path],
 
     raw = _load_raw(recipe)
     _merge(raw, "prune", {k: kwargs.pop(k) for k in ("method", "mode", "target")})
+    if kwargs.pop("exact_target"):
+        _merge(raw, "prune", {"exact_target": True})
     if kwargs.get("seed") is not None:
         raw["seed"] = kwargs.pop("seed")
     config = RunConfig.from_dict(apply_overrides(raw, overrides), str(recipe or "options"))

@@ -4,7 +4,7 @@ the pruning schedule, export of a smaller STGCN."""
 from pygkd.prune.groups import ChannelGroup, Slice, stgcn_channel_groups
 from pygkd.prune.importance import TaylorImportance
 from pygkd.prune.masks import ChannelMasks, WeightMasks, prunable_parameters
-from pygkd.prune.pruner import prune_model, pruned_share
+from pygkd.prune.pruner import prune_model, prune_step, pruned_share
 
 __all__ = [
     "ChannelGroup",
@@ -14,6 +14,7 @@ __all__ = [
     "WeightMasks",
     "prunable_parameters",
     "prune_model",
+    "prune_step",
     "pruned_share",
     "stgcn_channel_groups",
 ]

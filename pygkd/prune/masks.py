@@ -112,6 +112,15 @@ class ChannelMasks:
             removed[g.name] = int(idx.numel())
         return removed
 
+    def state(self) -> Dict[str, Tensor]:
+        """A copy of the channel masks, for :meth:`restore`."""
+        return {name: k.clone() for name, k in self.keep.items()}
+
+    def restore(self, state: Dict[str, Tensor]) -> None:
+        """Put back the masks saved by :meth:`state`."""
+        for name, k in state.items():
+            self.keep[name].copy_(k)
+
     def kept_indices(self) -> Dict[str, List[int]]:
         """The original indices of the channels each group kept (the found architecture)."""
         return {name: torch.nonzero(k).flatten().tolist() for name, k in self.keep.items()}
@@ -204,6 +213,22 @@ class WeightMasks:
             removed[name] = int(idx.numel())
         self.apply()
         return removed
+
+    def state(self) -> Dict[str, Tensor]:
+        """A copy of the masks and of the masked weights (pruning zeroes them), for
+        :meth:`restore`."""
+        params = dict(self.model.named_parameters())
+        saved = {f"mask:{n}": m.clone() for n, m in self.masks.items()}
+        saved.update({f"weight:{n}": params[n].detach().clone() for n in self.names})
+        return saved
+
+    @torch.no_grad()
+    def restore(self, state: Dict[str, Tensor]) -> None:
+        """Put back the masks and weights saved by :meth:`state`."""
+        params = dict(self.model.named_parameters())
+        for n in self.names:
+            self.masks[n].copy_(state[f"mask:{n}"])
+            params[n].copy_(state[f"weight:{n}"])
 
     def nonzero_parameters(self) -> int:
         return int(sum(int((p != 0).sum()) for p in self.model.parameters()))

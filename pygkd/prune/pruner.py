@@ -22,7 +22,7 @@ from pygkd.prune.masks import ChannelMasks, WeightMasks
 from pygkd.train.config import PruneConfig, TrainConfig
 from pygkd.train.trainer import StepLoss, make_optimizer
 
-__all__ = ["prune_model", "pruned_share"]
+__all__ = ["prune_model", "prune_step", "pruned_share"]
 
 Masks = Union[ChannelMasks, WeightMasks]
 
@@ -35,6 +35,32 @@ def pruned_share(masks: Masks, base_parameters: int) -> float:
     else:
         remaining = masks.nonzero_parameters()
     return 1.0 - remaining / base_parameters
+
+
+def prune_step(masks: Masks, scores: Dict[str, torch.Tensor], config: PruneConfig,
+               base_parameters: int, iterations: int = 20) -> float:
+    """One pruning step of Algorithm 1: the lowest ``config.step_share`` of what remains in
+    every hidden layer. If that passes ``config.target`` and ``config.exact_target`` is set,
+    the step's share is shrunk by bisection to the smallest that still reaches the target (the
+    pruned share grows with the step's share: lowest-k sets are nested). Returns the share of
+    ``base_parameters`` pruned after the step."""
+    before = masks.state() if config.exact_target else None
+    masks.prune(scores, config.step_share)
+    share = pruned_share(masks, base_parameters)
+    if before is None or share <= config.target:
+        return share
+    low, high = 0.0, config.step_share
+    for _ in range(iterations):
+        middle = (low + high) / 2
+        masks.restore(before)
+        masks.prune(scores, middle)
+        if pruned_share(masks, base_parameters) >= config.target:
+            high = middle
+        else:
+            low = middle
+    masks.restore(before)
+    masks.prune(scores, high)
+    return pruned_share(masks, base_parameters)
 
 
 def prune_model(model: STGCN, dataset: ForecastDataset, step_loss: StepLoss,
@@ -77,9 +103,8 @@ def prune_model(model: STGCN, dataset: ForecastDataset, step_loss: StepLoss,
                 scores = scorer.average()
                 if structured:
                     scores = TaylorImportance.group_scores(scores, masks.groups)
-                masks.prune(scores, config.step_share)
+                share = prune_step(masks, scores, config, base)
                 scorer.reset()
-                share = pruned_share(masks, base)
                 row = {"step": steps, "epoch": epoch, "loss": loss.item(), "pruned": share}
                 if structured:
                     row["sizes"] = masks.sizes()

@@ -131,7 +131,8 @@ class PruneConfig:
 
     Every ``pruning_minibatch`` steps the lowest ``step_share`` of what remains in each hidden
     layer is pruned, until ``target`` of the parameters is gone; then ``finetune_epochs`` of
-    fine-tuning with the same loss.
+    fine-tuning with the same loss. The last step can pass ``target`` (it removes a share of
+    what remains); with ``exact_target`` it is shrunk to the smallest share that reaches it.
     """
 
     method: str = "kd"
@@ -141,6 +142,7 @@ class PruneConfig:
     pruning_minibatch: int = 10
     finetune_epochs: int = 10
     max_epochs: int = 100
+    exact_target: bool = False
 
     def validate(self, where: str = "prune") -> "PruneConfig":
         checks = [
@@ -151,6 +153,7 @@ class PruneConfig:
             ("pruning_minibatch", self.pruning_minibatch >= 1, "a whole number >= 1"),
             ("finetune_epochs", self.finetune_epochs >= 0, "a whole number >= 0"),
             ("max_epochs", self.max_epochs >= 1, "a whole number >= 1"),
+            ("exact_target", isinstance(self.exact_target, bool), "true or false"),
         ]
         for key, ok, expected in checks:
             if not ok:

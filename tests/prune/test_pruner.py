@@ -6,8 +6,9 @@ from click.testing import CliRunner
 
 from pygkd.cli import main
 from pygkd.distill import DistillObjective
+from pygkd.errors import InputError
 from pygkd.nn import PRESETS, STGCN
-from pygkd.prune import ChannelMasks, TaylorImportance, prune_model
+from pygkd.prune import ChannelMasks, TaylorImportance, WeightMasks, prune_model, pruned_share
 from pygkd.testing import toy_forecast_dataset
 from pygkd.train.checkpoint import load_model
 from pygkd.train.config import DistillConfig, PruneConfig, TrainConfig
@@ -49,6 +50,54 @@ def test_algorithm1_reaches_the_target(mode):
         sizes = [h["sizes"] for h in history]
         assert all(s1[k] >= s2[k] for s1, s2 in zip(sizes, sizes[1:]) for k in s1)
         assert min(sizes[-1].values()) >= 1
+
+
+@pytest.mark.parametrize("mode", ["structured", "unstructured"])
+def test_exact_target_shrinks_the_last_step(mode):
+    ds = toy_forecast_dataset()
+    shares = {}
+    for exact in (False, True):
+        torch.manual_seed(0)
+        model = STGCN(6, PRESETS["pruning-base"])
+        config = PruneConfig(mode=mode, target=0.6, step_share=0.3, pruning_minibatch=2,
+                             exact_target=exact)
+        masks, history = prune_model(model, ds, next_step_mse(ds.edge_index, ds.edge_weight),
+                                     config, TrainConfig(batch_size=4), progress=False,
+                                     log=lambda m: None)
+        shares[exact] = history[-1]["pruned"]
+        assert history[-1]["pruned"] == pytest.approx(
+            pruned_share(masks, sum(p.numel() for p in model.parameters())))
+    # the paper's schedule passes 60 % (30 % of what remains per step): 66 % unstructured, 77 %
+    # structured ([[1, 8, 16], [16, 8, 32]] -> channels (5, 11, 5, 22) -> (3, 7, 3, 15))
+    assert shares[False] > 0.65
+    assert 0.6 <= shares[True] < shares[False]
+    # the shrunk step stops within one weight per layer / one channel per group of the target:
+    # unstructured within 0.5 %, structured at channels (4, 10, 4, 20), 60.4 %
+    assert shares[True] < (0.605 if mode == "unstructured" else 0.61)
+
+
+def test_exact_target_must_be_true_or_false():
+    with pytest.raises(InputError, match=r"prune.exact_target: expected true or false \(got 'maybe'\)"):
+        PruneConfig(exact_target="maybe").validate()
+
+
+def test_mask_state_restores_masks_and_weights():
+    torch.manual_seed(0)
+    model = STGCN(6, PRESETS["student"])
+    weights = WeightMasks(model)
+    saved = weights.state()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    scores = {n: torch.rand_like(p) for n, p in model.named_parameters()}
+    weights.prune(scores, 0.5)
+    assert weights.nonzero_parameters() < sum(p.numel() for p in model.parameters())
+    weights.restore(saved)
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+    assert all(bool(m.all()) for m in weights.masks.values())
+    channels = ChannelMasks(model)
+    saved = channels.state()
+    channels.keep["blocks.0.hidden"][0] = False
+    channels.restore(saved)
+    assert all(bool(k.all()) for k in channels.keep.values())
 
 
 def test_kd_and_task_scores_differ():
@@ -100,13 +149,17 @@ def test_prune_command_unstructured_counts_nonzero(tmp_path):
     base = _train(tmp_path, "b", "1,4,8;8,4,8")
     result = CliRunner().invoke(main, ["prune", "--model", str(base), "--method", "taylor",
                                        "--mode", "unstructured", "--target", "0.5",
-                                       "--out", str(tmp_path / "u"), *FAST],
+                                       "--exact-target", "--out", str(tmp_path / "u"), *FAST],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "u" / "metrics.json").read_text())
     model, _ = load_model(tmp_path / "u" / "model.pt")
     nonzero = sum(int((p != 0).sum()) for p in model.parameters())
     assert nonzero == metrics["nonzero_parameters"] <= 0.5 * metrics["base_parameters"]
+    # --exact-target: the last step is shrunk (30 % steps alone reach 52.0 % here); it still
+    # takes one weight from each of the 27 layers, so it lands at 50.7 % of 1,478
+    assert metrics["prune"]["exact_target"] is True
+    assert 0.5 <= metrics["pruned_share"] < 0.51
 
 
 def test_prune_bad_input(tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Dict, Sequence
 
-import torch
+import torch  # noqa: F401  (the doctests use it)
 from torch import Tensor
 
 __all__ = ["mae", "rmse", "mape", "horizon_metrics", "MAPE_EPS", "HORIZON_MINUTES"]

@@ -13,7 +13,8 @@ from pygkd.cli.train import _echo_results, _load_raw, _merge
 
 @main.command()
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="The STGCN to prune (model.pt), e.g. the teacher or pruning base.")
+              required=True,
+              help="The STGCN to prune (model.pt), e.g. the teacher or pruning base.")
 @click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Frozen teacher for --method kd (L_STCD scores and fine-tuning).")
 @click.option("--method", type=click.Choice(["kd", "taylor"]), default=None,
@@ -49,7 +50,8 @@ def prune(model_path: Path, teacher: Optional[Path], recipe: Optional[Path],
         raw["seed"] = kwargs.pop("seed")
     config = RunConfig.from_dict(apply_overrides(raw, overrides), str(recipe or "options"))
     p = config.prune
-    out = out or Path("runs") / f"prune-{p.method}-{p.mode}-{round(100 * p.target)}-seed{config.seed}"
+    name = f"prune-{p.method}-{p.mode}-{round(100 * p.target)}-seed{config.seed}"
+    out = out or Path("runs") / name
     seed_everything(config.seed)
     metrics = run_prune(config, model_path, teacher, out, fresh=fresh, progress=not quiet,
                         log=click.echo)

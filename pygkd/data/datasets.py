@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from pygkd.data.download import default_data_dir
 from pygkd.data.loaders import load_custom, load_los_loop, load_pems0x, load_pemsd7m
 from pygkd.data.synthetic import make_synthetic_network
 from pygkd.data.traffic import TrafficData
 from pygkd.errors import InputError
+
+if TYPE_CHECKING:
+    from pygkd.data.windows import ForecastDataset
 
 __all__ = ["DATASETS", "load_dataset", "load_forecast_dataset"]
 
@@ -71,7 +74,7 @@ def load_dataset(name: str, root: Optional[str | Path] = None, **options: Any) -
 def load_forecast_dataset(
     name: str, root: Optional[str | Path] = None, split: Optional[str] = None,
     options: Optional[Dict[str, Any]] = None, n_in: int = 12, n_out: int = 9,
-) -> "ForecastDataset":
+) -> ForecastDataset:
     """Load a dataset by name and preprocess it into 12-in / 9-out windows (SPEC section 2)."""
     from pygkd.data.windows import ForecastDataset
 

@@ -23,7 +23,8 @@ __all__ = ["ChannelMasks", "WeightMasks", "prunable_parameters"]
 
 
 def _lowest(scores: Tensor, alive: Tensor, share: float, keep_min: int = 1) -> Tensor:
-    """Indices of the ``ceil(share * alive)`` lowest-scoring alive entries (keeping ``keep_min``)."""
+    """Indices of the ``ceil(share * alive)`` lowest-scoring alive entries (keeping
+    ``keep_min``)."""
     n_alive = int(alive.sum())
     count = min(math.ceil(share * n_alive), n_alive - keep_min)
     if count <= 0:

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-import torch
 import yaml
 
 from pygkd.distill.objective import DistillObjective

@@ -204,7 +204,8 @@ class RunConfig:
 def _check_keys(raw: Dict[str, Any], allowed: set, where: str) -> None:
     unknown = sorted(set(raw) - allowed)
     if unknown:
-        raise InputError(f"{where}: unknown key(s) {unknown} (choose from: {', '.join(sorted(allowed))})")
+        raise InputError(f"{where}: unknown key(s) {unknown} "
+                         f"(choose from: {', '.join(sorted(allowed))})")
 
 
 def _build(cls: Type[T], raw: Dict[str, Any], where: str) -> T:
@@ -238,7 +239,8 @@ def parse_blocks(value: Any, option: str = "--blocks") -> List[List[int]]:
     """
     try:
         if isinstance(value, str):
-            blocks = [[int(c) for c in part.split(",")] for part in value.split(";") if part.strip()]
+            blocks = [[int(c) for c in part.split(",")]
+                      for part in value.split(";") if part.strip()]
         else:
             blocks = [[int(c) for c in b] for b in value]
     except (TypeError, ValueError):

@@ -77,7 +77,8 @@ def test_exact_target_shrinks_the_last_step(mode):
 
 
 def test_exact_target_must_be_true_or_false():
-    with pytest.raises(InputError, match=r"prune.exact_target: expected true or false \(got 'maybe'\)"):
+    expected = r"prune.exact_target: expected true or false \(got 'maybe'\)"
+    with pytest.raises(InputError, match=expected):
         PruneConfig(exact_target="maybe").validate()
 
 

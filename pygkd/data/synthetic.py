@@ -25,7 +25,7 @@ from pygkd.data.preprocessing import gaussian_kernel_adjacency
 from pygkd.data.traffic import TrafficData
 from pygkd.errors import InputError
 
-__all__ = ["make_road_graph", "make_synthetic_network"]
+__all__ = ["make_road_graph", "make_synthetic_network", "random_sensor_graph"]
 
 _WAVE_METRES_PER_MIN = 250.0  # ~15 km/h upstream shock wave
 _REACH_METRES = 9000.0  # how far upstream a jam is felt
@@ -85,10 +85,12 @@ def _sources(
     steps = num_days * steps_per_day
     per_min = steps_per_day / 1440.0
     nodes = list(graph.nodes)
-    corridors = sorted({graph.nodes[n]["corridor"] for n in nodes})
+    chains: dict = {}
+    for n in nodes:
+        chains.setdefault(graph.nodes[n]["corridor"], []).append(n)
     sources: List[Tuple[int, np.ndarray]] = []
-    for c in corridors:
-        chain = [n for n in nodes if graph.nodes[n]["corridor"] == c]
+    for c in sorted(chains):
+        chain = chains[c]
         for bottleneck in rng.choice(chain[len(chain) // 3 :], size=2, replace=False):
             rush = np.zeros(steps)
             am_weight, pm_weight = rng.uniform(0.4, 1.0, size=2)
@@ -106,6 +108,52 @@ def _sources(
             length = rng.uniform(25.0, 75.0) * per_min
             sources.append((int(rng.choice(nodes)), _event(steps, when, length, rng.uniform(0.3, 0.7))))
     return sources
+
+
+def _kernel_adjacency(graph: nx.DiGraph, sigma2: float, epsilon: float) -> np.ndarray:
+    """Gaussian kernel (Eq. 16) of shortest road distances, searched only as far as a weight can
+    stay above ``epsilon`` (so large networks cost ``O(N)`` searches, not all pairs)."""
+    num_nodes = graph.number_of_nodes()
+    if 0 < epsilon < 1:
+        cutoff = 10000.0 * float(np.sqrt(-sigma2 * np.log(epsilon))) * (1 + 1e-9)
+    else:
+        cutoff = None
+    undirected = graph.to_undirected()
+    distances = np.full((num_nodes, num_nodes), 1e9, dtype=np.float32 if num_nodes > 2000
+                        else np.float64)
+    for i in range(num_nodes):
+        for j, d in nx.single_source_dijkstra_path_length(undirected, i, cutoff=cutoff,
+                                                          weight="length").items():
+            distances[i, j] = d
+    return gaussian_kernel_adjacency(distances, sigma2=sigma2, epsilon=epsilon)
+
+
+def random_sensor_graph(num_nodes: int, neighbours: int = 10, seed: int = 0
+                        ) -> Tuple["torch.Tensor", "torch.Tensor"]:
+    """A random geometric sensor graph for scale tests: points in the unit square, each joined
+    to its ``neighbours`` nearest (both directions), Gaussian weights of distance.
+
+    Returns ``(edge_index [2, E], edge_weight [E])`` without duplicate edges.
+
+    Example:
+        >>> ei, ew = random_sensor_graph(100, neighbours=4)
+        >>> ei.shape[0], bool((ew > 0).all())
+        (2, True)
+    """
+    import torch
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    points = rng.random((num_nodes, 2))
+    dist, idx = cKDTree(points).query(points, k=neighbours + 1)
+    src = np.repeat(np.arange(num_nodes), neighbours)
+    dst = idx[:, 1:].reshape(-1)
+    scale = float(np.mean(dist[:, 1:])) or 1.0
+    pairs = np.unique(np.concatenate([np.stack([src, dst]), np.stack([dst, src])], axis=1),
+                      axis=1)
+    d = np.linalg.norm(points[pairs[0]] - points[pairs[1]], axis=1)
+    weight = np.exp(-((d / scale) ** 2))
+    return torch.from_numpy(pairs.astype(np.int64)), torch.from_numpy(weight.astype(np.float32))
 
 
 def make_synthetic_network(
@@ -174,14 +222,7 @@ def make_synthetic_network(
         start = int(rng.integers(steps - steps_per_day // 8))
         speeds[start : start + int(rng.integers(6, steps_per_day // 12 + 7)), sensor] = 0.0
 
-    lengths = dict(nx.all_pairs_dijkstra_path_length(graph.to_undirected(), weight="length"))
-    distances = np.full((num_nodes, num_nodes), np.inf)
-    for i, row in lengths.items():
-        for j, d in row.items():
-            distances[i, j] = d
-    adjacency = gaussian_kernel_adjacency(
-        np.where(np.isfinite(distances), distances, 1e9), sigma2=sigma2, epsilon=epsilon
-    )
+    adjacency = _kernel_adjacency(graph, sigma2, epsilon)
     split = f"{num_days - 2}/1/1"
     return TrafficData(
         name="synthetic",

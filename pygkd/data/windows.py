@@ -159,15 +159,41 @@ class ForecastDataset:
             raise KeyError(f"Unknown split {split!r} (choose from: {', '.join(SPLITS)})")
         return self.starts[split]
 
+    @property
+    def device(self) -> torch.device:
+        return self.series.device
+
+    def to(self, device: Optional[torch.device] = None,
+           dtype: Optional[torch.dtype] = None) -> "ForecastDataset":
+        """A copy whose series and graph live on ``device`` (and whose series and edge weights
+        have floating ``dtype``); batches are then cut on that device. Window starts stay on
+        the CPU, where the shuffling happens."""
+        import dataclasses
+
+        device = self.series.device if device is None else torch.device(device)
+        dtype = dtype or self.series.dtype
+        if self.series.device == device and self.series.dtype == dtype:
+            return self
+        return dataclasses.replace(
+            self, series=self.series.to(device, dtype), edge_index=self.edge_index.to(device),
+            edge_weight=self.edge_weight.to(device, dtype))
+
     def batch(self, split: str, index: Tensor) -> Tuple[Tensor, Tensor]:
-        """Windows ``index`` of ``split`` as ``(x [B, n_in, N, 1], y [B, n_out, N])``.
+        """Windows ``index`` of ``split`` as ``(x [B, n_in, N, 1], y [B, n_out, N])``, on the
+        series' device and in its dtype.
 
         One gather on the series: ``series[start + arange(n_in + n_out)]``.
         """
-        start = self._starts(split)[index]
-        steps = start[:, None] + torch.arange(self.n_in + self.n_out)
+        start = self._starts(split)[index.cpu()].to(self.series.device)
+        steps = start[:, None] + torch.arange(self.n_in + self.n_out, device=start.device)
         window = self.series[steps]  # [B, n_in + n_out, N]
         return window[:, : self.n_in, :, None], window[:, self.n_in :]
+
+    def shuffled_order(self, split: str, generator: Optional[torch.Generator] = None,
+                       limit: Optional[int] = None) -> Tensor:
+        """A random order of the windows of ``split`` (on the CPU; the first ``limit``)."""
+        order = torch.randperm(self.num_samples(split), generator=generator)
+        return order if limit is None else order[:limit]
 
     def batches(
         self,
@@ -184,10 +210,10 @@ class ForecastDataset:
             limit (int, optional): use only the first ``limit`` windows (after shuffling).
             with_index (bool): also yield the window indices ``[B]`` (for caches keyed by window).
         """
-        n = self.num_samples(split)
-        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        if limit is not None:
-            order = order[:limit]
+        if shuffle:
+            order = self.shuffled_order(split, generator, limit)
+        else:
+            order = torch.arange(self.num_samples(split))[:limit]
         for i in range(0, order.numel(), batch_size):
             index = order[i : i + batch_size]
             x, y = self.batch(split, index)
@@ -200,11 +226,12 @@ class ForecastDataset:
         the layout of PyG Temporal's own traffic datasets (``METRLADatasetLoader``).
         """
         x, y = self.batch(split, torch.arange(self.num_samples(split)))
-        features = x.permute(0, 2, 3, 1).numpy()  # [S, N, 1, n_in]
-        targets = y.permute(0, 2, 1).numpy()  # [S, N, n_out]
+        features = x.permute(0, 2, 3, 1).cpu().numpy()  # [S, N, 1, n_in]
+        targets = y.permute(0, 2, 1).cpu().numpy()  # [S, N, n_out]
         cls = static_graph_temporal_signal_class()
         return cls(
-            self.edge_index.numpy(), self.edge_weight.numpy(), list(features), list(targets)
+            self.edge_index.cpu().numpy(), self.edge_weight.cpu().numpy(), list(features),
+            list(targets)
         )
 
 

@@ -26,8 +26,13 @@ __all__ = [
     "spatio_temporal_correlation",
     "structural_kd",
     "pairwise_l1",
+    "sample_nodes",
     "check_unit",
 ]
+
+#: Elements of one ``[chunk, N, N]`` temporary of :func:`spatial_correlation` (4 Mi: 16 MB in
+#: float32), which sets the default chunk for any ``N``.
+SCD_CHUNK_ELEMENTS = 2**22
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -137,6 +142,30 @@ def overseen_response(y_s: Tensor, y_t: Tensor, target: Tensor, alpha1: float,
     return _reduce(terms, reduction), use_teacher.float().mean()
 
 
+def _distance_dtype(x: Tensor) -> Tensor:
+    """Half-precision features (autocast) are compared in float32; float64 stays float64."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
+def sample_nodes(num_nodes: int, sample: Optional[int], generator: Optional[torch.Generator]
+                 = None, device: Optional[torch.device] = None) -> Optional[Tensor]:
+    """A sorted random subset of ``sample`` node indices for the sampled :math:`L_{SCD}`, or
+    ``None`` (all nodes: the exact loss) when ``sample`` is ``None`` or at least ``num_nodes``.
+
+    Example:
+        >>> sample_nodes(5, 10) is None
+        True
+        >>> sample_nodes(5, 3, torch.Generator().manual_seed(0)).tolist()
+        [0, 1, 4]
+    """
+    if sample is None or sample >= num_nodes:
+        return None
+    if sample < 2:
+        raise ValueError(f"Expected at least 2 sampled nodes (got {sample})")
+    subset = torch.randperm(num_nodes, generator=generator)[:sample].sort().values
+    return subset if device is None else subset.to(device)
+
+
 def pairwise_l1(x: Tensor) -> Tensor:
     r"""Mean absolute difference between all pairs of rows: ``[..., M, C] -> [..., M, M]``,
     :math:`D_{ij} = \frac{1}{C} \sum_c |x_{ic} - x_{jc}|`, never building ``[..., M, M, C]``.
@@ -147,7 +176,7 @@ def pairwise_l1(x: Tensor) -> Tensor:
                 [2., 0.]])
     """
     lead = x.shape[:-2]
-    flat = x.reshape(-1, x.size(-2), x.size(-1))
+    flat = _distance_dtype(x).reshape(-1, x.size(-2), x.size(-1))
     dist = torch.cdist(flat, flat, p=1.0) / x.size(-1)
     return dist.reshape(*lead, x.size(-2), x.size(-2))
 
@@ -191,7 +220,7 @@ def temporal_correlation(f_s: Tensor, f_t: Optional[Tensor] = None,
         if teacher_distances.shape != d_s.shape:
             raise ValueError(f"Expected 'teacher_distances' of shape {tuple(d_s.shape)} "
                              f"(got {tuple(teacher_distances.shape)})")
-        d_t = teacher_distances.detach()
+        d_t = teacher_distances.detach().to(d_s.dtype)
     return _reduce(_upper_pairs_mse(d_s, d_t), reduction)
 
 
@@ -240,8 +269,8 @@ class _PairwiseL1Match(torch.autograd.Function):
 
 def spatial_correlation(f_s: Tensor, f_t: Optional[Tensor] = None,
                         reduction: Reduction = "mean", teacher_distances: Optional[Tensor] = None,
-                        chunk: int = 64) -> Tensor:
-    r"""Spatial correlation distillation :math:`L_{SCD}` (Eq. 9-10), exact.
+                        chunk: Optional[int] = None, nodes: Optional[Tensor] = None) -> Tensor:
+    r"""Spatial correlation distillation :math:`L_{SCD}` (Eq. 9-10), exact or on a node sample.
 
     .. math::
         SCD_{btij} = \frac{1}{C}\sum_c |F_{btic} - F_{btjc}|, \quad
@@ -250,7 +279,12 @@ def spatial_correlation(f_s: Tensor, f_t: Optional[Tensor] = None,
     No ``[B, T, N, N, C]`` tensor is built: distances come from ``torch.cdist(p=1)`` on chunks
     of ``chunk`` (b, t) slices, and the backward pass is a hand-written chunked kernel that
     keeps one ``[B, T, N, N]`` residual (at B=50, T=10, N=228, C=32 the whole loss peaks near
-    0.5 GB above its inputs).
+    0.5 GB above its inputs). Distances are computed in float32 for half-precision features.
+
+    Being quadratic in nodes, the exact loss does not scale to thousands of sensors. With
+    ``nodes`` (e.g. from :func:`sample_nodes`: one random subset of ``M`` nodes per batch, the
+    same for teacher and student) it is computed on that subset only: an unbiased estimate of
+    the mean over pairs at ``O(M^2)`` cost (not in the paper).
 
     Args:
         f_s (Tensor): student features ``[B, T, N, C_s]``.
@@ -258,7 +292,9 @@ def spatial_correlation(f_s: Tensor, f_t: Optional[Tensor] = None,
         reduction: ``"none"`` returns ``[B, T]``.
         teacher_distances (Tensor, optional): the teacher's ``SCD^t`` ``[B, T, N, N]``, e.g.
             cached from :func:`pairwise_l1`, instead of ``f_t``.
-        chunk (int): slices per chunk.
+        chunk (int, optional): ``(b, t)`` slices per chunk (default: as many as keep one
+            ``[chunk, N, N]`` temporary within 4 Mi elements, at most 64).
+        nodes (Tensor, optional): indices ``[M]`` of the nodes to compare (default: all).
 
     Example:
         >>> f = torch.randn(2, 4, 3, 5)
@@ -269,14 +305,26 @@ def spatial_correlation(f_s: Tensor, f_t: Optional[Tensor] = None,
         if f_t is None:
             raise ValueError("Expected teacher features 'f_t' or 'teacher_distances'")
         _check_same(f_s, f_t, ("student", "teacher"), dims=3)
-        x_t, d_t = f_t.detach().reshape(-1, f_t.size(2), f_t.size(3)), None
     else:
         shape = tuple(f_s.shape[:3]) + (f_s.size(2),)
         if tuple(teacher_distances.shape) != shape:
             raise ValueError(f"Expected 'teacher_distances' of shape {shape} "
                              f"(got {tuple(teacher_distances.shape)})")
-        x_t, d_t = None, teacher_distances.detach().reshape(-1, f_s.size(2), f_s.size(2))
+    if nodes is not None:
+        f_s = f_s.index_select(2, nodes)
+        if teacher_distances is None:
+            f_t = f_t.index_select(2, nodes)  # type: ignore[union-attr]
+        else:
+            teacher_distances = teacher_distances.index_select(2, nodes).index_select(3, nodes)
     b, t, n = f_s.shape[:3]
+    f_s = _distance_dtype(f_s)
+    if teacher_distances is None:
+        x_t = _distance_dtype(f_t.detach()).reshape(-1, n, f_t.size(3))  # type: ignore[union-attr]
+        x_t, d_t = x_t.to(f_s.dtype), None
+    else:
+        x_t, d_t = None, teacher_distances.detach().to(f_s.dtype).reshape(-1, n, n)
+    if chunk is None:
+        chunk = max(1, min(64, SCD_CHUNK_ELEMENTS // max(n * n, 1)))
     x_s = f_s.reshape(b * t, n, f_s.size(3))
     sums = _PairwiseL1Match.apply(x_s, x_t, d_t, chunk)
     return _reduce(sums.reshape(b, t) / max(n * (n - 1), 1), reduction)

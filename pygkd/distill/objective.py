@@ -7,6 +7,7 @@ chosen loss (SPEC section 4).
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -14,9 +15,37 @@ from torch import Tensor, nn
 
 from pygkd.distill import functional as Fd
 from pygkd.distill.hooks import FeatureCapture
+from pygkd.runtime.distributed import unwrap_model
 from pygkd.train.config import DistillConfig
 
-__all__ = ["DistillObjective", "TeacherCache", "freeze", "teacher_share"]
+#: Up to this many nodes the default ``L_SCD`` is exact; beyond, it samples
+#: :data:`DEFAULT_SCD_SAMPLE` nodes per batch. Exact ``L_SCD`` keeps a ``[B, T, N, N]`` residual
+#: for its backward pass: at B=50 and T=8 that is 1.6 GB per spatial layer at N=1,000 and grows
+#: with N^2 (6.4 GB at 2,000), while at 228 nodes 64 sampled nodes already give gradients with a
+#: median cosine of about 0.99 to the exact ones.
+SCD_EXACT_MAX_NODES = 1000
+#: Nodes sampled per batch for ``L_SCD`` beyond :data:`SCD_EXACT_MAX_NODES` nodes.
+DEFAULT_SCD_SAMPLE = 256
+
+__all__ = ["DistillObjective", "TeacherCache", "freeze", "teacher_share", "scd_sample_size",
+           "SCD_EXACT_MAX_NODES", "DEFAULT_SCD_SAMPLE"]
+
+
+def scd_sample_size(num_nodes: int, scd_nodes: Optional[int]) -> Optional[int]:
+    """Nodes per batch for ``L_SCD``: ``None`` (exact) or a sample size.
+
+    ``scd_nodes=None`` is the default rule (exact up to :data:`SCD_EXACT_MAX_NODES` nodes, else
+    :data:`DEFAULT_SCD_SAMPLE`); ``0`` forces the exact loss; ``M >= N`` is exact too.
+
+    Example:
+        >>> scd_sample_size(207, None), scd_sample_size(8600, None), scd_sample_size(207, 64)
+        (None, 256, 64)
+    """
+    if scd_nodes is None:
+        return None if num_nodes <= SCD_EXACT_MAX_NODES else DEFAULT_SCD_SAMPLE
+    if scd_nodes == 0 or scd_nodes >= num_nodes:
+        return None
+    return int(scd_nodes)
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -46,31 +75,41 @@ class TeacherCache:
     """What the frozen teacher gives for each training window, computed once and reused.
 
     Per window: the teacher's next-step output ``[N]``, its temporal distances ``TCD^t``
-    ``[N, T_l, T_l]`` per temporal layer, spatial distances ``SCD^t`` ``[T_l, N, N]`` per
-    spatial layer, and for ``L_SKD`` the hidden features ``[T_l, N, C]`` of the last block. Entries are filled the first time a window is seen (the first epoch pays
-    the teacher's cost once); later epochs only gather them. The cache is exact: the same
-    teacher forward pass and distances, stored in float32.
+    ``[N, T_l, T_l]`` per temporal layer, per spatial layer either its distances ``SCD^t``
+    ``[T_l, N, N]`` or, when those would not fit the budget, its features ``[T_l, N, C]``, and
+    for ``L_SKD`` the hidden features ``[T_l, N, C]`` of the last block. Entries are filled the
+    first time a window is seen (the first epoch pays the teacher's cost once); later epochs
+    only gather them. The cache is exact: the same teacher forward pass and distances, stored in
+    float32 (float64 for a float64 teacher) on the training device. Window indices are CPU
+    tensors. Under DDP each process keeps its own cache of the windows it sees.
     """
 
-    def __init__(self, num_windows: int, shapes: Dict[str, Tuple[int, ...]]) -> None:
-        self.store = {k: torch.zeros((num_windows, *shape)) for k, shape in shapes.items()}
+    def __init__(self, num_windows: int, shapes: Dict[str, Tuple[int, ...]],
+                 device: Optional[torch.device] = None,
+                 dtype: torch.dtype = torch.float32) -> None:
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+        self.store = {k: torch.zeros((num_windows, *shape), device=self.device, dtype=dtype)
+                      for k, shape in shapes.items()}
         self.filled = torch.zeros(num_windows, dtype=torch.bool)
 
     @staticmethod
-    def nbytes(num_windows: int, shapes: Dict[str, Tuple[int, ...]]) -> int:
-        per = sum(int(torch.tensor(shape).prod()) if shape else 1 for shape in shapes.values())
-        return 4 * num_windows * per
+    def nbytes(num_windows: int, shapes: Dict[str, Tuple[int, ...]], itemsize: int = 4) -> int:
+        per = sum(math.prod(shape) for shape in shapes.values())
+        return itemsize * num_windows * per
 
     def missing(self, index: Tensor) -> Tensor:
-        return ~self.filled[index]
+        return ~self.filled[index.cpu()]
 
     def put(self, index: Tensor, values: Dict[str, Tensor]) -> None:
+        where = index.to(self.device)
         for key, value in values.items():
-            self.store[key][index] = value.detach().float()
-        self.filled[index] = True
+            store = self.store[key]
+            store[where] = value.detach().to(store.dtype)
+        self.filled[index.cpu()] = True
 
     def get(self, index: Tensor) -> Dict[str, Tensor]:
-        return {k: v[index] for k, v in self.store.items()}
+        where = index.to(self.device)
+        return {k: v[where] for k, v in self.store.items()}
 
 
 class DistillObjective:
@@ -78,7 +117,8 @@ class DistillObjective:
 
     Args:
         teacher (nn.Module): frozen here.
-        config (DistillConfig): loss name and hyper-parameters.
+        config (DistillConfig): loss name and hyper-parameters (``scd_nodes``: nodes sampled
+            per batch for ``L_SCD``, see :func:`scd_sample_size`).
         edge_index (Tensor), edge_weight (Tensor): the graph, passed to both models.
         temporal_pairs, spatial_pairs (sequence of (student, teacher) layer names, optional):
             default: the models' ``temporal_layer_names`` / ``spatial_layer_names`` by position.
@@ -87,9 +127,13 @@ class DistillObjective:
         num_windows (int, optional): training windows; with ``cache_gb > 0`` the teacher's
             outputs and distances are cached per window (:class:`TeacherCache`) when they fit.
         cache_gb (float): memory budget of that cache in GiB; 0 disables it (default: ``6``).
+        seed (int): seeds the node sample of the sampled ``L_SCD`` (with the step number set by
+            :meth:`set_step`, so resumed and multi-process runs draw the same nodes).
 
-    ``__call__(student, x [B, T, N, C], y [B, H, N])`` returns ``(loss, logs)``; the logs hold
-    each part and, for the ORD-based losses, ``teacher_share``.
+    ``__call__(student, x [B, T, N, C], y [B, H, N], index [B])`` returns ``(loss, logs)``;
+    the logs hold each part and, for the ORD-based losses, ``teacher_share``. ``student`` may be
+    wrapped by DDP or ``torch.compile``: layers are looked up in the module inside. Call
+    :meth:`to` to move the teacher and graph to the training device.
     """
 
     def __init__(self, teacher: nn.Module, config: DistillConfig, edge_index: Tensor,
@@ -97,7 +141,8 @@ class DistillObjective:
                  temporal_pairs: Optional[Sequence[Tuple[str, str]]] = None,
                  spatial_pairs: Optional[Sequence[Tuple[str, str]]] = None,
                  hidden_pair: Optional[Tuple[str, str]] = None,
-                 num_windows: Optional[int] = None, cache_gb: float = 6.0) -> None:
+                 num_windows: Optional[int] = None, cache_gb: float = 6.0,
+                 seed: int = 0) -> None:
         self.teacher = freeze(teacher)
         self.config = config.validate()
         self.edge_index, self.edge_weight = edge_index, edge_weight
@@ -106,41 +151,80 @@ class DistillObjective:
         self.num_windows, self.cache_gb = num_windows, cache_gb
         self.cache: Optional[TeacherCache] = None
         self._cache_decided = False
+        #: how spatial teacher targets are kept: "distances" [T, N, N] or "features" [T, N, C]
+        self.spatial_targets = "features"
+        self.seed, self.step = seed, 0
         self.log: Callable[[str], None] = lambda message: None
 
-    def _cache_shapes(self, x: Tensor, pairs: List[Tuple[str, str, str]]) -> Dict[str, Tuple[int, ...]]:
+    def to(self, device: torch.device) -> "DistillObjective":
+        """Move the teacher and the graph to ``device`` (and cache the teacher's graph
+        operator there, for models that support it)."""
+        from pygkd.train.trainer import place_model
+
+        self.edge_index = self.edge_index.to(device)
+        if self.edge_weight is not None:
+            self.edge_weight = self.edge_weight.to(device)
+        self.teacher = place_model(self.teacher, device, self.edge_index, self.edge_weight)
+        return self
+
+    def set_step(self, step: int) -> None:
+        """The global training step about to run (seeds that step's node sample)."""
+        self.step = int(step)
+
+    def _scd_nodes(self, num_nodes: int, device: torch.device) -> Optional[Tensor]:
+        size = scd_sample_size(num_nodes, self.config.scd_nodes)
+        if size is None:
+            return None
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.step)
+        return Fd.sample_nodes(num_nodes, size, generator, device)
+
+    def _cache_shapes(self, x: Tensor, pairs: List[Tuple[str, str, str]], spatial: str
+                      ) -> Dict[str, Tuple[int, ...]]:
         """Shapes per window, from one teacher pass on one window."""
         with torch.no_grad(), FeatureCapture(self.teacher, [p[2] for p in pairs]) as cap:
             self.teacher(x[:1], self.edge_index, self.edge_weight)
         shapes: Dict[str, Tuple[int, ...]] = {"y": (x.size(2),)}
         for kind, _, t_name in pairs:
             _, steps, nodes, channels = cap.features[t_name].shape
-            shapes[t_name] = {"t": (nodes, steps, steps), "s": (steps, nodes, nodes),
+            s_shape = (steps, nodes, nodes) if spatial == "distances" else (steps, nodes, channels)
+            shapes[t_name] = {"t": (nodes, steps, steps), "s": s_shape,
                               "h": (steps, nodes, channels)}[kind]
         return shapes
 
     def _decide_cache(self, x: Tensor, pairs: List[Tuple[str, str, str]]) -> None:
+        """Cache spatial distances if they fit ``cache_gb``, else features, else nothing."""
         self._cache_decided = True
         if self.num_windows is None or self.cache_gb <= 0 or self.config.loss == "none":
             return
-        shapes = self._cache_shapes(x, pairs)
-        need = TeacherCache.nbytes(self.num_windows, shapes)
-        if need <= self.cache_gb * 2**30:
-            self.cache = TeacherCache(self.num_windows, shapes)
-            self.log(f"caching the teacher's outputs and distances: {need / 2**30:.2f} GiB")
-        else:
-            self.log(f"teacher cache would need {need / 2**30:.1f} GiB (budget {self.cache_gb} "
-                     "GiB): computing the teacher on the fly")
+        dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        itemsize = torch.finfo(dtype).bits // 8
+        need = 0
+        for spatial in ("distances", "features"):
+            shapes = self._cache_shapes(x, pairs, spatial)
+            need = TeacherCache.nbytes(self.num_windows, shapes, itemsize)
+            if need <= self.cache_gb * 2**30:
+                self.cache = TeacherCache(self.num_windows, shapes, x.device, dtype)
+                self.spatial_targets = spatial
+                what = "distances" if spatial == "distances" else "features"
+                self.log(f"caching the teacher's outputs and {what}: {need / 2**30:.2f} GiB")
+                return
+            if not any(kind == "s" for kind, _, _ in pairs):
+                break
+        self.log(f"teacher cache would need {need / 2**30:.1f} GiB (budget {self.cache_gb} "
+                 "GiB): computing the teacher on the fly")
 
-    def _teacher_targets(self, x: Tensor, pairs: List[Tuple[str, str, str]]) -> Dict[str, Tensor]:
-        """Teacher output and, per hooked layer, its distances (or raw features for SKD)."""
+    def _teacher_targets(self, x: Tensor, pairs: List[Tuple[str, str, str]],
+                         spatial: str) -> Dict[str, Tensor]:
+        """Teacher output and, per hooked layer, its distances (spatial layers: distances or
+        features, by ``spatial``; raw features for SKD), in float32 or float64."""
         with torch.no_grad(), FeatureCapture(self.teacher, [p[2] for p in pairs]) as cap:
             out = {"y": self.teacher(x, self.edge_index, self.edge_weight)[:, 0, :, 0]}
             for kind, _, t_name in pairs:
                 feat = cap.features[t_name]
+                feat = feat if feat.dtype == torch.float64 else feat.float()
                 if kind == "t":
                     out[t_name] = Fd.pairwise_l1(feat.transpose(1, 2))
-                elif kind == "s":
+                elif kind == "s" and spatial == "distances":
                     out[t_name] = Fd.pairwise_l1(feat)
                 else:
                     out[t_name] = feat
@@ -168,19 +252,24 @@ class DistillObjective:
         if cfg.loss == "none":  # student W/O KD: the teacher is not needed
             pred = student(x, self.edge_index, self.edge_weight)[:, 0, :, 0]
             return torch.mean((pred - target) ** 2), {}
-        pairs = self._layer_pairs(student)
+        inner = unwrap_model(student)
+        pairs = self._layer_pairs(inner)
         if not self._cache_decided and index is not None:
             self._decide_cache(x, pairs)
         if self.cache is not None and index is not None:
             todo = self.cache.missing(index)
             if bool(todo.any()):
-                self.cache.put(index[todo], self._teacher_targets(x[todo], pairs))
+                self.cache.put(index[todo], self._teacher_targets(
+                    x[todo.to(x.device)], pairs, self.spatial_targets))
             teach = self.cache.get(index)
+            spatial = self.spatial_targets
         else:
-            teach = self._teacher_targets(x, pairs)
+            spatial = "features"  # never [B, T, N, N] teacher distances on the fly
+            teach = self._teacher_targets(x, pairs, spatial)
         y_t = teach["y"]
-        with FeatureCapture(student, [p[1] for p in pairs]) as s_cap:
+        with FeatureCapture(inner, [p[1] for p in pairs]) as s_cap:
             y_s = student(x, self.edge_index, self.edge_weight)[:, 0, :, 0]
+        y_t = y_t.to(y_s.dtype)
         logs: Dict[str, float] = {}
         if cfg.loss == "rd-l2":
             return Fd.response_l2(y_s, y_t, target, cfg.beta), logs
@@ -198,14 +287,20 @@ class DistillObjective:
         zero = y_s.new_zeros(())
         tcd = torch.stack([Fd.temporal_correlation(a, teacher_distances=d)
                            for a, d in feats["t"]]).mean() if feats["t"] else zero
-        scd = torch.stack([Fd.spatial_correlation(a, teacher_distances=d)
-                           for a, d in feats["s"]]).mean() if feats["s"] else zero
+        nodes = self._scd_nodes(x.size(2), x.device) if feats["s"] else None
+        if spatial == "distances":
+            scd_parts = [Fd.spatial_correlation(a, teacher_distances=d, nodes=nodes)
+                         for a, d in feats["s"]]
+        else:
+            scd_parts = [Fd.spatial_correlation(a, f, nodes=nodes) for a, f in feats["s"]]
+        scd = torch.stack(scd_parts).mean() if scd_parts else zero
         if feats["t"]:
             logs["tcd"] = float(tcd.detach())
         if feats["s"]:
             logs["scd"] = float(scd.detach())
         alpha2 = {"tcd": 0.0, "scd": 1.0}.get(cfg.loss, cfg.alpha2)
-        return Fd.spatio_temporal_correlation(ord_loss, scd, tcd, alpha2, cfg.alpha3), logs
+        return Fd.spatio_temporal_correlation(ord_loss.float(), scd.float(), tcd.float(),
+                                              alpha2, cfg.alpha3), logs
 
 
 @torch.no_grad()
@@ -218,6 +313,7 @@ def teacher_share(teacher: nn.Module, batches, alpha1: float,  # type: ignore[no
     used, total = 0.0, 0
     teacher.eval()
     for x, y in batches:
+        x, y = x.to(edge_index.device), y.to(edge_index.device)
         y_t = teacher(x, edge_index, edge_weight)[:, 0, :, 0]
         _, share = Fd.overseen_response(y_t, y_t, y[:, 0], alpha1)
         used += float(share) * y_t.numel()

@@ -6,20 +6,20 @@ import dataclasses
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-import yaml
-
 from pygkd.data.windows import ForecastDataset
 from pygkd.distill.objective import DistillObjective, teacher_share
 from pygkd.errors import InputError
 from pygkd.train.checkpoint import load_model
 from pygkd.train.config import DataConfig, RunConfig
 from pygkd.train.evaluate import evaluate_model
+from pygkd.runtime.distributed import start_runtime
 from pygkd.train.runs import (
     build_dataset,
     build_model,
     data_info,
+    end_training,
     finish_run,
-    prepare_run_dir,
+    start_run_dir,
 )
 from pygkd.train.trainer import Trainer
 
@@ -54,19 +54,21 @@ def run_distill(config: RunConfig, teacher_path: Path, out_dir: Path, fresh: boo
             1.0, abs(saved_scaler["mean"])):
         raise InputError(f"{teacher_path}: the teacher was trained on differently normalised "
                          "data (another split or dataset)")
-    out_dir = prepare_run_dir(out_dir, fresh)
+    device, dist = start_runtime(config.device)
+    out_dir = start_run_dir(config, out_dir, fresh, dist)
     student = build_model(config, dataset.num_nodes)
-    resolved = config.to_dict()
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    meta = {"run": resolved, "model_config": student.config(),
+    meta = {"run": config.to_dict(), "model_config": student.config(),
             "data": data_info(config.data, dataset)}
     objective = DistillObjective(teacher, config.distill, dataset.edge_index, dataset.edge_weight,
                                  num_windows=dataset.num_samples("train"),
-                                 cache_gb=config.distill.cache_gb)
-    objective.log = log
+                                 cache_gb=config.distill.cache_gb, seed=config.seed)
+    objective.log = log if dist.is_main else (lambda message: None)
     trainer = Trainer(student, dataset, config.train, out_dir, seed=config.seed,
-                      step_loss=objective, meta=meta)
+                      step_loss=objective, meta=meta, device=device, distributed=dist)
     trainer.fit(progress=progress, log=log)
+    if not end_training(dist):
+        return {}
+    dataset, teacher = trainer.dataset, objective.teacher
     extra: Dict[str, Any] = {"distill": dataclasses.asdict(config.distill),
                              "teacher_test": evaluate_model(teacher, dataset, "test")}
     if config.distill.loss in ("ord", "tcd", "scd", "stcd"):

@@ -4,6 +4,7 @@ from pygkd.nn.blocks import NodeReadout, OutputBlock, SpatialGraphConv, STConvBl
 from pygkd.nn.layers import (
     ChannelAlign,
     FastChebConv,
+    GraphOperator,
     TemporalConv,
     TemporalGatedConv,
     scaled_laplacian,
@@ -13,6 +14,7 @@ from pygkd.nn.models import PRESETS, STGCN, resolve_blocks
 __all__ = [
     "ChannelAlign",
     "FastChebConv",
+    "GraphOperator",
     "NodeReadout",
     "OutputBlock",
     "PRESETS",

@@ -7,7 +7,13 @@ from typing import Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from pygkd.nn.layers import ChannelAlign, FastChebConv, TemporalConv, TemporalGatedConv
+from pygkd.nn.layers import (
+    ChannelAlign,
+    FastChebConv,
+    GraphOperator,
+    TemporalConv,
+    TemporalGatedConv,
+)
 from pygkd.typing import OptTensor
 
 __all__ = ["SpatialGraphConv", "STConvBlock", "NodeReadout", "OutputBlock"]
@@ -33,8 +39,10 @@ class SpatialGraphConv(nn.Module):
         self.cheb = FastChebConv(in_channels, out_channels, K=K, normalization=normalization)
         self.align = ChannelAlign(in_channels, out_channels)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor = None) -> Tensor:
-        return torch.relu(self.cheb(x, edge_index, edge_weight) + self.align(x))
+    def forward(self, x: Tensor, edge_index: OptTensor = None, edge_weight: OptTensor = None,
+                operator: Optional[GraphOperator] = None) -> Tensor:
+        return torch.relu(self.cheb(x, edge_index, edge_weight, operator=operator)
+                          + self.align(x))
 
 
 class STConvBlock(nn.Module):
@@ -74,9 +82,10 @@ class STConvBlock(nn.Module):
         self.norm = nn.LayerNorm([num_nodes, c_out])
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: OptTensor = None, edge_weight: OptTensor = None,
+                operator: Optional[GraphOperator] = None) -> Tensor:
         x = self.temporal1(x)
-        x = self.spatial(x, edge_index, edge_weight)
+        x = self.spatial(x, edge_index, edge_weight, operator=operator)
         x = self.temporal2(x)
         return self.dropout(self.norm(x))
 

@@ -60,7 +60,8 @@ class TaylorImportance:
         """Per-channel importance: the sum over every slice of the channel (Eq. 14)."""
         out = {}
         for g in groups:
-            total = torch.zeros(g.size, dtype=torch.float64)
+            device = scores[g.slices[0].param].device if g.slices else None
+            total = torch.zeros(g.size, dtype=torch.float64, device=device)
             for s in g.slices:
                 t = scores[s.param].transpose(0, s.dim).narrow(0, s.offset, g.size)
                 total += t.reshape(g.size, -1).sum(dim=1)

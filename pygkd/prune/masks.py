@@ -23,15 +23,15 @@ __all__ = ["ChannelMasks", "WeightMasks", "prunable_parameters"]
 
 
 def _lowest(scores: Tensor, alive: Tensor, share: float, keep_min: int = 1) -> Tensor:
-    """Indices of the ``ceil(share * alive)`` lowest-scoring alive entries (keeping
-    ``keep_min``)."""
+    """Indices (on ``alive``'s device) of the ``ceil(share * alive)`` lowest-scoring alive
+    entries (keeping ``keep_min``); ``scores`` may live on another device."""
     n_alive = int(alive.sum())
     count = min(math.ceil(share * n_alive), n_alive - keep_min)
     if count <= 0:
-        return torch.zeros(0, dtype=torch.long)
-    masked = torch.where(alive, scores.double(), torch.full_like(scores, float("inf"),
-                                                                 dtype=torch.float64))
-    return torch.argsort(masked.flatten(), stable=True)[:count]
+        return torch.zeros(0, dtype=torch.long, device=alive.device)
+    scores = scores.double()
+    masked = torch.where(alive.to(scores.device), scores, torch.full_like(scores, float("inf")))
+    return torch.argsort(masked.flatten(), stable=True)[:count].to(alive.device)
 
 
 class ChannelMasks:
@@ -135,7 +135,8 @@ class ChannelMasks:
         return sides
 
     def export(self) -> STGCN:
-        """The physically smaller STGCN equal to the masked model (weights copied)."""
+        """The physically smaller STGCN equal to the masked model (weights copied; on the CPU,
+        in the model's dtype)."""
         m = self.model
         sizes = self.sizes()
         blocks = []
@@ -161,7 +162,8 @@ class ChannelMasks:
         small = STGCN(m.num_nodes, blocks, n_in=m.n_in, kernel_size=m.kernel_size, K=m.K,
                       dropout=m.dropout_p, normalization=m.normalization, residuals=residuals)
         small = STGCN.from_config(small.config())  # keep only the non-default residuals
-        state = {k: v.detach().clone() for k, v in m.state_dict().items()}
+        small = small.to(next(m.parameters()).dtype)
+        state = {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
         plans: Dict[str, Dict[int, List[int]]] = {}
         for g in self.groups:
             for s in g.slices:
@@ -202,7 +204,7 @@ class WeightMasks:
     def apply(self) -> None:
         params = dict(self.model.named_parameters())
         for name, mask in self.masks.items():
-            params[name].mul_(mask.to(params[name].dtype))
+            params[name].mul_(mask.to(params[name].device, params[name].dtype))
 
     def prune(self, scores: Dict[str, Tensor], share: float) -> Dict[str, int]:
         """In every hidden layer (parameter tensor), zero the ``ceil(share * remaining)``

@@ -10,7 +10,7 @@ pruned, until ``target`` of the parameters are gone.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, List, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 from tqdm.auto import tqdm
@@ -19,8 +19,10 @@ from pygkd.data.windows import ForecastDataset
 from pygkd.nn.models.stgcn import STGCN
 from pygkd.prune.importance import TaylorImportance
 from pygkd.prune.masks import ChannelMasks, WeightMasks
+from pygkd.runtime.distributed import DistributedContext, shard_batch
+from pygkd.runtime.precision import Precision
 from pygkd.train.config import PruneConfig, TrainConfig
-from pygkd.train.trainer import StepLoss, make_optimizer
+from pygkd.train.trainer import StepLoss, make_optimizer, place_model
 
 __all__ = ["prune_model", "prune_step", "pruned_share"]
 
@@ -65,18 +67,37 @@ def prune_step(masks: Masks, scores: Dict[str, torch.Tensor], config: PruneConfi
 
 def prune_model(model: STGCN, dataset: ForecastDataset, step_loss: StepLoss,
                 config: PruneConfig, train: TrainConfig, seed: int = 0, progress: bool = True,
-                log: Callable[[str], None] = print) -> tuple[Masks, List[Dict[str, Any]]]:
-    """The pruning phase of Algorithm 1; returns the masks and one history row per pruning."""
+                log: Callable[[str], None] = print, device: Optional[torch.device] = None,
+                distributed: Optional[DistributedContext] = None
+                ) -> tuple[Masks, List[Dict[str, Any]]]:
+    """The pruning phase of Algorithm 1; returns the masks and one history row per pruning.
+
+    Runs on ``device`` (default: where the model is), under ``train.precision``, and under
+    ``torchrun`` on every process (each computes its share of the global batch; DDP averages
+    the gradients, so every process accumulates the same scores and prunes the same weights).
+    """
+    dist = distributed or DistributedContext()
+    device = device or next(model.parameters()).device
+    dataset = dataset.to(device, next(model.parameters()).dtype)
+    model = place_model(model, device, dataset.edge_index, dataset.edge_weight)
+    to_device = getattr(step_loss, "to", None)
+    if callable(to_device):
+        to_device(device)
+    precision = Precision(train.precision, device)
     base = sum(p.numel() for p in model.parameters())
     masks: Masks = ChannelMasks(model) if config.mode == "structured" else WeightMasks(model)
     structured = isinstance(masks, ChannelMasks)
     scorer = TaylorImportance(model, None if structured else masks.names)
     optimizer = make_optimizer(model.parameters(), train)
+    set_step = getattr(step_loss, "set_step", None)
+    if not dist.is_main:
+        progress, log = False, (lambda message: None)
     history: List[Dict[str, Any]] = []
     share, steps, epoch = 0.0, 0, 0
     n = dataset.num_samples("train")
     if structured:
         masks.attach()
+    forward_model = dist.wrap(model, device)
     try:
         while share < config.target:
             epoch += 1
@@ -84,17 +105,22 @@ def prune_model(model: STGCN, dataset: ForecastDataset, step_loss: StepLoss,
                 log(f"stopped after {config.max_epochs} epochs at {share:.1%} pruned")
                 break
             generator = torch.Generator().manual_seed(seed * 100003 + 7919 * epoch)
-            bar = tqdm(dataset.batches("train", train.batch_size, shuffle=True,
-                                       generator=generator, with_index=True),
-                       total=math.ceil(n / train.batch_size), leave=False,
-                       desc=f"pruning epoch {epoch}", disable=not progress, unit="batch")
-            for x, y, index in bar:
+            order = dataset.shuffled_order("train", generator)
+            bar = tqdm(order.split(train.batch_size), total=math.ceil(n / train.batch_size),
+                       leave=False, desc=f"pruning epoch {epoch}", disable=not progress,
+                       unit="batch")
+            for global_index in bar:
+                index, weight = shard_batch(global_index, dist.rank, dist.world_size)
+                x, y = dataset.batch("train", index)
                 model.train()
+                if callable(set_step):
+                    set_step(steps)
                 optimizer.zero_grad(set_to_none=True)
-                loss, _ = step_loss(model, x, y, index)
-                loss.backward()
+                with precision.autocast():
+                    loss, _ = step_loss(forward_model, x, y, index)
+                precision.backward(loss.float() * weight)
                 scorer.accumulate()
-                optimizer.step()
+                precision.step(optimizer)
                 if not structured:
                     masks.apply()
                 steps += 1

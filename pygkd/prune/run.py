@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional
 
-import yaml
 
 from pygkd.distill.objective import DistillObjective
 from pygkd.distill.run import teacher_data_config
@@ -21,9 +20,10 @@ from pygkd.errors import InputError
 from pygkd.nn.models.stgcn import STGCN
 from pygkd.prune.masks import ChannelMasks, WeightMasks
 from pygkd.prune.pruner import prune_model, pruned_share
-from pygkd.train.checkpoint import load_checkpoint, load_model, save_checkpoint
+from pygkd.train.checkpoint import cpu_state, load_checkpoint, load_model, save_checkpoint
 from pygkd.train.config import RunConfig
-from pygkd.train.runs import build_dataset, data_info, finish_run, prepare_run_dir
+from pygkd.runtime.distributed import start_runtime
+from pygkd.train.runs import build_dataset, data_info, end_training, finish_run, start_run_dir
 from pygkd.train.trainer import Trainer, next_step_mse
 
 __all__ = ["run_prune", "channel_report"]
@@ -63,17 +63,19 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Optional[Path],
     if dataset.num_nodes != base.num_nodes:
         raise InputError(f"{model_path}: the model has {base.num_nodes} nodes but the data "
                          f"have {dataset.num_nodes}")
-    out_dir = prepare_run_dir(out_dir, fresh)
-    if fresh:
-        (out_dir / "pruned.pt").unlink(missing_ok=True)
+    device, dist = start_runtime(config.device)
+    if fresh and dist.is_main:
+        (Path(out_dir) / "pruned.pt").unlink(missing_ok=True)
+    out_dir = start_run_dir(config, out_dir, fresh, dist)
     resolved = config.to_dict()
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
     base_params = sum(p.numel() for p in base.parameters())
+    if not dist.is_main:
+        progress, log = False, (lambda message: None)
 
     if pcfg.method == "kd":
         objective = DistillObjective(teacher, config.distill, dataset.edge_index,
                                      dataset.edge_weight, num_windows=dataset.num_samples("train"),
-                                     cache_gb=config.distill.cache_gb)
+                                     cache_gb=config.distill.cache_gb, seed=config.seed)
         objective.log = log
         step_loss = objective
     else:
@@ -94,17 +96,22 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Optional[Path],
         log(f"Algorithm 1 ({pcfg.method}, {pcfg.mode}): pruning {pcfg.target:.0%} of "
             f"{base_params:,} parameters")
         masks, history = prune_model(base, dataset, step_loss, pcfg, config.train, config.seed,
-                                     progress, log)
-        save_checkpoint(pruned_file, {
-            "kind": "pruning-state", "base_config": base.config(), "data": base_payload.get("data"),
-            "base_state": base.state_dict(), "history": history, "mode": pcfg.mode,
-            "masks": dict(masks.keep if isinstance(masks, ChannelMasks) else masks.masks)})
+                                     progress, log, device=device, distributed=dist)
+        if dist.is_main:
+            save_checkpoint(pruned_file, {
+                "kind": "pruning-state", "base_config": base.config(),
+                "data": base_payload.get("data"), "base_state": cpu_state(base),
+                "history": history, "mode": pcfg.mode,
+                "masks": {k: v.cpu() for k, v in (
+                    masks.keep if isinstance(masks, ChannelMasks) else masks.masks).items()}})
+        dist.barrier()
     share_after_pruning = pruned_share(masks, base_params)
 
     if isinstance(masks, ChannelMasks):
         student: STGCN = masks.export()
         report = {"kept_channels": masks.kept_indices(), "sizes": masks.sizes()}
-        (out_dir / "channels.json").write_text(json.dumps(report, indent=2))
+        if dist.is_main:
+            (out_dir / "channels.json").write_text(json.dumps(report, indent=2))
         log("\nChannels kept per layer:\n" + channel_report(masks))
         after_step = None
     else:
@@ -114,12 +121,14 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Optional[Path],
             "data": data_info(config.data, dataset)}
     tcfg = dataclasses.replace(config.train, epochs=max(1, pcfg.finetune_epochs))
     trainer = Trainer(student, dataset, tcfg, out_dir, seed=config.seed, step_loss=step_loss,
-                      meta=meta, after_step=after_step)
+                      meta=meta, after_step=after_step, device=device, distributed=dist)
     if pcfg.finetune_epochs > 0:
         log(f"\nfine-tuning for up to {pcfg.finetune_epochs} epochs")
         trainer.fit(progress=progress, log=log)
     if after_step is not None:
         after_step()
+    if not end_training(dist):
+        return {}
     nonzero = sum(int((p != 0).sum()) for p in student.parameters())
     extra = {
         "prune": dataclasses.asdict(pcfg), "base_parameters": base_params,

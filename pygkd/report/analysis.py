@@ -61,14 +61,14 @@ def fit_channel_map(source: Tensor, target: Tensor) -> Tensor:
     Example:
         >>> s = torch.randn(4, 3, 2)
         >>> w = fit_channel_map(s, 2 * s[..., :1] + 1)
-        >>> [round(v, 4) for v in w[:, 0].tolist()]
+        >>> [round(v, 4) + 0.0 for v in w[:, 0].tolist()]  # + 0.0: no -0.0
         [2.0, 0.0, 1.0]
     """
     if source.shape[:2] != target.shape[:2]:
         raise InputError(f"Expected features of the same windows and nodes, got {tuple(source.shape)}"
                          f" and {tuple(target.shape)}")
     a = source.reshape(-1, source.size(-1)).double()
-    a = torch.cat([a, torch.ones(a.size(0), 1, dtype=a.dtype)], dim=1)
+    a = torch.cat([a, torch.ones(a.size(0), 1, dtype=a.dtype, device=a.device)], dim=1)
     b = target.reshape(-1, target.size(-1)).double()
     return torch.linalg.lstsq(a, b).solution.float()
 

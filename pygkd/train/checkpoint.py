@@ -16,10 +16,19 @@ import torch
 from pygkd.errors import InputError
 from pygkd.nn.models.stgcn import STGCN
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_model", "FORMAT"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_model", "cpu_state", "FORMAT"]
 
 #: Format tag written into every checkpoint.
 FORMAT = "pygkd-checkpoint-v1"
+
+
+def cpu_state(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
+    """A detached CPU copy of ``model.state_dict()`` (of the model inside a DDP or compiled
+    wrapper, so no ``module.``/``_orig_mod.`` prefixes): checkpoints are device-free."""
+    from pygkd.runtime.distributed import unwrap_model
+
+    state = unwrap_model(model).state_dict()
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def save_checkpoint(path: Path, payload: Dict[str, Any]) -> None:

@@ -67,6 +67,8 @@ class TrainConfig:
     latency_batch: int = 1140
     latency_repeats: int = 20
     max_batches: Optional[int] = None
+    precision: str = "32"
+    compile: bool = False
 
     def validate(self) -> "TrainConfig":
         checks = [
@@ -77,6 +79,9 @@ class TrainConfig:
             ("lr_decay", 0 < self.lr_decay <= 1, "a factor in (0, 1]"),
             ("lr_step", self.lr_step >= 1, "a whole number >= 1"),
             ("patience", self.patience >= 1, "a whole number >= 1"),
+            ("precision", str(self.precision) in ("32", "bf16", "16-mixed"),
+             "'32', 'bf16' or '16-mixed'"),
+            ("compile", isinstance(self.compile, bool), "true or false"),
         ]
         for key, ok, expected in checks:
             if not ok:
@@ -95,6 +100,8 @@ class DistillConfig:
     ``tcd`` and ``scd`` are the ablations of Table 5: ``L_ORD`` plus ``alpha3`` times the one
     feature loss (``L_STCD`` with ``alpha2`` = 0 or 1). ``cache_gb`` is the memory budget for
     caching the frozen teacher's outputs and distances per training window (0: no cache).
+    ``scd_nodes``: nodes sampled per batch for ``L_SCD`` on large graphs (``null``: exact up to
+    1,000 nodes, 256 beyond; ``0``: always exact; ``M >= N`` is exact).
     """
 
     loss: str = "stcd"
@@ -106,6 +113,7 @@ class DistillConfig:
     beta: float = 0.045
     tau: float = 1.0
     cache_gb: float = 6.0
+    scd_nodes: Optional[int] = None
 
     def validate(self, where: str = "distill") -> "DistillConfig":
         if self.loss not in DISTILL_LOSSES:
@@ -120,6 +128,11 @@ class DistillConfig:
             raise InputError(f"{where}.tau: expected a temperature > 0 (got {self.tau})")
         if self.cache_gb < 0:
             raise InputError(f"{where}.cache_gb: expected a budget >= 0 GiB (got {self.cache_gb})")
+        if self.scd_nodes is not None:
+            if isinstance(self.scd_nodes, bool) or not isinstance(self.scd_nodes, int) \
+                    or self.scd_nodes < 0 or self.scd_nodes == 1:
+                raise InputError(f"{where}.scd_nodes: expected 0 (exact), a sample size >= 2, "
+                                 f"or null for the default (got {self.scd_nodes!r})")
         return self
 
 
@@ -163,9 +176,12 @@ class PruneConfig:
 
 @dataclass
 class RunConfig:
-    """A whole run: seed, data, model, training and (for ``distill``) distillation settings."""
+    """A whole run: seed, device, data, model, training and (for ``distill``) distillation
+    settings. ``device`` is ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N``
+    or ``mps``."""
 
     seed: int = 0
+    device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -179,9 +195,11 @@ class RunConfig:
     def from_dict(cls, raw: Dict[str, Any], source: str = "recipe") -> "RunConfig":
         if not isinstance(raw, dict):
             raise InputError(f"{source}: expected a mapping with seed/data/model/train")
-        _check_keys(raw, {"seed", "data", "model", "train", "distill", "prune"}, source)
+        _check_keys(raw, {"seed", "device", "data", "model", "train", "distill", "prune"},
+                    source)
         config = cls(
             seed=int(raw.get("seed", 0)),
+            device=str(raw.get("device") or "auto"),
             data=_build(DataConfig, raw.get("data") or {}, f"{source}: data"),
             model=_build(ModelConfig, raw.get("model") or {}, f"{source}: model"),
             train=_build(TrainConfig, raw.get("train") or {}, f"{source}: train"),

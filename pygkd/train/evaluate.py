@@ -62,19 +62,29 @@ def forecast_split(
     horizon = horizon or dataset.n_out
     was_training = model.training
     model.eval()
+    dataset = dataset.to(*_model_place(model))
     ei, ew = dataset.edge_index, dataset.edge_weight
     preds, truths = [], []
     for x, y in dataset.batches(split, batch_size, limit=limit):
-        preds.append(autoregressive_forecast(lambda z: model(z, ei, ew), x, horizon))
-        truths.append(y[:, :horizon])
+        preds.append(autoregressive_forecast(lambda z: model(z, ei, ew), x, horizon).cpu())
+        truths.append(y[:, :horizon].cpu())
     model.train(was_training)
     scale = dataset.scaler
     return scale.inverse(torch.cat(preds)), scale.inverse(torch.cat(truths))
 
 
+def _model_place(model: nn.Module) -> Tuple[torch.device, torch.dtype]:
+    """Device and floating dtype of a model's parameters (CPU float32 without any)."""
+    param = next(iter(model.parameters()), None)
+    if param is None:
+        return torch.device("cpu"), torch.float32
+    return param.device, param.dtype
+
+
 def persistence_split(dataset: ForecastDataset, split: str) -> Tuple[Tensor, Tensor]:
     """Persistence baseline: the last observed value for every future step (de-normalised)."""
     x, y = dataset.batch(split, torch.arange(dataset.num_samples(split)))
+    x, y = x.cpu(), y.cpu()
     pred = x[:, -1:, :, 0].expand_as(y)
     return dataset.scaler.inverse(pred), dataset.scaler.inverse(y)
 
@@ -102,15 +112,19 @@ def measure_latency(
     """
     n = dataset.num_samples(split)
     index = torch.arange(batch_size) % n
+    dataset = dataset.to(*_model_place(model))
     x, _ = dataset.batch(split, index)
     ei, ew = dataset.edge_index, dataset.edge_weight
     model.eval()
     times = []
+    sync = torch.cuda.synchronize if x.device.type == "cuda" else (lambda: None)
     with torch.no_grad():
-        model(x, ei, ew)  # warm-up (builds cached operators)
+        model(x, ei, ew)  # warm-up
         for _ in range(repeats):
+            sync()
             start = time.perf_counter()
             model(x, ei, ew)
+            sync()
             times.append(time.perf_counter() - start)
     return {"batch": batch_size, "repeats": repeats, "mean_s": sum(times) / len(times),
             "min_s": min(times)}
@@ -127,28 +141,12 @@ def count_flops(model: nn.Module, x: Tensor, *args) -> int:
     """Floating-point operations of one forward pass, by ``torch.utils.flop_counter``.
 
     Counts matrix products and convolutions (2 per multiply-add), as PyTorch's counter does;
-    element-wise operations are not counted. Sparse graph products, which the counter does not
-    see, are added as ``2 * nnz * columns`` per propagation.
+    element-wise operations are not counted. Sparse graph products count ``2 * nnz * columns``
+    per propagation (a formula registered for ``pygkd::csr_matmul``).
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    from pygkd.nn.layers import FastChebConv
-
-    sparse_flops = [0]
-
-    def add_sparse(module: nn.Module, inputs: tuple, output: Tensor) -> None:
-        cache = getattr(module, "_cache", None)
-        if cache is not None and cache[1].is_sparse:
-            columns = inputs[0].numel() // inputs[0].size(-2)
-            sparse_flops[0] += 2 * cache[1]._nnz() * columns * (len(module.lins) - 1)
-
-    handles = [m.register_forward_hook(add_sparse) for m in model.modules()
-               if isinstance(m, FastChebConv)]
     model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(x, *args)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return int(counter.get_total_flops()) + sparse_flops[0]
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(x, *args)
+    return int(counter.get_total_flops())

@@ -24,7 +24,9 @@ from pygkd.data.windows import ForecastDataset
 from pygkd.errors import InputError
 from pygkd.metrics import horizon_metrics
 from pygkd.nn.models.stgcn import STGCN, resolve_blocks
-from pygkd.train.checkpoint import load_model, save_checkpoint
+from pygkd.runtime.device import resolve_device
+from pygkd.runtime.distributed import DistributedContext, start_runtime
+from pygkd.train.checkpoint import cpu_state, load_model, save_checkpoint
 from pygkd.train.config import DataConfig, RunConfig
 from pygkd.train.evaluate import (
     count_flops,
@@ -33,10 +35,11 @@ from pygkd.train.evaluate import (
     measure_latency,
     persistence_split,
 )
-from pygkd.train.trainer import Trainer
+from pygkd.train.trainer import Trainer, place_model
 
 __all__ = ["build_dataset", "build_model", "run_train", "run_evaluate", "model_summary",
-           "write_json", "prepare_run_dir", "finish_run", "data_info", "evaluation_metrics"]
+           "write_json", "prepare_run_dir", "start_run_dir", "end_training", "finish_run",
+           "data_info", "evaluation_metrics"]
 
 
 def write_json(path: Path, payload: Dict[str, Any]) -> None:
@@ -73,6 +76,8 @@ def data_info(cfg: DataConfig, dataset: ForecastDataset) -> Dict[str, Any]:
 def model_summary(model: STGCN, dataset: ForecastDataset, latency_batch: int = 1140,
                   latency_repeats: int = 20) -> Dict[str, Any]:
     """Parameters, FLOPs of one forward pass on one sample, and batch latency."""
+    param = next(model.parameters())
+    dataset = dataset.to(param.device, param.dtype)
     x, _ = dataset.batch("test", torch.arange(1))
     return {
         "blocks": model.config()["blocks"],
@@ -98,7 +103,7 @@ def finish_run(trainer: Trainer, config: RunConfig, out_dir: Path,
     """After training: write ``model.pt`` and ``metrics.json``; return the metrics."""
     model, dataset, state, meta = trainer.model, trainer.dataset, trainer.state, trainer.meta
     save_checkpoint(out_dir / "model.pt", {
-        "kind": "stgcn", "model_config": model.config(), "model_state": model.state_dict(),
+        "kind": "stgcn", "model_config": model.config(), "model_state": cpu_state(model),
         "data": meta["data"], "run": meta["run"], "best_epoch": state.best_epoch,
     })
     metrics = evaluation_metrics(model, dataset, config.train.eval_batch_size,
@@ -112,18 +117,41 @@ def finish_run(trainer: Trainer, config: RunConfig, out_dir: Path,
     return metrics
 
 
+def start_run_dir(config: RunConfig, out_dir: Path, fresh: bool,
+                  dist: DistributedContext) -> Path:
+    """Rank 0 prepares the run folder and writes ``config.yaml``; the others wait for it."""
+    out_dir = Path(out_dir)
+    if dist.is_main:
+        prepare_run_dir(out_dir, fresh)
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    dist.barrier()
+    return out_dir
+
+
+def end_training(dist: DistributedContext) -> bool:
+    """After ``fit``: all ranks meet and leave the process group; True on rank 0, which alone
+    evaluates and writes the results."""
+    dist.barrier()
+    dist.close()
+    return dist.is_main
+
+
 def run_train(config: RunConfig, out_dir: Path, fresh: bool = False, progress: bool = True,
               log: Callable[[str], None] = print,
               dataset: Optional[ForecastDataset] = None) -> Dict[str, Any]:
-    """Train and evaluate the model of ``config``; write the run folder; return the metrics."""
-    out_dir = prepare_run_dir(out_dir, fresh)
+    """Train and evaluate the model of ``config``; write the run folder; return the metrics
+    (an empty dict on ranks other than 0 of a ``torchrun`` job)."""
+    device, dist = start_runtime(config.device)
+    out_dir = start_run_dir(config, out_dir, fresh, dist)
     dataset = dataset or build_dataset(config.data)
     model = build_model(config, dataset.num_nodes)
-    resolved = config.to_dict()
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    meta = {"run": resolved, "model_config": model.config(), "data": data_info(config.data, dataset)}
-    trainer = Trainer(model, dataset, config.train, out_dir, seed=config.seed, meta=meta)
+    meta = {"run": config.to_dict(), "model_config": model.config(),
+            "data": data_info(config.data, dataset)}
+    trainer = Trainer(model, dataset, config.train, out_dir, seed=config.seed, meta=meta,
+                      device=device, distributed=dist)
     trainer.fit(progress=progress, log=log)
+    if not end_training(dist):
+        return {}
     return finish_run(trainer, config, out_dir)
 
 
@@ -141,9 +169,11 @@ def evaluation_metrics(model: STGCN, dataset: ForecastDataset, batch_size: int =
 
 
 def run_evaluate(checkpoint: Path, data: Optional[DataConfig] = None,
-                 latency_batch: int = 1140, latency_repeats: int = 20) -> Dict[str, Any]:
+                 latency_batch: int = 1140, latency_repeats: int = 20,
+                 device: str = "auto") -> Dict[str, Any]:
     """Evaluate a saved model on its own dataset (or ``data``), as ``pygkd evaluate`` does."""
     model, payload = load_model(checkpoint)
+    where = resolve_device(device)
     saved = payload.get("data", {})
     cfg = data or DataConfig(name=saved.get("name", "synthetic"), root=saved.get("root"),
                              split=saved.get("split"), options=dict(saved.get("options", {})))
@@ -153,6 +183,8 @@ def run_evaluate(checkpoint: Path, data: Optional[DataConfig] = None,
             f"{checkpoint}: the model has {model.num_nodes} nodes but dataset {cfg.name!r} has "
             f"{dataset.num_nodes}"
         )
+    dataset = dataset.to(where)
+    model = place_model(model, where, dataset.edge_index, dataset.edge_weight)
     metrics = evaluation_metrics(model, dataset, 200, latency_batch, latency_repeats)
     metrics["dataset"] = data_info(cfg, dataset)
     return metrics

@@ -3,6 +3,11 @@
 Every epoch ends by writing ``last.pt`` (model, optimiser, scheduler, early-stopping state,
 history) atomically; a killed run started again with the same output folder continues from
 the last finished epoch. The best model by validation MAE is kept in ``model.pt``.
+
+The loop runs on any device (``device``), under mixed precision (``config.precision``),
+optionally compiled (``config.compile``) and data-parallel over processes started by
+``torchrun`` (:mod:`pygkd.runtime.distributed`): the global batch is the same as in one
+process, each rank computes its share, and only rank 0 writes files and shows progress.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from tqdm.auto import tqdm
 
 from pygkd.data.windows import ForecastDataset
 from pygkd.errors import InputError
-from pygkd.train.checkpoint import load_checkpoint, save_checkpoint
+from pygkd.runtime.device import resolve_device
+from pygkd.runtime.distributed import DistributedContext, shard_batch
+from pygkd.runtime.precision import Precision
+from pygkd.train.checkpoint import cpu_state, load_checkpoint, save_checkpoint
 from pygkd.train.config import TrainConfig
 from pygkd.train.evaluate import forecast_split
 
-__all__ = ["Trainer", "StepLoss", "next_step_mse", "make_optimizer"]
+__all__ = ["Trainer", "StepLoss", "next_step_mse", "make_optimizer", "place_model"]
 
 #: ``(model, x [B, T, N, C], y [B, H, N], index [B]) -> (loss, logs)``; ``index`` holds the
 #: training-window indices of the batch (for caches keyed by window).
@@ -40,6 +48,18 @@ def next_step_mse(edge_index: Tensor, edge_weight: Tensor) -> StepLoss:
         return value, {}
 
     return loss
+
+
+def place_model(model: nn.Module, device: torch.device, edge_index: Tensor,
+                edge_weight: Optional[Tensor] = None,
+                dtype: Optional[torch.dtype] = None) -> nn.Module:
+    """Move ``model`` to ``device`` (and floating ``dtype``) and, for models that support it
+    (:meth:`pygkd.nn.STGCN.cache_graph`), build its graph operator once on that device."""
+    model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
+    cache_graph = getattr(model, "cache_graph", None)
+    if callable(cache_graph):
+        cache_graph(edge_index.to(device), None if edge_weight is None else edge_weight.to(device))
+    return model
 
 
 def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:  # type: ignore[no-untyped-def]
@@ -87,20 +107,36 @@ class Trainer:
         meta: Optional[Dict[str, Any]] = None,
         params=None,  # type: ignore[no-untyped-def]
         after_step: Optional[Callable[[], None]] = None,
+        device: Optional[torch.device | str] = None,
+        distributed: Optional[DistributedContext] = None,
     ) -> None:
-        self.model, self.dataset, self.config = model, dataset, config
+        self.dist = distributed or DistributedContext()
+        self.device = resolve_device(device if device is not None else "cpu",
+                                     self.dist.local_rank)
+        dtype = next(model.parameters()).dtype
+        self.dataset = dataset.to(self.device, dtype)
+        self.model = place_model(model, self.device, self.dataset.edge_index,
+                                 self.dataset.edge_weight)
+        self.config = config
         self.out_dir, self.seed = Path(out_dir), seed
-        self.step_loss = step_loss or next_step_mse(dataset.edge_index, dataset.edge_weight)
+        self.step_loss = step_loss or next_step_mse(self.dataset.edge_index,
+                                                    self.dataset.edge_weight)
+        to_device = getattr(self.step_loss, "to", None)
+        if callable(to_device):
+            to_device(self.device)
         self.meta = dict(meta or {})
+        self.precision = Precision(config.precision, self.device)
+        #: what the training step calls: the model, wrapped by DDP and/or torch.compile
+        self.forward_model: nn.Module = self.dist.wrap(self.model, self.device)
+        if config.compile:
+            self.forward_model = torch.compile(self.forward_model)  # type: ignore[assignment]
         self.optimizer = make_optimizer(params if params is not None else model.parameters(), config)
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=config.lr_step, gamma=config.lr_decay
         )
         self.after_step = after_step
         self.state = _State()
-        self.best_state: Dict[str, Tensor] = {
-            k: v.detach().clone() for k, v in model.state_dict().items()
-        }
+        self.best_state: Dict[str, Tensor] = cpu_state(model)
 
     @property
     def last_path(self) -> Path:
@@ -111,10 +147,11 @@ class Trainer:
         return {
             "kind": "training-state",
             "meta": self.meta,
-            "model_state": self.model.state_dict(),
+            "model_state": cpu_state(self.model),
             "best_state": self.best_state,
-            "optimizer_state": self.optimizer.state_dict(),
+            "optimizer_state": _to_cpu(self.optimizer.state_dict()),
             "scheduler_state": self.scheduler.state_dict(),
+            "scaler_state": self.precision.state_dict(),
             "state": {"epoch": s.epoch, "best_val": s.best_val, "best_epoch": s.best_epoch,
                       "bad_epochs": s.bad_epochs, "history": s.history, "seconds": s.seconds},
         }
@@ -124,15 +161,16 @@ class Trainer:
         if not self.last_path.exists():
             return False
         payload = load_checkpoint(self.last_path)
-        if payload.get("meta", {}).get("run") != self.meta.get("run"):
+        if _identity(payload.get("meta", {}).get("run")) != _identity(self.meta.get("run")):
             raise InputError(
                 f"{self.out_dir}: holds a run with a different configuration; choose another "
                 "--out folder or pass --fresh to start over"
             )
         self.model.load_state_dict(payload["model_state"])
         self.best_state = payload["best_state"]
-        self.optimizer.load_state_dict(payload["optimizer_state"])
+        self.optimizer.load_state_dict(payload["optimizer_state"])  # moved to the params' device
         self.scheduler.load_state_dict(payload["scheduler_state"])
+        self.precision.load_state_dict(payload.get("scaler_state", {}))
         st = payload["state"]
         self.state = _State(st["epoch"], st["best_val"], st["best_epoch"], st["bad_epochs"],
                             list(st["history"]), st["seconds"])
@@ -149,6 +187,7 @@ class Trainer:
         return float((pred - truth).abs().mean())
 
     def train_epoch(self, epoch: int, progress: bool = True) -> Dict[str, float]:
+        """One pass over the training windows (each rank: its share of every global batch)."""
         cfg = self.config
         generator = torch.Generator().manual_seed(self.seed * 100003 + epoch)
         n = self.dataset.num_samples("train")
@@ -159,24 +198,44 @@ class Trainer:
         self.model.train()
         sums: Dict[str, float] = {}
         count = 0
-        bar = tqdm(self.dataset.batches("train", cfg.batch_size, shuffle=True, generator=generator,
-                                        limit=limit, with_index=True),
-                   total=total, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
-                   disable=not progress, unit="batch", dynamic_ncols=True)
-        for x, y, index in bar:
+        order = self.dataset.shuffled_order("train", generator, limit)
+        batches = order.split(cfg.batch_size)
+        bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
+                   disable=not progress or not self.dist.is_main, unit="batch",
+                   dynamic_ncols=True)
+        set_step = getattr(self.step_loss, "set_step", None)
+        for i, global_index in enumerate(bar):
+            if callable(set_step):
+                set_step((epoch - 1) * total + i)
+            index, weight = shard_batch(global_index, self.dist.rank, self.dist.world_size)
+            x, y = self.dataset.batch("train", index)
             self.optimizer.zero_grad(set_to_none=True)
-            loss, logs = self.step_loss(self.model, x, y, index)
+            with self.precision.autocast():
+                loss, logs = self.step_loss(self.forward_model, x, y, index)
+            loss = loss.float()
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"epoch {epoch}: loss is {float(loss)}; lower the lr")
-            loss.backward()
-            self.optimizer.step()
+            self.precision.backward(loss * weight)
+            self.precision.step(self.optimizer)
             if self.after_step is not None:
                 self.after_step()
             count += 1
-            for key, value in {"loss": loss.item(), **logs}.items():
+            values = self._global_means({"loss": loss.item(), **logs}, weight)
+            for key, value in values.items():
                 sums[key] = sums.get(key, 0.0) + value
             bar.set_postfix(loss=f"{sums['loss'] / count:.4f}")
         return {k: v / max(count, 1) for k, v in sums.items()}
+
+    def _global_means(self, logs: Dict[str, float], weight: float) -> Dict[str, float]:
+        """Per-batch logs as means over the global batch (identical on every rank)."""
+        if not self.dist.enabled:
+            return logs
+        keys = sorted(logs)
+        local = torch.tensor([logs[k] * weight for k in keys], dtype=torch.float64)
+        if self.device.type == "cuda":  # NCCL reduces device tensors
+            local = local.to(self.device)
+        total = self.dist.all_reduce_sum(local) / self.dist.world_size
+        return dict(zip(keys, total.cpu().tolist()))
 
     def fit(self, progress: bool = True, resume: bool = True,
             log: Callable[[str], None] = print) -> _State:
@@ -184,6 +243,8 @@ class Trainer:
 
         Leaves the best weights (by validation MAE) loaded in ``self.model``.
         """
+        if not self.dist.is_main:
+            log = _silent
         if resume and self.resume():
             log(f"resuming {self.out_dir} after epoch {self.state.epoch}")
         while not self.finished:
@@ -198,13 +259,37 @@ class Trainer:
             improved = val < s.best_val - 1e-6
             if improved:
                 s.best_val, s.best_epoch, s.bad_epochs = val, epoch, 0
-                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self.best_state = cpu_state(self.model)
             else:
                 s.bad_epochs += 1
             s.history.append({"epoch": epoch, "lr": lr, "val_mae": val, **logs})
-            save_checkpoint(self.last_path, self._payload())
+            if self.dist.is_main:
+                save_checkpoint(self.last_path, self._payload())
+            self.dist.barrier()
             extras = "".join(f" {k} {v:.4f}" for k, v in logs.items() if k != "loss")
             log(f"epoch {epoch:3d}  loss {logs.get('loss', float('nan')):.4f}{extras}  "
                 f"val MAE {val:.3f}{' *' if improved else ''}  ({time.perf_counter() - start:.1f}s)")
         self.model.load_state_dict(self.best_state)
         return self.state
+
+
+def _identity(run: Any) -> Any:
+    """What must match to resume a run: its configuration less where it runs."""
+    if not isinstance(run, dict):
+        return run
+    return {k: v for k, v in run.items() if k != "device"}
+
+
+def _silent(message: str) -> None:
+    """The log of ranks other than 0."""
+
+
+def _to_cpu(value: Any) -> Any:
+    """Tensors in nested dicts/lists moved to the CPU (checkpoints load on any device)."""
+    if isinstance(value, Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value

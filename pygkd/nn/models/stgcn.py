@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from pygkd.errors import InputError
 from pygkd.nn.blocks import OutputBlock, STConvBlock
-from pygkd.nn.layers import ChannelAlign
+from pygkd.nn.layers import ChannelAlign, GraphOperator
 from pygkd.typing import OptTensor
 
 __all__ = ["STGCN", "PRESETS", "resolve_blocks"]
@@ -75,6 +75,12 @@ class STGCN(nn.Module):
           ``edge_weight`` :math:`(E)`
         - **output:** :math:`(B, 1, N, 1)`, the next step
 
+    The graph operator (the scaled Laplacian, :class:`~pygkd.nn.layers.GraphOperator`) is built
+    once per forward pass and shared by all spatial layers; :meth:`cache_graph` builds it once
+    for good (PyG's ``cached=True`` convention for a static graph), after which ``edge_index``
+    may be omitted and ``torch.compile(model, fullgraph=True)`` / ``torch.export`` see no graph
+    construction at all.
+
     Example:
         >>> from pygkd.testing import toy_graph
         >>> ei, ew = toy_graph(5)
@@ -83,6 +89,8 @@ class STGCN(nn.Module):
         torch.Size([2, 1, 5, 1])
         >>> model.spatial_layer_names
         ['blocks.0.spatial', 'blocks.1.spatial']
+        >>> model.cache_graph(ei, ew)(torch.randn(2, 12, 5, 1)).shape
+        torch.Size([2, 1, 5, 1])
     """
 
     def __init__(self, num_nodes: int, blocks: Sequence[Sequence[int]], n_in: int = 12,
@@ -121,6 +129,33 @@ class STGCN(nn.Module):
             parent = self.get_submodule(path.rsplit(".", 1)[0])
             parent.align = ChannelAlign(old.in_channels, old.out_channels, spec.get("mode"),
                                         spec.get("pairs"))
+        self.graph_operator: Optional[GraphOperator] = None
+
+    def build_graph(self, edge_index: Tensor, edge_weight: OptTensor = None,
+                    lambda_max: Optional[float] = None,
+                    dtype: Optional[torch.dtype] = None) -> GraphOperator:
+        """The scaled Laplacian of a graph for this model (on ``edge_index``'s device, in the
+        model's floating dtype unless ``dtype`` is given)."""
+        if dtype is None:
+            dtype = next(self.parameters()).dtype
+        threshold = self.blocks[0].spatial.cheb.dense_threshold
+        return GraphOperator.from_edges(edge_index, edge_weight, self.num_nodes,
+                                        self.normalization, lambda_max, dtype, threshold)
+
+    def cache_graph(self, edge_index: Tensor, edge_weight: OptTensor = None,
+                    lambda_max: Optional[float] = None) -> "STGCN":
+        """Build the graph operator once and keep it (a submodule ``graph_operator`` with
+        non-persistent buffers: it moves with ``.to()``, is not in the state dict). Later calls
+        use it whatever ``edge_index`` they pass. Returns the model."""
+        param = next(self.parameters())
+        self.graph_operator = self.build_graph(edge_index, edge_weight, lambda_max,
+                                      param.dtype).to(param.device)
+        return self
+
+    def uncache_graph(self) -> "STGCN":
+        """Drop the cached operator; later calls build it from their ``edge_index``."""
+        self.graph_operator = None
+        return self
 
     @property
     def in_channels(self) -> int:
@@ -162,13 +197,20 @@ class STGCN(nn.Module):
     def from_config(cls, config: Dict[str, Any]) -> "STGCN":
         return cls(**config)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: OptTensor = None, edge_weight: OptTensor = None,
+                operator: Optional[GraphOperator] = None) -> Tensor:
         if x.dim() != 4 or x.size(1) != self.n_in or x.size(2) != self.num_nodes \
                 or x.size(3) != self.in_channels:
             raise ValueError(
                 f"Expected 'x' as [batch, {self.n_in}, {self.num_nodes}, {self.in_channels}] "
                 f"(got {tuple(x.shape)})"
             )
+        if operator is None:
+            operator = self.graph_operator
+        if operator is None:
+            if edge_index is None:
+                raise ValueError("Expected 'edge_index' (or cache_graph() first)")
+            operator = self.build_graph(edge_index, edge_weight, dtype=x.dtype).to(x.device)
         for block in self.blocks:
-            x = block(x, edge_index, edge_weight)
+            x = block(x, operator=operator)
         return self.output(x)

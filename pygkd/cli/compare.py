@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import click
 
 from pygkd.cli.main import main
+from pygkd.cli.options import runtime_options, runtime_set_items
 from pygkd.train.config import DISTILL_LOSSES
 
 
@@ -37,11 +38,13 @@ def compare() -> None:
               help="Folder of <loss>.yaml recipes (paper Table 6 defaults).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override every recipe, e.g. --set train.epochs=30.")
+@runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/compare-distill"), show_default=True)
 def compare_distill(teacher: Path, losses: str, seeds: str, recipe_dir: Optional[Path],
-                    overrides: Tuple[str, ...], out: Path) -> None:
+                    overrides: Tuple[str, ...], out: Path, **runtime: Any) -> None:
     """Students with every loss, over seeds, from one teacher: the paper's Tables 2, 4, 5."""
+    overrides = runtime_set_items(runtime) + overrides
     from pygkd.distill.compare import run_distill_comparison
 
     table = run_distill_comparison(
@@ -64,12 +67,14 @@ def compare_distill(teacher: Path, losses: str, seeds: str, recipe_dir: Optional
               default=Path("recipes/distill"), show_default=True)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override the recipe, e.g. --set train.epochs=15.")
+@runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/tune"), show_default=True)
 def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Optional[Path],
-         overrides: Tuple[str, ...], out: Path) -> None:
+         overrides: Tuple[str, ...], out: Path, **runtime: Any) -> None:
     """Random search of a loss's alphas / beta on the VALIDATION split only; writes the best
     recipe to OUT/best.yaml."""
+    overrides = runtime_set_items(runtime) + overrides
     from pygkd.distill.tune import run_tuning
 
     summary = run_tuning(teacher, loss, out / loss, trials, seed,
@@ -97,12 +102,14 @@ def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Optional[
 @click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("recipes"), show_default=True)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="[runs/compare-prune-table<N>]")
 def compare_prune(table: str, teacher: Path, base: Optional[Path], targets: str,
                   mode: Optional[str], seeds: str, recipe_dir: Path, overrides: Tuple[str, ...],
-                  out: Optional[Path]) -> None:
+                  out: Optional[Path], **runtime: Any) -> None:
     """The paper's Table 7 or Table 8 as a markdown table (mean ± std over seeds)."""
+    overrides = runtime_set_items(runtime) + overrides
     from pygkd.errors import InputError
     from pygkd.prune.compare import run_table7, run_table8
 

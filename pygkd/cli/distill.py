@@ -8,7 +8,8 @@ from typing import Any, Optional, Tuple
 import click
 
 from pygkd.cli.main import main
-from pygkd.cli.train import _echo_results, _load_raw, _merge, _model_section
+from pygkd.cli.options import runtime_options
+from pygkd.cli.train import _echo_results, _load_raw, _merge, _merge_runtime, _model_section
 from pygkd.nn.models.stgcn import PRESETS
 from pygkd.train.config import DISTILL_LOSSES
 
@@ -34,6 +35,7 @@ from pygkd.train.config import DISTILL_LOSSES
 @click.option("--batch-size", type=int, default=None, help="Batch size [50].")
 @click.option("--lr", type=float, default=None, help="Learning rate [0.001].")
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
+@runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder [default: runs/distill-<loss>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming a run in --out.")
@@ -51,6 +53,7 @@ def distill(teacher: Path, recipe: Optional[Path], overrides: Tuple[str, ...],
     from pygkd.train.config import RunConfig, apply_overrides
 
     raw = _load_raw(recipe)
+    _merge_runtime(raw, kwargs)
     raw.setdefault("model", {"preset": "student"})
     _merge(raw, "model", _model_section(preset, blocks))
     _merge(raw, "distill", {k: kwargs.pop(k) for k in ("loss", "alpha1", "alpha2", "alpha3",
@@ -62,6 +65,8 @@ def distill(teacher: Path, recipe: Optional[Path], overrides: Tuple[str, ...],
     out = out or Path("runs") / f"distill-{config.distill.loss}-seed{config.seed}"
     seed_everything(config.seed)
     metrics = run_distill(config, teacher, out, fresh=fresh, progress=not quiet)
+    if not metrics:  # a torchrun rank other than 0
+        return
     _echo_results(metrics, f"Student ({config.distill.loss})")
     if "teacher_share" in metrics:
         click.echo(f"\nShare of training entries that followed the teacher (L_ORD): "

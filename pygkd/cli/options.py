@@ -2,13 +2,68 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Tuple
 
 import click
 
 from pygkd.train.config import DataConfig
 
-__all__ = ["data_options", "data_config_from", "data_overrides"]
+__all__ = ["data_options", "data_config_from", "data_overrides", "runtime_options",
+           "runtime_overrides", "runtime_set_items"]
+
+_DEVICE_HELP = ("Where to run: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps "
+                "[recipe key 'device'; default auto].")
+
+
+def runtime_options(training: bool = True) -> Callable:
+    """Decorator adding --device and, for commands that train, --precision, --compile and
+    --scd-nodes."""
+
+    def wrap(func: Callable) -> Callable:
+        opts = [click.option("--device", default=None, metavar="DEVICE", help=_DEVICE_HELP)]
+        if training:
+            opts += [
+                click.option("--precision", type=click.Choice(["32", "bf16", "16-mixed"]),
+                             default=None, help="Training precision: float32, bfloat16 "
+                             "autocast, or float16 autocast with loss scaling [32]."),
+                click.option("--compile", "compile_model", is_flag=True, default=None,
+                             help="torch.compile the trained model's forward pass."),
+                click.option("--scd-nodes", type=int, default=None, metavar="M",
+                             help="L_SCD on M random nodes per batch (0: exact) [exact up to "
+                                  "1,000 nodes, 256 beyond]."),
+            ]
+        for opt in reversed(opts):
+            func = opt(func)
+        return func
+
+    return wrap
+
+
+def runtime_overrides(kwargs: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+    """Pop the runtime options from a command's kwargs as recipe sections:
+    ``{"": {"device": ...}, "train": {...}, "distill": {...}}`` (only the options given)."""
+    out: Dict[str, Dict[str, Any]] = {"": {}, "train": {}, "distill": {}}
+    device = kwargs.pop("device", None)
+    if device is not None:
+        out[""]["device"] = device
+    precision = kwargs.pop("precision", None)
+    if precision is not None:
+        out["train"]["precision"] = precision
+    if kwargs.pop("compile_model", None):
+        out["train"]["compile"] = True
+    scd_nodes = kwargs.pop("scd_nodes", None)
+    if scd_nodes is not None:
+        out["distill"]["scd_nodes"] = scd_nodes
+    return out
+
+
+def runtime_set_items(kwargs: Dict[str, Any]) -> Tuple[str, ...]:
+    """The runtime options as ``--set`` items (for commands built on recipe overrides)."""
+    items = []
+    for section, values in runtime_overrides(kwargs).items():
+        for key, value in values.items():
+            items.append(f"{section + '.' if section else ''}{key}={value}")
+    return tuple(items)
 
 _DATA_HELP = "synthetic (built in), los-loop, pemsd7m, pems08, or the path of your own speeds CSV"
 
@@ -35,6 +90,9 @@ def data_options(with_dataset: bool = True) -> Callable:
             click.option("--channel", default=None, help="PEMS0X channel: flow, occupancy, speed."),
             click.option("--steps-per-day", type=int, default=None,
                          help="Samples per day of your own data [inferred or 288]."),
+            click.option("--nodes", "num_nodes", type=int, default=None,
+                         help="Sensors of the synthetic network (or the first N of PeMSD7(M)) "
+                              "[40 / 228]."),
         ]
         if not with_dataset:
             opts = opts[1:]
@@ -53,7 +111,8 @@ def data_overrides(kwargs: Dict[str, Any]) -> Dict[str, Any]:
         value = kwargs.pop(key, None)
         if value is not None:
             section[{"dataset": "name", "data_dir": "root"}.get(key, key)] = value
-    for key in ("graph", "graph_kind", "sigma2", "epsilon", "channel", "steps_per_day"):
+    for key in ("graph", "graph_kind", "sigma2", "epsilon", "channel", "steps_per_day",
+                "num_nodes"):
         value = kwargs.pop(key, None)
         if value is not None:
             options[key] = value

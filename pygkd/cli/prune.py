@@ -8,7 +8,8 @@ from typing import Any, Optional, Tuple
 import click
 
 from pygkd.cli.main import main
-from pygkd.cli.train import _echo_results, _load_raw, _merge
+from pygkd.cli.options import runtime_options
+from pygkd.cli.train import _echo_results, _load_raw, _merge, _merge_runtime
 
 
 @main.command()
@@ -29,6 +30,7 @@ from pygkd.cli.train import _echo_results, _load_raw, _merge
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set prune.step_share=0.2.")
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
+@runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder [default: runs/prune-<method>-<mode>-<target>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming.")
@@ -43,6 +45,7 @@ def prune(model_path: Path, teacher: Optional[Path], recipe: Optional[Path],
     from pygkd.train.config import RunConfig, apply_overrides
 
     raw = _load_raw(recipe)
+    _merge_runtime(raw, kwargs)
     _merge(raw, "prune", {k: kwargs.pop(k) for k in ("method", "mode", "target")})
     if kwargs.pop("exact_target"):
         _merge(raw, "prune", {"exact_target": True})
@@ -55,6 +58,8 @@ def prune(model_path: Path, teacher: Optional[Path], recipe: Optional[Path],
     seed_everything(config.seed)
     metrics = run_prune(config, model_path, teacher, out, fresh=fresh, progress=not quiet,
                         log=click.echo)
+    if not metrics:  # a torchrun rank other than 0
+        return
     click.echo("")
     _echo_results(metrics, f"Pruned ({p.method}, {p.mode})")
     click.echo(f"\n{metrics['pruned_share']:.1%} of {metrics['base_parameters']:,} parameters "

@@ -10,7 +10,13 @@ import click
 import yaml
 
 from pygkd.cli.main import main
-from pygkd.cli.options import data_config_from, data_options, data_overrides
+from pygkd.cli.options import (
+    data_config_from,
+    data_options,
+    data_overrides,
+    runtime_options,
+    runtime_overrides,
+)
 from pygkd.errors import InputError
 from pygkd.nn.models.stgcn import PRESETS
 
@@ -25,6 +31,14 @@ def _load_raw(recipe: Optional[Path]) -> Dict[str, Any]:
     if not isinstance(raw, dict):
         raise InputError(f"{recipe}: expected a mapping with seed/data/model/train")
     return raw
+
+
+def _merge_runtime(raw: Dict[str, Any], kwargs: Dict[str, Any]) -> None:
+    """Put the --device / --precision / --compile / --scd-nodes values into the recipe."""
+    sections = runtime_overrides(kwargs)
+    raw.update(sections.pop(""))
+    for section, values in sections.items():
+        _merge(raw, section, values)
 
 
 def _merge(raw: Dict[str, Any], section: str, values: Dict[str, Any]) -> None:
@@ -75,6 +89,7 @@ def _echo_results(metrics: Dict[str, Any], name: str) -> None:
               help="Optimiser [adam].")
 @click.option("--patience", type=int, default=None, help="Early-stopping patience in epochs [10].")
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
+@runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder [default: runs/train-<dataset>-<model>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming a run in --out.")
@@ -86,12 +101,14 @@ def train(recipe: Optional[Path], overrides: Tuple[str, ...], preset: Optional[s
 
     Writes config.yaml, last.pt (resumable), model.pt and metrics.json into the run folder.
     A run that is interrupted continues from its last finished epoch when started again.
+    Several processes: torchrun --nproc-per-node N -m pygkd train ... (same global batch).
     """
     from pygkd.seed import seed_everything
     from pygkd.train.config import RunConfig, apply_overrides
     from pygkd.train.runs import run_train
 
     raw = _load_raw(recipe)
+    _merge_runtime(raw, kwargs)
     _merge(raw, "data", data_overrides(kwargs))
     _merge(raw, "model", _model_section(preset, blocks))
     train_keys = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
@@ -105,6 +122,8 @@ def train(recipe: Optional[Path], overrides: Tuple[str, ...], preset: Optional[s
     out = out or Path("runs") / f"train-{dataset_name}-{name}-seed{config.seed}"
     seed_everything(config.seed)
     metrics = run_train(config, out, fresh=fresh, progress=not quiet)
+    if not metrics:  # a torchrun rank other than 0
+        return
     _echo_results(metrics, name.capitalize() if name else "Model")
     click.echo(f"\nResults in {out}/ (metrics.json, model.pt, config.yaml)")
 
@@ -116,7 +135,9 @@ def train(recipe: Optional[Path], overrides: Tuple[str, ...], preset: Optional[s
               help="Also write the metrics to this JSON file.")
 @click.option("--latency-batch", type=int, default=1140, show_default=True,
               help="Batch size for the latency measurement.")
-def evaluate(checkpoint: Path, json_out: Optional[Path], latency_batch: int, **kwargs: Any) -> None:
+@runtime_options(training=False)
+def evaluate(checkpoint: Path, json_out: Optional[Path], latency_batch: int,
+             device: Optional[str], **kwargs: Any) -> None:
     """Evaluate a saved model (model.pt): 9-step autoregressive forecast, MAE/RMSE/MAPE at
     15/30/45 min on de-normalised speeds, plus parameters, FLOPs and latency.
 
@@ -137,7 +158,8 @@ def evaluate(checkpoint: Path, json_out: Optional[Path], latency_batch: int, **k
         base.update(section)
         base["options"].update(options)
         data_cfg = data_config_from(base)
-    metrics = run_evaluate(checkpoint, data_cfg, latency_batch=latency_batch)
+    metrics = run_evaluate(checkpoint, data_cfg, latency_batch=latency_batch,
+                           device=device or "auto")
     _echo_results(metrics, checkpoint.parent.name or "Model")
     if json_out is not None:
         json_out.write_text(json.dumps(metrics, indent=2))

@@ -14,6 +14,7 @@ progress; checkpoints hold the unwrapped model's state (no ``module.`` prefixes)
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -117,6 +118,9 @@ class DistributedContext:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index] if device.type == "cuda" else None
+        # 1x1 temporal convolutions get channel-last gradients; DDP copies them into its
+        # buckets correctly and only warns about speed
+        warnings.filterwarnings("ignore", "Grad strides do not match bucket view strides")
         return DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
 
     def all_reduce_sum(self, values: Tensor) -> Tensor:

@@ -104,7 +104,7 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Optional[Path] = None,
         "KD step, teacher cached (later epochs)": min(time_call(lambda: kd(cached), repeats)),
     }
     pairs = on_the_fly._layer_pairs(student)
-    teach = on_the_fly._teacher_targets(x, pairs)
+    teach = on_the_fly._teacher_targets(x, pairs, "distances")
     captured: Dict[str, Tensor] = {}
 
     def student_forward() -> None:
@@ -126,7 +126,7 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Optional[Path] = None,
     student_forward()
     parts = {
         "teacher forward + its TCD/SCD distances": min(time_call(
-            lambda: on_the_fly._teacher_targets(x, pairs), repeats)),
+            lambda: on_the_fly._teacher_targets(x, pairs, "distances"), repeats)),
         "student forward (hooked)": min(time_call(student_forward, repeats)),
         "L_ORD": min(time_call(lambda: Fd.overseen_response(captured["y"], teach["y"], y[:, 0],
                                                             0.17), repeats)),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -11,7 +13,53 @@ import numpy as np
 from pygkd.data.download import default_data_dir
 from pygkd.data.preprocessing import check_distance_matrix, gaussian_kernel_adjacency
 
-__all__ = ["time_call", "find_w228", "pemsd7m_adjacency"]
+__all__ = ["time_call", "find_w228", "pemsd7m_adjacency", "PeakMemory"]
+
+
+class PeakMemory:
+    """Context manager sampling this process's resident memory every 0.5 ms (Linux
+    ``/proc/self/statm``): :attr:`growth_mb` is the peak above the level at entry (``nan``
+    where ``/proc`` is missing).
+
+    Example:
+        >>> with PeakMemory() as mem:
+        ...     _ = bytearray(50 * 2**20)
+        >>> mem.growth_mb > 40 or mem.growth_mb != mem.growth_mb
+        True
+    """
+
+    def __init__(self, interval: float = 0.0005) -> None:
+        self.interval = interval
+        self.growth_mb = float("nan")
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+    def _rss(self) -> Optional[int]:
+        try:
+            with open("/proc/self/statm") as handle:
+                return int(handle.read().split()[1]) * self._page
+        except OSError:
+            return None
+
+    def __enter__(self) -> "PeakMemory":
+        self._base = self._rss()
+        self._peak = self._base or 0
+        self._done = threading.Event()
+        if self._base is not None:
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            self._peak = max(self._peak, self._rss() or 0)
+            time.sleep(self.interval)
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._base is not None:
+            self._thread.join()
+            self._peak = max(self._peak, self._rss() or 0)
+            self.growth_mb = (self._peak - self._base) / 2**20
 
 
 def time_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> List[float]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import click
 
@@ -13,7 +13,8 @@ from pygkd.cli.main import main
 @main.group(invoke_without_command=True)
 @click.pass_context
 def bench(ctx: click.Context) -> None:
-    """Benchmarks: 'spatial' (FastChebConv vs ChebConv) and 'models' (teacher vs student).
+    """Benchmarks: 'spatial' (FastChebConv vs ChebConv), 'models' (teacher vs student),
+    'kd', 'prune', 'scale', 'product', 'compile', 'precision' and 'ddp'.
 
     Without a subcommand, runs both with their defaults.
     """
@@ -48,11 +49,13 @@ def spatial(batch: int, steps: int, channels: int, sigma2: float, w228: Optional
 @click.option("--repeats", type=int, default=10, show_default=True)
 @click.option("--w228", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Path of W_228.csv [searched in the data folder].")
-def models(batch: int, repeats: int, w228: Optional[Path]) -> None:
+@click.option("--sigma2", type=float, default=0.1, show_default=True,
+              help="Kernel width for W_228.csv (10: the paper's 85 %-dense graph).")
+def models(batch: int, repeats: int, w228: Optional[Path], sigma2: float) -> None:
     """Teacher, pruning base and student: parameters, FLOPs and forward latency."""
     from pygkd.bench import bench_models
 
-    bench_models(batch, repeats, w228=w228, log=click.echo)
+    bench_models(batch, repeats, sigma2=sigma2, w228=w228, log=click.echo)
 
 
 @bench.command()
@@ -78,3 +81,86 @@ def prune_bench(run_dir: Path, student: Optional[Path], batch: int, repeats: int
     from pygkd.bench import bench_prune
 
     bench_prune(run_dir, student, batch, repeats, log=click.echo)
+
+
+def _sizes(text: str) -> Tuple[int, ...]:
+    from pygkd.errors import InputError
+
+    try:
+        sizes = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 4:
+        raise InputError(f"--sizes: expected comma-separated sensor counts >= 4 (got {text!r})")
+    return sizes
+
+
+@bench.command()
+@click.option("--sizes", default="228,1000,2000,4000,8600", show_default=True,
+              help="Sensor counts of the synthetic networks.")
+@click.option("--batch", type=int, default=8, show_default=True)
+@click.option("--scd-nodes", type=int, default=256, show_default=True,
+              help="Nodes of the sampled L_SCD in the KD step.")
+@click.option("--repeats", type=int, default=2, show_default=True)
+@click.option("--dense-limit", type=int, default=2000, show_default=True,
+              help="Largest N for the dense reference operator (47 s and 2.5 GB at 8,600).")
+def scale(sizes: str, batch: int, scd_nodes: int, repeats: int, dense_limit: int) -> None:
+    """Operator build, teacher/student training steps and a sampled-L_SCD KD step from 228 to
+    8,600 sensors."""
+    from pygkd.bench import bench_scale
+
+    bench_scale(_sizes(sizes), batch, scd_nodes, repeats, dense_limit, log=click.echo)
+
+
+@bench.command()
+@click.option("--batch", type=int, default=50, show_default=True)
+@click.option("--repeats", type=int, default=3, show_default=True)
+def product(batch: int, repeats: int) -> None:
+    """Training steps with one graph product per propagation vs the per-slice product."""
+    from pygkd.bench import bench_product
+
+    bench_product(batch, repeats, log=click.echo)
+
+
+@bench.command("compile")
+@click.option("--batch", type=int, default=50, show_default=True)
+@click.option("--repeats", type=int, default=5, show_default=True)
+def compile_bench(batch: int, repeats: int) -> None:
+    """Eager vs torch.compile(fullgraph=True) training steps of teacher and student."""
+    from pygkd.bench import bench_compile
+
+    bench_compile(batch, repeats, log=click.echo)
+
+
+@bench.command()
+@click.option("--epochs", type=int, default=5, show_default=True,
+              help="Epochs of the accuracy runs (student, synthetic network).")
+@click.option("--batch", type=int, default=50, show_default=True)
+def precision(epochs: int, batch: int) -> None:
+    """float32 vs bfloat16: training-step time and the accuracy it trains to."""
+    from pygkd.bench import bench_precision
+
+    bench_precision(epochs=epochs, batch=batch, log=click.echo)
+
+
+@bench.command()
+@click.option("--processes", default="1,2", show_default=True,
+              help="Process counts to compare (the first is the reference).")
+@click.option("--preset", type=click.Choice(["teacher", "pruning-base", "student"]),
+              default="teacher", show_default=True)
+@click.option("--nodes", type=int, default=228, show_default=True)
+@click.option("--epochs", type=int, default=2, show_default=True)
+@click.option("--batch", type=int, default=50, show_default=True, help="Global batch.")
+def ddp(processes: str, preset: str, nodes: int, epochs: int, batch: int) -> None:
+    """One process vs torchrun with N processes (gloo), same global batch: time per epoch."""
+    from pygkd.bench import bench_ddp
+
+    from pygkd.errors import InputError
+
+    try:
+        counts = tuple(int(v) for v in processes.split(",") if v.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise InputError(f"--processes: expected comma-separated counts >= 1 (got {processes!r})")
+    bench_ddp(counts, preset, nodes, epochs, batch, log=click.echo)

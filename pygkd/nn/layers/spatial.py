@@ -106,4 +106,5 @@ class FastChebConv(ChebConv):
                 t0, t1 = t1, t2
         if self.bias is not None:
             out = out + self.bias
-        return out.reshape(n, *lead, out.size(-1)).movedim(0, -2)
+        # back to [*, N, C] in memory too: later layers run on contiguous features
+        return out.reshape(n, *lead, out.size(-1)).movedim(0, -2).contiguous()

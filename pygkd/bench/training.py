@@ -1,0 +1,194 @@
+"""Training-step benchmarks printed side by side: the graph product (one product per
+propagation vs the per-(batch, time) product pygkd used before), ``torch.compile`` and mixed
+precision.
+
+All three use the Los-loop graph (``los_adj.csv``) when it is found and the synthetic network
+of the same size (207 sensors) otherwise, with random ``[B, 12, N, 1]`` windows.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import time
+import types
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from pygkd.bench.scale import training_step
+from pygkd.bench.timing import time_call
+from pygkd.data.download import default_data_dir
+from pygkd.data.preprocessing import adjacency_to_edges
+from pygkd.data.synthetic import make_synthetic_network
+from pygkd.nn.layers import FastChebConv
+from pygkd.nn.models.stgcn import PRESETS, STGCN
+
+__all__ = ["bench_product", "bench_compile", "bench_precision", "los_loop_graph",
+           "use_slice_product"]
+
+
+def los_loop_graph(data_dir: Optional[Path] = None) -> Tuple[Tensor, Tensor, int, str]:
+    """``(edge_index, edge_weight, N, description)`` of Los-loop, or of a 207-sensor synthetic
+    network when ``los_adj.csv`` is not found."""
+    candidates = [Path(data_dir)] if data_dir is not None else [
+        default_data_dir(), Path.cwd() / "data", Path.cwd().parent / "shared" / "data"]
+    for folder in candidates:
+        path = folder / "los_adj.csv"
+        if path.is_file():
+            adjacency = np.loadtxt(path, delimiter=",")
+            ei, ew = adjacency_to_edges(adjacency)
+            return ei, ew, adjacency.shape[0], f"Los-loop graph ({path})"
+    adjacency = make_synthetic_network(num_nodes=207, num_days=3).adjacency
+    ei, ew = adjacency_to_edges(adjacency)
+    return ei, ew, 207, "synthetic 207-sensor graph (los_adj.csv not found)"
+
+
+def _slice_forward(self: FastChebConv, x: Tensor, edge_index: Optional[Tensor] = None,
+                   edge_weight: Optional[Tensor] = None, batch: Optional[Tensor] = None,
+                   lambda_max: Optional[Tensor] = None, operator=None) -> Tensor:  # type: ignore[no-untyped-def]
+    """FastChebConv as pygkd computed it before: ``torch.matmul(L, x)`` broadcast over every
+    (batch, time) slice of ``x [B, T, N, C]``."""
+    op = operator if operator is not None else self.cached_operator
+    dense = op.to_dense().to(x.dtype)
+    tx0, out = x, self.lins[0](x)
+    if len(self.lins) > 1:
+        tx1 = torch.matmul(dense, x)
+        out = out + self.lins[1](tx1)
+        for lin in self.lins[2:]:
+            tx2 = 2.0 * torch.matmul(dense, tx1) - tx0
+            out = out + lin(tx2)
+            tx0, tx1 = tx1, tx2
+    return out + self.bias if self.bias is not None else out
+
+
+def use_slice_product(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` whose Chebyshev layers use the per-slice product (the reference)."""
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, FastChebConv):
+            module.forward = types.MethodType(_slice_forward, module)  # type: ignore[method-assign]
+    return model
+
+
+def _mse_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
+    opt = torch.optim.Adam(model.parameters())
+    return lambda: training_step(model, opt, lambda: torch.mean((model(x)[:, 0, :, 0] - y) ** 2))
+
+
+def _inputs(n: int, batch: int) -> Tuple[Tensor, Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(batch, 12, n, 1, generator=g), torch.randn(batch, n, generator=g)
+
+
+def bench_product(batch: int = 50, repeats: int = 3, data_dir: Optional[Path] = None,
+                  log: Callable[[str], None] = print) -> Dict[str, float]:
+    """Training steps with one graph product per propagation vs the per-slice reference."""
+    ei, ew, n, graph = los_loop_graph(data_dir)
+    x, y = _inputs(n, batch)
+    log(f"{graph}: {n} nodes, {ei.size(1):,} edges; batch {batch}; best of {repeats}; "
+        f"{torch.get_num_threads()} threads; the operator stored dense for both rows")
+    results: Dict[str, float] = {}
+    log("\n| model | one product (s) | per-slice product (s) | speed-up |")
+    log("|---|---:|---:|---:|")
+    for name in ("student", "pruning-base", "teacher"):
+        torch.manual_seed(0)
+        model = STGCN(n, PRESETS[name])
+        for module in model.modules():  # same (dense) operator storage for both rows
+            if isinstance(module, FastChebConv):
+                module.dense_threshold = 0.0
+        model.cache_graph(ei, ew)
+        reference = use_slice_product(model)
+        fast = min(time_call(_mse_step(model, x, y), repeats))
+        slow = min(time_call(_mse_step(reference, x, y), repeats))
+        results[name] = fast
+        results[f"{name} (per-slice)"] = slow
+        log(f"| {name} | {fast:.4f} | {slow:.4f} | {slow / fast:.2f}x |")
+    return results
+
+
+def bench_compile(batch: int = 50, repeats: int = 5, data_dir: Optional[Path] = None,
+                  log: Callable[[str], None] = print) -> Dict[str, float]:
+    """Eager vs ``torch.compile(model, fullgraph=True)`` training steps (teacher, student)."""
+    ei, ew, n, graph = los_loop_graph(data_dir)
+    x, y = _inputs(n, batch)
+    log(f"{graph}: {n} nodes; batch {batch}; best of {repeats} after warm-up; "
+        f"{torch.get_num_threads()} threads; fullgraph=True (no graph breaks allowed)")
+    results: Dict[str, float] = {}
+    log("\n| model | eager step (s) | compiled step (s) | compile time (s) | speed-up | "
+        "max |output diff| |")
+    log("|---|---:|---:|---:|---:|---:|")
+    for name in ("teacher", "student"):
+        torch.manual_seed(0)
+        model = STGCN(n, PRESETS[name]).cache_graph(ei, ew)
+        twin = copy.deepcopy(model)
+        torch._dynamo.reset()
+        compiled = torch.compile(twin, fullgraph=True)
+        eager = min(time_call(_mse_step(model, x, y), repeats))
+        start = time.perf_counter()
+        step = _mse_step(compiled, x, y)
+        step()
+        compile_s = time.perf_counter() - start
+        fast = min(time_call(step, repeats))
+        with torch.no_grad():
+            diff = float((compiled(x) - twin(x)).abs().max())
+        results[name], results[f"{name} (compiled)"] = eager, fast
+        log(f"| {name} | {eager:.4f} | {fast:.4f} | {compile_s:.1f} | {eager / fast:.2f}x | "
+            f"{diff:.1e} |")
+    return results
+
+
+def bench_precision(epochs: int = 5, nodes: int = 40, batch: int = 50, repeats: int = 3,
+                    data_dir: Optional[Path] = None,
+                    log: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
+    """float32 vs bfloat16 autocast: training-step time on the Los-loop-size graph, and test
+    accuracy of a student trained ``epochs`` epochs on the synthetic network each way."""
+    from pygkd.runtime.precision import Precision
+    from pygkd.train.config import RunConfig
+    from pygkd.train.runs import run_train
+
+    ei, ew, n, graph = los_loop_graph(data_dir)
+    x, y = _inputs(n, batch)
+    log(f"step time: {graph}, batch {batch}, best of {repeats}, "
+        f"{torch.get_num_threads()} threads; accuracy: student, synthetic network of {nodes} "
+        f"sensors, {epochs} epochs, seed 0")
+    results: Dict[str, Dict[str, float]] = {}
+    for precision in ("32", "bf16"):
+        row: Dict[str, float] = {}
+        for name in ("teacher", "student"):
+            torch.manual_seed(0)
+            model = STGCN(n, PRESETS[name]).cache_graph(ei, ew)
+            opt = torch.optim.Adam(model.parameters())
+            context = Precision(precision)
+
+            def step(m: nn.Module = model, o: torch.optim.Optimizer = opt,
+                     c: Precision = context) -> None:
+                o.zero_grad(set_to_none=True)
+                with c.autocast():
+                    loss = torch.mean((m(x)[:, 0, :, 0] - y) ** 2)
+                loss.float().backward()
+                o.step()
+
+            row[f"{name}_s"] = min(time_call(step, repeats))
+        config = RunConfig.from_dict({
+            "device": "cpu", "data": {"name": "synthetic", "options": {"num_nodes": nodes}},
+            "model": {"preset": "student"},
+            "train": {"epochs": epochs, "precision": precision, "lr": 5e-3,
+                      "latency_repeats": 1, "latency_batch": 8}})
+        with tempfile.TemporaryDirectory() as tmp:
+            metrics = run_train(config, Path(tmp), progress=False, log=lambda m: None)
+        for horizon, values in metrics["test"].items():
+            row[f"MAE {horizon}"] = values["MAE"]
+        results[precision] = row
+    base = results["32"]
+    log("\n| precision | teacher step (s) | student step (s) | "
+        + " | ".join(k for k in base if k.startswith("MAE")) + " |")
+    log("|---|---:|---:|" + "---:|" * sum(k.startswith("MAE") for k in base))
+    for precision, row in results.items():
+        maes = " | ".join(f"{row[k]:.3f}" for k in base if k.startswith("MAE"))
+        log(f"| {precision} | {row['teacher_s']:.4f} ({base['teacher_s'] / row['teacher_s']:.2f}x)"
+            f" | {row['student_s']:.4f} ({base['student_s'] / row['student_s']:.2f}x) | {maes} |")
+    return results

@@ -11,7 +11,7 @@ of ``[B, 12, N, 1]`` random windows is timed through:
 - one KD step of the student (``L_STCD``, teacher on the fly, ``L_SCD`` on ``scd_nodes``
   random nodes).
 
-Peak memory is the resident-memory growth sampled during each call (Linux).
+Peak memory is the resident-memory growth sampled during the first call of each (Linux).
 """
 
 from __future__ import annotations
@@ -56,10 +56,25 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer,
     optimizer.step()
 
 
+def _plain_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
+    opt = torch.optim.Adam(model.parameters())
+    return lambda: training_step(model, opt, lambda: torch.mean((model(x)[:, 0, :, 0]
+                                                                 - y[:, 0]) ** 2))
+
+
+def _kd_step(student: nn.Module, objective: DistillObjective, x: Tensor,
+             y: Tensor) -> Callable[[], None]:
+    opt = torch.optim.Adam(student.parameters())
+    index = torch.arange(x.size(0))
+    return lambda: training_step(student, opt, lambda: objective(student, x, y, index)[0])
+
+
 def _measure(fn: Callable[[], object], repeats: int) -> Dict[str, float]:
-    fn()  # warm-up
+    """Best time of ``repeats`` calls after a warm-up call, whose resident-memory growth is
+    the peak reported (later calls reuse memory the allocator already holds)."""
     with PeakMemory() as mem:
-        times = time_call(fn, repeats=repeats, warmup=0)
+        fn()
+    times = time_call(fn, repeats=repeats, warmup=0)
     return {"seconds": min(times), "peak_mb": mem.growth_mb}
 
 
@@ -96,18 +111,13 @@ def bench_scale(sizes: Sequence[int] = SIZES, batch: int = 8, scd_nodes: int = 2
         teacher = STGCN(n, PRESETS["teacher"]).cache_graph(ei, ew)
         student = STGCN(n, PRESETS["student"]).cache_graph(ei, ew)
         for name, model in (("teacher", teacher), ("student", student)):
-            opt = torch.optim.Adam(model.parameters())
-            result = _measure(lambda m=model, o=opt: training_step(
-                m, o, lambda: torch.mean((m(x)[:, 0, :, 0] - y[:, 0]) ** 2)), repeats)
+            result = _measure(_plain_step(model, x, y), repeats)
             row[f"{name}_s"], row[f"{name}_peak_mb"] = result["seconds"], result["peak_mb"]
         frozen = STGCN(n, PRESETS["teacher"])
         frozen.load_state_dict(teacher.state_dict())
         objective = DistillObjective(frozen.cache_graph(ei, ew), DistillConfig(
             loss="stcd", scd_nodes=scd_nodes), ei, ew, cache_gb=0.0)
-        opt = torch.optim.Adam(student.parameters())
-        index = torch.arange(batch)
-        result = _measure(lambda: training_step(
-            student, opt, lambda: objective(student, x, y, index)[0]), repeats)
+        result = _measure(_kd_step(student, objective, x, y), repeats)
         row["kd_s"], row["kd_peak_mb"] = result["seconds"], result["peak_mb"]
         rows.append(row)
         log(f"N={n}: done ({row['edges']:,} edges)")

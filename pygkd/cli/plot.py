@@ -8,6 +8,7 @@ from typing import List, Optional, Sequence, Tuple
 import click
 
 from pygkd.cli.main import main
+from pygkd.cli.options import runtime_options
 from pygkd.errors import InputError
 
 _CKPT = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -63,13 +64,14 @@ def curves(run_dirs: Tuple[Path, ...], out: Path) -> None:
 @click.option("--step", type=int, default=3, show_default=True,
               help="Steps ahead (3 = 15 min at 5-min steps).")
 @click.option("--day", type=int, default=0, show_default=True, help="Test day (0 = first).")
+@runtime_options(training=False)
 @_OUT
 def forecast(teacher: Path, models: Tuple[str, ...], sensor: Optional[int], step: int, day: int,
-             out: Path) -> None:
+             out: Path, device: Optional[str]) -> None:
     """Forecast vs ground truth for one sensor over a test day (paper Fig. 4, 5)."""
     from pygkd.report.plots import forecast_plot, load_students, load_teacher
 
-    t_model, dataset = load_teacher(teacher)
+    t_model, dataset = load_teacher(teacher, device or "auto")
     students = load_students(_labelled(models), dataset, click.echo)
     _done(forecast_plot(t_model, students, dataset, out, sensor, step, day))
 
@@ -82,13 +84,15 @@ def forecast(teacher: Path, models: Tuple[str, ...], sensor: Optional[int], step
 @click.option("--samples", type=click.IntRange(min=2), default=50, show_default=True,
               help="Test windows embedded (the paper uses 50).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@runtime_options(training=False)
 @_OUT
-def tsne(teacher: Path, students: Tuple[str, ...], samples: int, seed: int, out: Path) -> None:
+def tsne(teacher: Path, students: Tuple[str, ...], samples: int, seed: int, out: Path,
+         device: Optional[str]) -> None:
     """t-SNE of the hidden representation fed to the output layer: teacher blue, student red
     (paper Sec. 4.2)."""
     from pygkd.report.plots import load_students, load_teacher, tsne_plot
 
-    t_model, dataset = load_teacher(teacher)
+    t_model, dataset = load_teacher(teacher, device or "auto")
     loaded = load_students(_labelled(students), dataset, click.echo)
     if not loaded:
         raise InputError("--student: none of the students is on the teacher's graph")

@@ -38,12 +38,14 @@ def hidden_features(model: nn.Module, dataset: ForecastDataset, split: str, inde
         raise InputError(f"{type(model).__name__} has no hidden_layer_name: name the layer")
     was_training = model.training
     model.eval()
+    param = next(model.parameters())
+    dataset = dataset.to(param.device, param.dtype)
     out = []
     for i in range(0, index.numel(), batch_size):
         x, _ = dataset.batch(split, index[i:i + batch_size])
         with FeatureCapture(model, [layer], detach=True) as cap:
             model(x, dataset.edge_index, dataset.edge_weight)
-        out.append(cap.features[layer].mean(dim=1))
+        out.append(cap.features[layer].mean(dim=1).cpu())
     model.train(was_training)
     return torch.cat(out)
 
@@ -147,7 +149,7 @@ def sensor_forecast(models: Dict[str, nn.Module], dataset: ForecastDataset, sens
         truth = true[:, step - 1, sensor].numpy()
     if truth is None:
         _, y = sub.batch(split, torch.arange(keep.numel()))
-        truth = sub.scaler.inverse(y)[:, step - 1, sensor].numpy()
+        truth = sub.scaler.inverse(y)[:, step - 1, sensor].cpu().numpy()
     return hours.numpy(), truth, preds
 
 

@@ -23,21 +23,26 @@ UNITS = {name: "mph" for name in ("synthetic", "los-loop", "pemsd7m", "pems08", 
 Figure = Dict[str, Any]
 
 
-def load_teacher(path: Path) -> Tuple[nn.Module, ForecastDataset]:
-    """The teacher checkpoint and the dataset it was trained on."""
+def load_teacher(path: Path, device: str = "cpu") -> Tuple[nn.Module, ForecastDataset]:
+    """The teacher checkpoint and the dataset it was trained on, both on ``device``."""
     from pygkd.distill.run import teacher_data_config
+    from pygkd.runtime.device import resolve_device
     from pygkd.train.checkpoint import load_model
     from pygkd.train.runs import build_dataset
+    from pygkd.train.trainer import place_model
 
+    where = resolve_device(device)
     teacher, payload = load_model(path)
-    return teacher, build_dataset(teacher_data_config(payload))
+    dataset = build_dataset(teacher_data_config(payload)).to(where)
+    return place_model(teacher, where, dataset.edge_index, dataset.edge_weight), dataset
 
 
 def load_students(items: Sequence[Tuple[str, Path]], dataset: ForecastDataset,
                   log: Callable[[str], None] = print) -> List[Tuple[str, nn.Module]]:
-    """``(label, model)`` for each checkpoint on ``dataset``'s graph; others are reported and
-    left out."""
+    """``(label, model)`` for each checkpoint on ``dataset``'s graph (placed on its device);
+    others are reported and left out."""
     from pygkd.train.checkpoint import load_model
+    from pygkd.train.trainer import place_model
 
     out = []
     for label, path in items:
@@ -46,7 +51,8 @@ def load_students(items: Sequence[Tuple[str, Path]], dataset: ForecastDataset,
             log(f"{label}: {model.num_nodes} nodes but the teacher's data have "
                 f"{dataset.num_nodes}: left out of the figures")
             continue
-        out.append((label, model))
+        out.append((label, place_model(model, dataset.device, dataset.edge_index,
+                                       dataset.edge_weight)))
     return out
 
 

@@ -130,7 +130,8 @@ class Trainer:
         self.forward_model: nn.Module = self.dist.wrap(self.model, self.device)
         if config.compile:
             self.forward_model = torch.compile(self.forward_model)  # type: ignore[assignment]
-        self.optimizer = make_optimizer(params if params is not None else model.parameters(), config)
+        self.optimizer = make_optimizer(params if params is not None else model.parameters(),
+                                        config)
         self.scheduler = torch.optim.lr_scheduler.StepLR(
             self.optimizer, step_size=config.lr_step, gamma=config.lr_decay
         )
@@ -267,8 +268,8 @@ class Trainer:
                 save_checkpoint(self.last_path, self._payload())
             self.dist.barrier()
             extras = "".join(f" {k} {v:.4f}" for k, v in logs.items() if k != "loss")
-            log(f"epoch {epoch:3d}  loss {logs.get('loss', float('nan')):.4f}{extras}  "
-                f"val MAE {val:.3f}{' *' if improved else ''}  ({time.perf_counter() - start:.1f}s)")
+            log(f"epoch {epoch:3d}  loss {logs.get('loss', float('nan')):.4f}{extras}  val MAE "
+                f"{val:.3f}{' *' if improved else ''}  ({time.perf_counter() - start:.1f}s)")
         self.model.load_state_dict(self.best_state)
         return self.state
 

@@ -126,5 +126,6 @@ def test_cli_trains_and_distils_with_an_explicit_device(tmp_path):
     config = yaml.safe_load((tmp_path / "s" / "config.yaml").read_text())
     assert config["device"] == "cpu" and config["distill"]["scd_nodes"] == 4
     assert config["train"]["precision"] == "bf16"
-    bad = runner.invoke(main, ["train", "--out", str(tmp_path / "x"), "--device", "tpu", *tiny[:-2]])
+    bad = runner.invoke(main, ["train", "--out", str(tmp_path / "x"), "--device", "tpu",
+                               *tiny[:-2]])
     assert bad.exit_code == 2 and "--device: expected" in bad.output

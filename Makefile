@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned, so nothing below pulls a multi-GB CUDA build
 	$(PIP) install --quiet -c constraints.txt torch $(TORCH_ARGS)
-	$(PIP) install --quiet -c constraints.txt -e ".[test,docs]"
+	$(PIP) install --quiet -c constraints.txt -e ".[test,docs,export]"
 	# PyG Temporal without torch-sparse/torch-scatter (source-only on PyPI; see SPEC section 7)
 	$(PIP) install --quiet -c constraints.txt --no-deps torch-geometric-temporal
 	touch $@

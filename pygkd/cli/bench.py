@@ -14,7 +14,7 @@ from pygkd.cli.main import main
 @click.pass_context
 def bench(ctx: click.Context) -> None:
     """Benchmarks: 'spatial' (FastChebConv vs ChebConv), 'models' (teacher vs student),
-    'kd', 'prune', 'scale', 'product', 'compile', 'precision' and 'ddp'.
+    'kd', 'prune', 'scale', 'product', 'compile', 'precision', 'ddp' and 'serve'.
 
     Without a subcommand, runs both with their defaults.
     """
@@ -164,3 +164,22 @@ def ddp(processes: str, preset: str, nodes: int, epochs: int, batch: int) -> Non
     if not counts or min(counts) < 1:
         raise InputError(f"--processes: expected comma-separated counts >= 1 (got {processes!r})")
     bench_ddp(counts, preset, nodes, epochs, batch, log=click.echo)
+
+
+@bench.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--batch", type=click.IntRange(min=1), default=1140, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Timed runs of the batch.")
+@click.option("--single-repeats", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Timed runs of one window.")
+@click.option("--no-compile", is_flag=True, help="Skip the torch.compile row.")
+@click.option("--no-onnx", is_flag=True, help="Skip the ONNX Runtime rows.")
+def serve(models: Tuple[Path, ...], batch: int, repeats: int, single_repeats: int,
+          no_compile: bool, no_onnx: bool) -> None:
+    """Serving latency (p50/p99, one window and a batch) of MODELS in eager PyTorch,
+    torch.compile, ONNX Runtime and ONNX Runtime int8, with accuracy on the test split."""
+    from pygkd.bench import bench_serve
+
+    bench_serve(models, batch, repeats, single_repeats, not no_compile, not no_onnx,
+                log=click.echo)

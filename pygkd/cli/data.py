@@ -63,3 +63,37 @@ def download(dataset: str, data_dir: Optional[Path], force: bool) -> None:
 
     root = download_dataset(dataset, data_dir, force=force)
     click.echo(f"{dataset} is in {root}")
+
+
+@data.command("export")
+@click.argument("dataset")
+@data_options(with_dataset=False)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="CSV file to write.")
+@click.option("--start", default="2020-01-06 00:00", show_default=True,
+              help="Timestamp of the first row (the built-in datasets carry no dates).")
+def export_data(dataset: str, out: Path, start: str, **kwargs: Any) -> None:
+    """Write DATASET's readings in the own-data CSV format: a timestamp column, then one
+    column per sensor (missing readings as they are: empty cells or zeros)."""
+    import pandas as pd
+
+    from pygkd.data import load_dataset
+    from pygkd.errors import InputError
+
+    kwargs["dataset"] = dataset
+    cfg = data_config_from(data_overrides(kwargs))
+    raw = load_dataset(cfg.name, cfg.root, **cfg.options)
+    try:
+        first = pd.Timestamp(start)
+    except ValueError:
+        raise InputError(f"--start: expected a timestamp like 2020-01-06 00:00 (got {start!r})") \
+            from None
+    stamps = pd.date_range(first, periods=raw.num_steps, freq=f"{raw.minutes_per_step}min")
+    names = raw.sensor_ids or [f"S{i:03d}" for i in range(raw.num_nodes)]
+    frame = pd.DataFrame(raw.speeds, columns=names)
+    frame.insert(0, "timestamp", stamps.strftime("%Y-%m-%d %H:%M:%S"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    frame.to_csv(tmp, index=False, float_format="%.6g")
+    tmp.replace(out)
+    click.echo(f"{raw.num_steps:,} rows x {raw.num_nodes} sensors written to {out}")

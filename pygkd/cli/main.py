@@ -39,8 +39,8 @@ def main() -> None:
 
 
 def _register() -> None:
-    from pygkd.cli import (bench, compare, data, distill, plot, prune, quickstart,  # noqa: F401
-                           report, train)
+    from pygkd.cli import (bench, compare, data, deploy, distill, plot, prune,  # noqa: F401
+                           quickstart, report, train)
 
 
 _register()

@@ -93,6 +93,8 @@ def data_options(with_dataset: bool = True) -> Callable:
             click.option("--nodes", "num_nodes", type=int, default=None,
                          help="Sensors of the synthetic network (or the first N of PeMSD7(M)) "
                               "[40 / 228]."),
+            click.option("--days", "num_days", type=int, default=None,
+                         help="Days of the synthetic network [8]."),
         ]
         if not with_dataset:
             opts = opts[1:]
@@ -112,7 +114,7 @@ def data_overrides(kwargs: Dict[str, Any]) -> Dict[str, Any]:
         if value is not None:
             section[{"dataset": "name", "data_dir": "root"}.get(key, key)] = value
     for key in ("graph", "graph_kind", "sigma2", "epsilon", "channel", "steps_per_day",
-                "num_nodes"):
+                "num_nodes", "num_days"):
         value = kwargs.pop(key, None)
         if value is not None:
             options[key] = value

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -114,6 +114,7 @@ class ForecastDataset:
     n_out: int = 9
     steps_per_day: int = 288
     minutes_per_step: int = 5
+    sensor_ids: Optional[List[str]] = None
 
     @classmethod
     def from_traffic(
@@ -145,6 +146,7 @@ class ForecastDataset:
             n_out=n_out,
             steps_per_day=data.steps_per_day,
             minutes_per_step=data.minutes_per_step,
+            sensor_ids=list(data.sensor_ids) if data.sensor_ids is not None else None,
         )
 
     @property

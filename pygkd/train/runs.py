@@ -70,6 +70,8 @@ def data_info(cfg: DataConfig, dataset: ForecastDataset) -> Dict[str, Any]:
         "name": cfg.name, "root": root, "split": cfg.split, "options": dict(cfg.options),
         "num_nodes": dataset.num_nodes, "split_days": list(dataset.split_days),
         "scaler": {"mean": dataset.scaler.mean, "std": dataset.scaler.std},
+        "minutes_per_step": dataset.minutes_per_step, "n_in": dataset.n_in,
+        "n_out": dataset.n_out, "sensor_ids": dataset.sensor_ids,
     }
 
 
@@ -104,6 +106,8 @@ def finish_run(trainer: Trainer, config: RunConfig, out_dir: Path,
     model, dataset, state, meta = trainer.model, trainer.dataset, trainer.state, trainer.meta
     save_checkpoint(out_dir / "model.pt", {
         "kind": "stgcn", "model_config": model.config(), "model_state": cpu_state(model),
+        "graph": {"edge_index": dataset.edge_index.cpu(),
+                  "edge_weight": dataset.edge_weight.detach().float().cpu()},
         "data": meta["data"], "run": meta["run"], "best_epoch": state.best_epoch,
     })
     metrics = evaluation_metrics(model, dataset, config.train.eval_batch_size,

@@ -1,0 +1,112 @@
+"""Serving benchmark: the exported forecaster (normalisation and 9-step rollout inside) in
+eager PyTorch, ``torch.compile``, ONNX Runtime and ONNX Runtime int8, side by side.
+
+For each runtime: p50 / p99 latency of one window and of a batch of 1,140 windows, the largest
+absolute difference from eager PyTorch on the test windows, and the test MAE at each evaluated
+horizon (de-normalised, as ``pygkd evaluate``; the raw test windows are the interpolated
+readings, so the numbers match the evaluation's).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from pygkd.deploy.module import ForecastModule, load_forecast_module
+
+__all__ = ["bench_serve", "latency_percentiles"]
+
+
+def latency_percentiles(fn: Callable[[], object], repeats: int, warmup: int = 3
+                        ) -> Tuple[float, float]:
+    """p50 and p99 wall time (ms) of ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
+def _test_windows(path: Path, module: ForecastModule) -> Tuple[Tensor, Tensor, Sequence[int],
+                                                               int]:
+    """Raw test windows ``[S, T, N, 1]``, raw targets ``[S, H, N]``, the evaluated steps and
+    the minutes per step."""
+    from pygkd.distill.run import teacher_data_config
+    from pygkd.train.checkpoint import load_checkpoint
+    from pygkd.train.runs import build_dataset
+
+    dataset = build_dataset(teacher_data_config(load_checkpoint(path)))
+    x, y = dataset.batch("test", torch.arange(dataset.num_samples("test")))
+    steps = [s for s in (3, 6, 9) if s <= module.horizon]
+    return (dataset.scaler.inverse(x), dataset.scaler.inverse(y[:, : module.horizon]), steps,
+            dataset.minutes_per_step)
+
+
+def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
+                single_repeats: int = 200, compile_model: bool = True, onnx: bool = True,
+                log: Callable[[str], None] = print) -> List[Dict[str, float]]:
+    """Run the serving benchmark for each checkpoint in ``models``; print one table."""
+    rows: List[Dict[str, float]] = []
+    log(f"{torch.get_num_threads()} threads; one window: p50/p99 of {single_repeats} runs; "
+        f"batch of {batch}: p50/p99 of {repeats} runs")
+    for path in models:
+        path = Path(path)
+        model_file = path / "model.pt" if path.is_dir() else path
+        module, _ = load_forecast_module(model_file)
+        x, truth, steps, minutes = _test_windows(model_file, module)
+        big = x[torch.arange(batch) % x.size(0)]
+        one = x[:1]
+        runtimes: Dict[str, Callable[[Tensor], np.ndarray]] = {}
+        with torch.no_grad():
+            eager_out = module(x).numpy()
+        runtimes["eager PyTorch"] = lambda t: module(t).numpy()
+        if compile_model:
+            torch._dynamo.reset()
+            compiled = torch.compile(module, fullgraph=True, dynamic=True)
+            runtimes["torch.compile"] = lambda t: compiled(t).numpy()
+        tmp = tempfile.TemporaryDirectory()
+        if onnx:
+            from pygkd.deploy.export import export_forecaster, onnx_session, quantize_onnx
+
+            file = export_forecaster(module, "onnx", Path(tmp.name) / "model.onnx")
+            session = onnx_session(file)
+            runtimes["ONNX Runtime"] = lambda t: session.run(None, {"readings": t.numpy()})[0]
+            q_session = onnx_session(quantize_onnx(file, Path(tmp.name) / "model.int8.onnx"))
+            runtimes["ONNX Runtime int8"] = lambda t: q_session.run(
+                None, {"readings": t.numpy()})[0]
+        name = model_file.parent.name or model_file.name
+        for runtime, run in runtimes.items():
+            with torch.no_grad():
+                out = run(x)
+                p50_1, p99_1 = latency_percentiles(lambda: run(one), single_repeats)
+                p50_b, p99_b = latency_percentiles(lambda: run(big), repeats, warmup=1)
+            row: Dict[str, float] = {
+                "model": name, "runtime": runtime, "p50_one_ms": p50_1, "p99_one_ms": p99_1,
+                "p50_batch_ms": p50_b, "p99_batch_ms": p99_b,
+                "max_diff": float(np.abs(out - eager_out).max())}  # type: ignore[dict-item]
+            for s in steps:
+                row[f"MAE {s * minutes} min"] = float(np.abs(out[:, s - 1] - truth[:, s - 1]
+                                                             .numpy()).mean())
+            rows.append(row)
+        tmp.cleanup()
+    maes = [k for k in rows[0] if k.startswith("MAE")] if rows else []
+    log("\n| model | runtime | one window p50 / p99 (ms) | batch p50 / p99 (ms) | "
+        "vs eager (batch p50) | max abs diff vs eager | " + " | ".join(maes) + " |")
+    log("|---|---|---:|---:|---:|---:|" + "---:|" * len(maes))
+    eager = {r["model"]: r for r in rows if r["runtime"] == "eager PyTorch"}
+    for r in rows:
+        base = eager[r["model"]]
+        log(f"| {r['model']} | {r['runtime']} | {r['p50_one_ms']:.2f} / {r['p99_one_ms']:.2f} | "
+            f"{r['p50_batch_ms']:.1f} / {r['p99_batch_ms']:.1f} | "
+            f"{base['p50_batch_ms'] / r['p50_batch_ms']:.2f}x | {r['max_diff']:.1e} | "
+            + " | ".join(f"{r[k]:.3f}" for k in maes) + " |")
+    return rows

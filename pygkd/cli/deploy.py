@@ -1,0 +1,82 @@
+"""``pygkd predict`` and ``pygkd export``: forecasts from recent readings, models for other
+runtimes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from pygkd.cli.main import main
+
+_MODEL = click.Path(path_type=Path)
+
+
+@main.command()
+@click.argument("model", type=_MODEL)
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="Recent readings: own-data CSV (timestamps or steps, one "
+                                  "column per sensor), at least the model's input length.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the forecast CSV here [default: print it].")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON {index, sensors, forecast} instead of CSV.")
+@click.option("--horizon", type=click.IntRange(min=1), default=None,
+              help="Steps to forecast [the training data's: 9].")
+def predict(model: Path, input_path: Path, out: Optional[Path], as_json: bool,
+            horizon: Optional[int]) -> None:
+    """Forecast the next steps of every sensor from the latest readings in --input.
+
+    MODEL is a checkpoint (runs/x/model.pt) or a run folder. The last rows (the model's input
+    length) are used; missing readings are interpolated, the model's normalisation applied.
+    """
+    import json
+
+    from pygkd.deploy import Forecaster
+
+    forecaster = Forecaster.load(model, horizon)
+    forecast = forecaster.predict(input_path)
+    if as_json:
+        index = [str(i) for i in forecast.index]
+        text = json.dumps({"index": index, "sensors": list(forecast.columns),
+                           "forecast": forecast.to_numpy().round(6).tolist()})
+    else:
+        text = forecast.to_csv(float_format="%.6f")
+    if out is None:
+        click.echo(text.rstrip("\n"))
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(out)
+    click.echo(f"{len(forecast)} steps x {forecast.shape[1]} sensors written to {out}",
+               err=True)
+
+
+@main.command("export")
+@click.argument("model", type=_MODEL)
+@click.option("--format", "fmt", type=click.Choice(["onnx", "exported-program"]),
+              default="onnx", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write (.onnx or .pt2).")
+@click.option("--quantize", is_flag=True,
+              help="ONNX only: also write an int8 dynamically quantised copy (<out>.int8.onnx).")
+@click.option("--horizon", type=click.IntRange(min=1), default=None,
+              help="Steps of the rollout inside the file [the training data's: 9].")
+def export(model: Path, fmt: str, out: Path, quantize: bool, horizon: Optional[int]) -> None:
+    """Export MODEL (a checkpoint or run folder) with the graph, the normalisation and the
+    multi-step rollout inside: input raw readings [B, T, N, C], output forecasts [B, H, N]."""
+    from pygkd.deploy import export_forecaster, load_forecast_module, quantize_onnx
+    from pygkd.errors import InputError
+
+    if quantize and fmt != "onnx":
+        raise InputError("--quantize: only with --format onnx")
+    module, _ = load_forecast_module(model, horizon)
+    path = export_forecaster(module, fmt, out)
+    click.echo(f"{fmt} written to {path}: input 'readings' [B, {module.input_steps}, "
+               f"{module.num_nodes}, {module.in_channels}], output 'forecast' "
+               f"[B, {module.horizon}, {module.num_nodes}]")
+    if quantize:
+        q = quantize_onnx(path, path.with_suffix(".int8.onnx"))
+        click.echo(f"int8 (dynamic) written to {q}")

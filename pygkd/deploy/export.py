@@ -1,0 +1,138 @@
+"""Write a :class:`~pygkd.deploy.ForecastModule` to files other runtimes load.
+
+========================  ===========================================================
+``onnx``                  ONNX (``torch.onnx.export(dynamo=True)``), checked with
+                          ``onnx.checker``; runs in ONNX Runtime without PyTorch
+``exported-program``      ``torch.export`` program (``.pt2``, :func:`torch.export.load`)
+========================  ===========================================================
+
+Every file has one input ``readings`` (raw readings ``[B, T, N, C]``, float32, any batch size)
+and one output ``forecast`` (``[B, H, N]`` in the same units): the graph operator, the
+normalisation and the whole autoregressive rollout are inside. ONNX and quantisation need the
+``export`` extra (``pip install "pygkd[export]"``: onnx, onnxscript, onnxruntime).
+
+TorchScript is not offered: ``torch.jit`` is deprecated on the supported PyTorch versions, and
+``torch.export`` is its replacement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Iterator, Tuple
+
+import torch
+from torch import Tensor
+
+from pygkd.deploy.module import ForecastModule
+from pygkd.errors import InputError
+
+__all__ = ["FORMATS", "export_forecaster", "onnx_session", "quantize_onnx", "example_input"]
+
+#: ``--format`` values of ``pygkd export``.
+FORMATS = ("onnx", "exported-program")
+
+INPUT_NAME, OUTPUT_NAME = "readings", "forecast"
+
+
+def example_input(module: ForecastModule, batch: int = 2) -> Tensor:
+    """A ``[batch, T, N, C]`` window of readings at the training mean (for tracing)."""
+    return torch.full((batch, module.input_steps, module.num_nodes, module.in_channels),
+                      float(module.mean))
+
+
+def _require(package: str) -> Any:
+    try:
+        return __import__(package)
+    except ImportError:
+        raise InputError(f"--format: needs the '{package}' package; install the export extra: "
+                         'pip install "pygkd[export]"') from None
+
+
+def _atomic_target(out: Path) -> Tuple[Path, Path]:
+    out = Path(out)
+    if out.exists() and out.is_dir():
+        raise InputError(f"--out: {out} is a folder; give a file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    return out, Path(tmp)
+
+
+@contextlib.contextmanager
+def _quiet_loggers() -> Iterator[None]:
+    """Silence the exporters' and quantiser's advice printed through ``logging``."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def export_forecaster(module: ForecastModule, fmt: str, out: Path) -> Path:
+    """Write ``module`` as ``fmt`` to ``out`` (atomically); return the path.
+
+    The batch dimension is dynamic; ONNX files are checked with ``onnx.checker``.
+    """
+    if fmt not in FORMATS:
+        raise InputError(f"--format: expected one of {', '.join(FORMATS)} (got {fmt!r})")
+    module = module.eval()
+    x = example_input(module)
+    batch = torch.export.Dim("batch", min=1, max=1_000_000)
+    out, tmp = _atomic_target(out)
+    try:
+        if fmt == "exported-program":
+            program = torch.export.export(module, (x,), dynamic_shapes={"x": {0: batch}})
+            torch.export.save(program, str(tmp))
+        else:
+            onnx = _require("onnx")
+            _require("onnxscript")
+            with warnings.catch_warnings(), _quiet_loggers():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(module, (x,), str(tmp), dynamo=True,
+                                  dynamic_shapes={"x": {0: batch}},
+                                  input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                  external_data=False, verbose=False)
+            onnx.checker.check_model(onnx.load(str(tmp)))
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+def onnx_session(path: Path, threads: int = 0) -> Any:
+    """An ONNX Runtime CPU session for an exported file (``threads=0``: its default)."""
+    ort = _require("onnxruntime")
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def quantize_onnx(path: Path, out: Path) -> Path:
+    """Int8 dynamic quantisation of an ONNX file (ONNX Runtime's quantiser: weights int8,
+    activations quantised on the fly)."""
+    onnx = _require("onnx")
+    _require("onnxruntime")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # products with a vector (STGCN's node readout: x @ w + b, w of shape [C]) are left in
+    # float: the quantiser would fuse their per-node bias into a kernel that expects one bias
+    # per output column
+    graph = onnx.load(str(path)).graph
+    vectors = {t.name for t in graph.initializer if len(t.dims) == 1}
+    exclude = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in vectors]
+    out, tmp = _atomic_target(out)
+    try:
+        with _quiet_loggers():
+            quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8,
+                             nodes_to_exclude=exclude)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out

@@ -1,0 +1,87 @@
+"""pygkd export: ONNX (checked, run in ONNX Runtime) and torch.export programs equal eager on
+100 test windows for the teacher, the student and the structured pruned model; a script with
+only onnxruntime and numpy forecasts from the file."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pygkd.deploy import load_forecast_module, onnx_session
+from tests.deploy.conftest import DATA, invoke
+
+pytest.importorskip("onnxruntime", reason="the export extra is not installed")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _windows(module, count=100):
+    """``count`` raw test windows of the model's synthetic data ``[count, 12, N, 1]``."""
+    from pygkd.data.datasets import load_dataset
+    from pygkd.data.preprocessing import interpolate_missing
+
+    raw = load_dataset("synthetic", num_nodes=6, num_days=3, steps_per_day=48)
+    speeds = torch.tensor(interpolate_missing(raw.speeds), dtype=torch.float32)
+    starts = torch.arange(96, 96 + count) % (speeds.size(0) - 12)
+    return speeds[starts[:, None] + torch.arange(12)][..., None]
+
+
+@pytest.mark.parametrize("which", [
+    pytest.param("teacher", marks=pytest.mark.slow), "student",
+    pytest.param("pruned", marks=pytest.mark.slow)])
+def test_onnx_and_exported_program_equal_eager(trained, tmp_path, which):
+    module, _ = load_forecast_module(trained[which])
+    x = _windows(module)
+    with torch.no_grad():
+        eager = module(x).numpy()
+    result = invoke("export", trained[which], "--out", tmp_path / "m.onnx", "--quantize")
+    assert result.exit_code == 0, result.output
+    session = onnx_session(tmp_path / "m.onnx")
+    assert [i.name for i in session.get_inputs()] == ["readings"]
+    assert [o.name for o in session.get_outputs()] == ["forecast"]
+    for batch in (x, x[:1], x[:7]):  # the batch size is dynamic
+        out = session.run(None, {"readings": batch.numpy()})[0]
+        assert out.shape == (batch.size(0), 9, 6)
+        assert np.abs(out - eager[: batch.size(0)]).max() <= 1e-4
+    quantised = onnx_session(tmp_path / "m.int8.onnx").run(None, {"readings": x.numpy()})[0]
+    assert np.abs(quantised - eager).mean() < 0.05 * np.abs(eager).mean()
+    result = invoke("export", trained[which], "--format", "exported-program",
+                    "--out", tmp_path / "m.pt2")
+    assert result.exit_code == 0, result.output
+    program = torch.export.load(str(tmp_path / "m.pt2"))
+    with torch.no_grad():
+        assert np.abs(program.module()(x).numpy() - eager).max() <= 1e-4
+        assert np.abs(program.module()(x[:3]).numpy() - eager[:3]).max() <= 1e-4
+
+
+def test_a_numpy_and_onnxruntime_script_forecasts(trained, tmp_path):
+    result = invoke("export", trained["student"], "--out", tmp_path / "s.onnx")
+    assert result.exit_code == 0, result.output
+    csv = tmp_path / "data.csv"
+    assert invoke("data", "export", "synthetic", *DATA, "--out", csv).exit_code == 0
+    lines = csv.read_text().splitlines()
+    (tmp_path / "recent.csv").write_text("\n".join([lines[0], *lines[100:112]]) + "\n")
+    script = REPO / "docs" / "examples" / "onnx_forecast.py"
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "s.onnx"),
+                          str(tmp_path / "recent.csv")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("step +") == 9
+    from pygkd.deploy import Forecaster
+    import pandas as pd
+
+    expected = Forecaster.load(trained["student"]).predict(tmp_path / "recent.csv")
+    first = [float(v) for v in out.stdout.splitlines()[0].split(":")[1].split()[:5]]
+    assert np.allclose(first, expected.iloc[0, :5].to_numpy(), atol=0.01)
+    assert pd.api.types.is_float_dtype(expected.dtypes.iloc[0])
+
+
+def test_export_refuses_bad_arguments(trained, tmp_path):
+    result = invoke("export", trained["student"], "--format", "exported-program",
+                    "--quantize", "--out", tmp_path / "x.pt2")
+    assert result.exit_code == 2 and "--quantize: only with --format onnx" in result.output
+    result = invoke("export", tmp_path / "nothing", "--out", tmp_path / "x.onnx")
+    assert result.exit_code == 2 and "checkpoint not found" in result.output

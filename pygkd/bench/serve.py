@@ -9,6 +9,7 @@ readings, so the numbers match the evaluation's).
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -51,6 +52,27 @@ def _test_windows(path: Path, module: ForecastModule) -> Tuple[Tensor, Tensor, S
             dataset.minutes_per_step)
 
 
+def _runtimes(module: ForecastModule, folder: Path, compile_model: bool,
+              onnx: bool) -> Dict[str, Callable[[Tensor], np.ndarray]]:
+    """``name -> run(readings) -> forecast`` for every runtime compared."""
+    runtimes: Dict[str, Callable[[Tensor], np.ndarray]] = {
+        "eager PyTorch": lambda t: module(t).numpy()}
+    if compile_model:
+        torch._dynamo.reset()
+        compiled = torch.compile(module, fullgraph=True, dynamic=True)
+        runtimes["torch.compile"] = lambda t: compiled(t).numpy()
+    if onnx:
+        from pygkd.deploy.export import export_forecaster, onnx_session, quantize_onnx
+
+        file = export_forecaster(module, "onnx", folder / "model.onnx")
+        session = onnx_session(file)
+        q_session = onnx_session(quantize_onnx(file, folder / "model.int8.onnx"))
+        runtimes["ONNX Runtime"] = lambda t: session.run(None, {"readings": t.numpy()})[0]
+        runtimes["ONNX Runtime int8"] = lambda t: q_session.run(
+            None, {"readings": t.numpy()})[0]
+    return runtimes
+
+
 def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
                 single_repeats: int = 200, compile_model: bool = True, onnx: bool = True,
                 log: Callable[[str], None] = print) -> List[Dict[str, float]]:
@@ -65,30 +87,17 @@ def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
         x, truth, steps, minutes = _test_windows(model_file, module)
         big = x[torch.arange(batch) % x.size(0)]
         one = x[:1]
-        runtimes: Dict[str, Callable[[Tensor], np.ndarray]] = {}
         with torch.no_grad():
             eager_out = module(x).numpy()
-        runtimes["eager PyTorch"] = lambda t: module(t).numpy()
-        if compile_model:
-            torch._dynamo.reset()
-            compiled = torch.compile(module, fullgraph=True, dynamic=True)
-            runtimes["torch.compile"] = lambda t: compiled(t).numpy()
         tmp = tempfile.TemporaryDirectory()
-        if onnx:
-            from pygkd.deploy.export import export_forecaster, onnx_session, quantize_onnx
-
-            file = export_forecaster(module, "onnx", Path(tmp.name) / "model.onnx")
-            session = onnx_session(file)
-            runtimes["ONNX Runtime"] = lambda t: session.run(None, {"readings": t.numpy()})[0]
-            q_session = onnx_session(quantize_onnx(file, Path(tmp.name) / "model.int8.onnx"))
-            runtimes["ONNX Runtime int8"] = lambda t: q_session.run(
-                None, {"readings": t.numpy()})[0]
-        name = model_file.parent.name or model_file.name
+        runtimes = _runtimes(module, Path(tmp.name), compile_model, onnx)
+        name = "/".join(model_file.parent.parts[-2:]) or model_file.name
         for runtime, run in runtimes.items():
             with torch.no_grad():
                 out = run(x)
-                p50_1, p99_1 = latency_percentiles(lambda: run(one), single_repeats)
-                p50_b, p99_b = latency_percentiles(lambda: run(big), repeats, warmup=1)
+                p50_1, p99_1 = latency_percentiles(functools.partial(run, one), single_repeats)
+                p50_b, p99_b = latency_percentiles(functools.partial(run, big), repeats,
+                                                   warmup=1)
             row: Dict[str, float] = {
                 "model": name, "runtime": runtime, "p50_one_ms": p50_1, "p99_one_ms": p99_1,
                 "p50_batch_ms": p50_b, "p99_batch_ms": p99_b,

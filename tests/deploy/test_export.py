@@ -85,3 +85,19 @@ def test_export_refuses_bad_arguments(trained, tmp_path):
     assert result.exit_code == 2 and "--quantize: only with --format onnx" in result.output
     result = invoke("export", tmp_path / "nothing", "--out", tmp_path / "x.onnx")
     assert result.exit_code == 2 and "checkpoint not found" in result.output
+
+
+def test_serving_benchmark_rows_agree_with_eager_and_evaluate(trained):
+    import json
+
+    from pygkd.bench import bench_serve
+
+    lines = []
+    rows = bench_serve([trained["student"]], batch=16, repeats=1, single_repeats=2,
+                       compile_model=False, log=lines.append)
+    assert [r["runtime"] for r in rows] == ["eager PyTorch", "ONNX Runtime", "ONNX Runtime int8"]
+    assert rows[0]["max_diff"] == 0.0 and rows[1]["max_diff"] <= 1e-4
+    metrics = json.loads((trained["student"].parent / "metrics.json").read_text())
+    for horizon, values in metrics["test"].items():  # the same test MAE as pygkd evaluate
+        assert rows[0][f"MAE {horizon[:-3]} min"] == pytest.approx(values["MAE"], rel=1e-4)
+    assert any("student | ONNX Runtime |" in line for line in lines)

@@ -109,3 +109,20 @@ def test_a_killed_two_process_run_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming" in resumed.stdout
     _assert_same_run(tmp_path / "ref", out)
+
+
+def test_two_processes_prune_like_one(tmp_path):
+    tiny = [a for a in TINY if a not in ("--batch-size", "10")] + ["--set", "train.batch_size=10"]
+    result = _pygkd(["train", "--blocks", "1,4,8;8,4,8", "--epochs", "1", *tiny,
+                     "--out", str(tmp_path / "base")])
+    assert result.returncode == 0, result.stderr[-2000:]
+    base = str(tmp_path / "base" / "model.pt")
+    prune = ["prune", "--model", base, "--teacher", base, "--target", "0.5", "--set",
+             "prune.step_share=0.3", "--set", "prune.pruning_minibatch=2", "--set",
+             "prune.finetune_epochs=2", *tiny]
+    for procs in (1, 2):
+        result = _pygkd([*prune, "--out", str(tmp_path / f"prune{procs}")], procs)
+        assert result.returncode == 0, result.stderr[-2000:]
+    _assert_same_run(tmp_path / "prune1", tmp_path / "prune2")
+    assert (tmp_path / "prune1" / "channels.json").read_text() == \
+        (tmp_path / "prune2" / "channels.json").read_text()

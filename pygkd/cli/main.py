@@ -1,4 +1,9 @@
-"""The click group. Errors in what the user gave are printed on one line, never a traceback."""
+"""The click group. Errors in what the user gave are printed on one line, never a traceback.
+
+Commands are loaded lazily: ``pygkd --help`` and ``pygkd --version`` import neither PyTorch nor
+PyTorch Geometric; a command's module is imported when that command runs (or its own
+``--help`` is asked for).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,49 @@ from pygkd import __version__
 from pygkd.errors import InputError
 
 
+#: Command name -> (module that defines it, one-line help shown by ``pygkd --help``).
+LAZY_COMMANDS = {
+    "bench": ("pygkd.cli.bench", "Benchmarks printed side by side."),
+    "compare": ("pygkd.cli.compare", "Run a whole comparison and write it as a markdown table."),
+    "data": ("pygkd.cli.data", "Inspect, download and export traffic datasets."),
+    "distill": ("pygkd.cli.distill", "Distil a student STGCN from a frozen TEACHER checkpoint."),
+    "evaluate": ("pygkd.cli.train", "Evaluate a saved model (model.pt)."),
+    "export": ("pygkd.cli.deploy", "Export MODEL (ONNX or torch.export) with the rollout inside."),
+    "plot": ("pygkd.cli.plot", "Figures: training curves, forecasts, t-SNE (PNG and SVG)."),
+    "predict": ("pygkd.cli.deploy", "Forecast the next steps from the latest readings."),
+    "prune": ("pygkd.cli.prune", "Prune a trained STGCN by Algorithm 1 and fine-tune it."),
+    "quickstart": ("pygkd.cli.quickstart", "The main job on the built-in network, with a report."),
+    "report": ("pygkd.cli.report", "One self-contained HTML page of runs and comparisons."),
+    "train": ("pygkd.cli.train", "Train an STGCN and evaluate it."),
+    "tune": ("pygkd.cli.compare", "Random search of a loss's alphas on the validation split."),
+}
+
+
 class PygkdGroup(click.Group):
     """Turns :class:`~pygkd.errors.InputError` into a one-line ``Error: ...`` (exit 2) and
-    Ctrl-C into a note on how to resume (exit 130)."""
+    Ctrl-C into a note on how to resume (exit 130); loads commands lazily."""
+
+    def list_commands(self, ctx: click.Context) -> list:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str):  # type: ignore[no-untyped-def]
+        if name not in self.commands and name in LAZY_COMMANDS:
+            import importlib
+
+            importlib.import_module(LAZY_COMMANDS[name][0])  # registers its commands on main
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list from :data:`LAZY_COMMANDS`, without importing the commands."""
+        rows = []
+        for name in self.list_commands(ctx):
+            loaded = self.commands.get(name)
+            text = loaded.get_short_help_str(60) if loaded is not None else \
+                LAZY_COMMANDS[name][1]
+            rows.append((name, text))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
         try:
@@ -37,10 +82,3 @@ def main() -> None:
     """pygkd: small, fast spatio-temporal graph forecasters by knowledge distillation and
     KD-aware pruning (Izadi et al., arXiv 2401.11798)."""
 
-
-def _register() -> None:
-    from pygkd.cli import (bench, compare, data, deploy, distill, plot, prune,  # noqa: F401
-                           quickstart, report, train)
-
-
-_register()

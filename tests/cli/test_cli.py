@@ -25,7 +25,11 @@ def run(*args):
 
 
 def _commands(group, prefix=()):
-    for name, cmd in group.commands.items():
+    import click
+
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         yield prefix + (name,)
         if hasattr(cmd, "commands"):
             yield from _commands(cmd, prefix + (name,))
@@ -169,3 +173,16 @@ def test_every_recipe_file_is_valid(recipe):
     config = load_recipe(recipe)
     if recipe.parent.name == "distill":
         assert config.distill.loss == recipe.stem and config.model.preset == "student"
+
+
+def test_help_and_version_import_neither_torch_nor_pyg():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom pygkd.cli import main\n"
+            "for args in (['--help'], ['--version']):\n"
+            "    try:\n        main(args)\n    except SystemExit:\n        pass\n"
+            "assert 'torch' not in sys.modules and 'torch_geometric' not in sys.modules\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "Commands:" in out.stdout and "predict" in out.stdout

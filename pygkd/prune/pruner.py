@@ -106,9 +106,10 @@ def prune_model(model: STGCN, dataset: ForecastDataset, step_loss: StepLoss,
                 break
             generator = torch.Generator().manual_seed(seed * 100003 + 7919 * epoch)
             order = dataset.shuffled_order("train", generator)
+            # disable=None: no bar when stderr is not a terminal (logs stay clean)
             bar = tqdm(order.split(train.batch_size), total=math.ceil(n / train.batch_size),
-                       leave=False, desc=f"pruning epoch {epoch}", disable=not progress,
-                       unit="batch")
+                       leave=False, desc=f"pruning epoch {epoch}",
+                       disable=None if progress else True, unit="batch")
             for global_index in bar:
                 index, weight = shard_batch(global_index, dist.rank, dist.world_size)
                 x, y = dataset.batch("train", index)

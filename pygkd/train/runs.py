@@ -76,7 +76,7 @@ def data_info(cfg: DataConfig, dataset: ForecastDataset) -> Dict[str, Any]:
 
 
 def model_summary(model: STGCN, dataset: ForecastDataset, latency_batch: int = 1140,
-                  latency_repeats: int = 20) -> Dict[str, Any]:
+                  latency_repeats: int = 3) -> Dict[str, Any]:
     """Parameters, FLOPs of one forward pass on one sample, and batch latency."""
     param = next(model.parameters())
     dataset = dataset.to(param.device, param.dtype)
@@ -160,7 +160,7 @@ def run_train(config: RunConfig, out_dir: Path, fresh: bool = False, progress: b
 
 
 def evaluation_metrics(model: STGCN, dataset: ForecastDataset, batch_size: int = 200,
-                       latency_batch: int = 1140, latency_repeats: int = 20) -> Dict[str, Any]:
+                       latency_batch: int = 1140, latency_repeats: int = 3) -> Dict[str, Any]:
     """Test and validation errors, the persistence baseline and the model summary."""
     persistence = horizon_metrics(*persistence_split(dataset, "test"),
                                   minutes_per_step=dataset.minutes_per_step)
@@ -173,7 +173,7 @@ def evaluation_metrics(model: STGCN, dataset: ForecastDataset, batch_size: int =
 
 
 def run_evaluate(checkpoint: Path, data: Optional[DataConfig] = None,
-                 latency_batch: int = 1140, latency_repeats: int = 20,
+                 latency_batch: int = 1140, latency_repeats: int = 3,
                  device: str = "auto") -> Dict[str, Any]:
     """Evaluate a saved model on its own dataset (or ``data``), as ``pygkd evaluate`` does."""
     model, payload = load_model(checkpoint)

@@ -202,7 +202,7 @@ class Trainer:
         order = self.dataset.shuffled_order("train", generator, limit)
         batches = order.split(cfg.batch_size)
         bar = tqdm(batches, total=total, desc=f"epoch {epoch}/{cfg.epochs}", leave=False,
-                   disable=not progress or not self.dist.is_main, unit="batch",
+                   disable=None if progress and self.dist.is_main else True, unit="batch",
                    dynamic_ncols=True)
         set_step = getattr(self.step_loss, "set_step", None)
         for i, global_index in enumerate(bar):

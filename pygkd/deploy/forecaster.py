@@ -121,9 +121,11 @@ class Forecaster:
         name = str(source) if not isinstance(source, pd.DataFrame) else "input"
         frame = read_readings(source)
         readings, last, step = self.window(frame, name)
+        # normalise in float64, as the training data were, then roll the model out
+        mean, std = self.module.statistics
         dtype = next(self.module.parameters()).dtype
-        x = torch.tensor(readings, dtype=dtype)[None, :, :, None]
-        forecast = self.module(x)[0].numpy()  # [H, N]
+        z = torch.tensor((readings - mean) / std, dtype=dtype)[None, :, :, None]
+        forecast = self.module.rollout(z)[0].double().numpy() * std + mean  # [H, N]
         h = np.arange(1, self.horizon + 1)
         if last is None:
             index = pd.Index(h, name="step")

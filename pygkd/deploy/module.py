@@ -64,6 +64,8 @@ class ForecastModule(nn.Module):
         dtype = next(model.parameters()).dtype
         self.register_buffer("mean", torch.tensor(float(mean), dtype=dtype))
         self.register_buffer("std", torch.tensor(float(std), dtype=dtype))
+        #: the statistics in full precision (the buffers hold them in the model's dtype)
+        self.statistics = (float(mean), float(std))
         self.horizon = int(horizon)
         self.sensor_ids = list(sensor_ids) if sensor_ids is not None else None
         self.minutes_per_step = minutes_per_step
@@ -80,9 +82,13 @@ class ForecastModule(nn.Module):
     def in_channels(self) -> int:
         return int(self.model.in_channels)
 
+    def rollout(self, z: Tensor) -> Tensor:
+        """The forecasts ``[B, H, N]`` of z-scored inputs ``z [B, T, N, C]``, z-scored."""
+        return autoregressive_forecast(self.model, z, self.horizon)
+
     def forward(self, x: Tensor) -> Tensor:
         z = (x - self.mean) / self.std
-        return autoregressive_forecast(self.model, z, self.horizon) * self.std + self.mean
+        return self.rollout(z) * self.std + self.mean
 
 
 def load_forecast_module(path: Path, horizon: Optional[int] = None,

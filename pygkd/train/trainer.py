@@ -12,6 +12,7 @@ process, each rank computes its share, and only rank 0 writes files and shows pr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -183,9 +184,23 @@ class Trainer:
         return s.epoch >= self.config.epochs or s.bad_epochs >= self.config.patience
 
     def validation_mae(self) -> float:
-        """Mean de-normalised MAE over all forecast steps on the validation split."""
-        pred, truth = forecast_split(self.model, self.dataset, "val", self.config.eval_batch_size)
-        return float((pred - truth).abs().mean())
+        """Mean de-normalised MAE over all forecast steps on the validation split (under DDP
+        each rank forecasts its share of the windows and the sums are all-reduced)."""
+        dataset = self.dataset
+        if self.dist.enabled:
+            share = torch.arange(dataset.num_samples("val")).tensor_split(
+                self.dist.world_size)[self.dist.rank]
+            dataset = dataclasses.replace(
+                dataset, starts={**dataset.starts, "val": dataset.starts["val"][share]})
+        pred, truth = forecast_split(self.model, dataset, "val", self.config.eval_batch_size)
+        if not self.dist.enabled:
+            return float((pred - truth).abs().mean())
+        local = torch.tensor([float((pred - truth).double().abs().sum()), pred.numel()],
+                             dtype=torch.float64)
+        if self.device.type == "cuda":
+            local = local.to(self.device)
+        total = self.dist.all_reduce_sum(local).cpu()
+        return float(total[0] / total[1])
 
     def train_epoch(self, epoch: int, progress: bool = True) -> Dict[str, float]:
         """One pass over the training windows (each rank: its share of every global batch)."""

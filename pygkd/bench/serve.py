@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from pygkd.bench.timing import time_call
 from pygkd.deploy.module import ForecastModule, load_forecast_module
 
 __all__ = ["bench_serve", "latency_percentiles"]
@@ -27,13 +27,7 @@ __all__ = ["bench_serve", "latency_percentiles"]
 def latency_percentiles(fn: Callable[[], object], repeats: int, warmup: int = 3
                         ) -> Tuple[float, float]:
     """p50 and p99 wall time (ms) of ``repeats`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
+    times = [1000 * t for t in time_call(fn, repeats, warmup)]
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 

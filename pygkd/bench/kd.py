@@ -61,7 +61,7 @@ def scd_peak_memory(batch: int = 50, steps: int = 10, nodes: int = 228,
 
 
 def bench_kd(batch: int = 50, repeats: int = 3, w228: Optional[Path] = None,
-             log: Callable[[str], None] = print) -> Dict[str, float]:
+             log: Callable[[str], None] = print, device: str = "cpu") -> Dict[str, float]:
     """Time one ``L_STCD`` training step of the student against plain steps, side by side.
 
     The KD step is timed with the teacher run on the fly (the first epoch) and served from the
@@ -71,13 +71,17 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Optional[Path] = None,
     path = find_w228(w228)
     adjacency = (pemsd7m_adjacency(path, 0.1) if path is not None
                  else make_synthetic_network(num_nodes=228, num_days=3).adjacency)
-    ei, ew = adjacency_to_edges(adjacency)
+    from pygkd.bench.timing import bench_device
+
+    dev = bench_device(device)
+    ei, ew = (t.to(dev) for t in adjacency_to_edges(adjacency))
     n = adjacency.shape[0]
     torch.manual_seed(0)
-    teacher, student = STGCN(n, PRESETS["teacher"]), STGCN(n, PRESETS["student"])
-    trainable_teacher = STGCN(n, PRESETS["teacher"])
-    x = torch.randn(batch, 12, n, 1)
-    y = torch.randn(batch, 9, n)
+    teacher = STGCN(n, PRESETS["teacher"]).to(dev).cache_graph(ei, ew)
+    student = STGCN(n, PRESETS["student"]).to(dev).cache_graph(ei, ew)
+    trainable_teacher = STGCN(n, PRESETS["teacher"]).to(dev).cache_graph(ei, ew)
+    x = torch.randn(batch, 12, n, 1).to(dev)
+    y = torch.randn(batch, 9, n).to(dev)
     index = torch.arange(batch)
     opt_s = torch.optim.Adam(student.parameters())
     opt_t = torch.optim.Adam(trainable_teacher.parameters())
@@ -138,7 +142,7 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Optional[Path] = None,
     }
     base_s, base_t = rows["plain student step"], rows["plain teacher training step"]
     log(f"graph: {n} nodes, {ei.size(1):,} edges; batch {batch}; best of {repeats}; "
-        f"{torch.get_num_threads()} threads; teacher {PRESETS['teacher']}, student "
+        f"{torch.get_num_threads()} threads; device {dev}; teacher {PRESETS['teacher']}, student "
         f"{PRESETS['student']}")
     log("\n| step | seconds | vs plain student step | vs plain teacher step |")
     log("|---|---:|---:|---:|")

@@ -11,7 +11,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import torch
 
-from pygkd.bench.timing import find_w228, pemsd7m_adjacency, time_call
+from pygkd.bench.timing import bench_device, find_w228, pemsd7m_adjacency, time_call
 from pygkd.data.preprocessing import adjacency_to_edges
 from pygkd.data.synthetic import make_synthetic_network
 from pygkd.nn.models.stgcn import PRESETS, STGCN
@@ -22,8 +22,10 @@ __all__ = ["bench_models"]
 
 def bench_models(batch: int = 1140, repeats: int = 10, presets: Sequence[str] = ("teacher",
                  "pruning-base", "student"), sigma2: float = 0.1, w228: Optional[Path] = None,
-                 log: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
+                 log: Callable[[str], None] = print,
+                 device: str = "cpu") -> Dict[str, Dict[str, float]]:
     """Time one forward pass of each preset on the same ``[batch, 12, N, 1]`` input."""
+    dev = bench_device(device)
     path = find_w228(w228)
     if path is not None:
         adjacency = pemsd7m_adjacency(path, sigma2)
@@ -33,15 +35,16 @@ def bench_models(batch: int = 1140, repeats: int = 10, presets: Sequence[str] = 
         graph = "synthetic 228-node graph (W_228.csv not found)"
     edge_index, edge_weight = adjacency_to_edges(adjacency)
     n = adjacency.shape[0]
-    x = torch.randn(batch, 12, n, 1, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(batch, 12, n, 1, generator=torch.Generator().manual_seed(0)).to(dev)
+    edge_index, edge_weight = edge_index.to(dev), edge_weight.to(dev)
     log(f"{graph}: {n} nodes, {edge_index.size(1):,} edges; batch {batch}, mean of {repeats} "
-        f"runs, {torch.get_num_threads()} threads")
+        f"runs, {torch.get_num_threads()} threads, device {dev}")
     results: Dict[str, Dict[str, float]] = {}
     for name in presets:
         torch.manual_seed(0)
-        model = STGCN(n, PRESETS[name]).eval().cache_graph(edge_index, edge_weight)
+        model = STGCN(n, PRESETS[name]).to(dev).eval().cache_graph(edge_index, edge_weight)
         with torch.no_grad():
-            times = time_call(lambda: model(x), repeats=repeats)
+            times = time_call(lambda: model(x), repeats=repeats, device=dev)
         results[name] = {
             "parameters": count_parameters(model),
             "flops_per_sample": count_flops(model, x[:1], edge_index, edge_weight),

@@ -17,12 +17,12 @@ Peak memory is the resident-memory growth sampled during the first call of each 
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from pygkd.bench.timing import PeakMemory, time_call
+from pygkd.bench.timing import PeakMemory, bench_device, time_call
 from pygkd.data.preprocessing import adjacency_to_edges
 from pygkd.data.synthetic import make_synthetic_network
 from pygkd.distill.objective import DistillObjective
@@ -65,26 +65,30 @@ def _plain_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
 def _kd_step(student: nn.Module, objective: DistillObjective, x: Tensor,
              y: Tensor) -> Callable[[], None]:
     opt = torch.optim.Adam(student.parameters())
-    index = torch.arange(x.size(0))
+    index = torch.arange(x.size(0))  # window indices stay on the CPU
     return lambda: training_step(student, opt, lambda: objective(student, x, y, index)[0])
 
 
-def _measure(fn: Callable[[], object], repeats: int) -> Dict[str, float]:
+def _measure(fn: Callable[[], object], repeats: int,
+             device: Optional[torch.device] = None) -> Dict[str, float]:
     """Best time of ``repeats`` calls after a warm-up call, whose resident-memory growth is
     the peak reported (later calls reuse memory the allocator already holds)."""
     with PeakMemory() as mem:
         fn()
-    times = time_call(fn, repeats=repeats, warmup=0)
+    times = time_call(fn, repeats=repeats, warmup=0, device=device)
     return {"seconds": min(times), "peak_mb": mem.growth_mb}
 
 
 def bench_scale(sizes: Sequence[int] = SIZES, batch: int = 8, scd_nodes: int = 256,
                 repeats: int = 2, dense_limit: int = 2000,
-                log: Callable[[str], None] = print) -> List[Dict[str, float]]:
-    """Run the scale benchmark and print one table; return one row per size."""
+                log: Callable[[str], None] = print, device: str = "cpu") -> List[Dict[str, float]]:
+    """Run the scale benchmark and print one table; return one row per size (peak memory is
+    the process's resident memory, meaningful on the CPU)."""
+    dev = bench_device(device)
     log(f"synthetic networks (3 days), batch {batch}, best of {repeats}, "
         f"{torch.get_num_threads()} threads; teacher {PRESETS['teacher']}, student "
-        f"{PRESETS['student']}; KD: L_STCD, teacher on the fly, L_SCD on {scd_nodes} nodes")
+        f"{PRESETS['student']}; KD: L_STCD, teacher on the fly, L_SCD on {scd_nodes} nodes; "
+        f"device {dev}")
     rows: List[Dict[str, float]] = []
     for n in sizes:
         start = time.perf_counter()
@@ -95,7 +99,7 @@ def bench_scale(sizes: Sequence[int] = SIZES, batch: int = 8, scd_nodes: int = 2
                                  "generate_s": time.perf_counter() - start}
         with PeakMemory() as mem:
             start = time.perf_counter()
-            op = GraphOperator.from_edges(ei, ew, n)
+            op = GraphOperator.from_edges(ei.to(dev), ew.to(dev), n)
             row["operator_s"] = time.perf_counter() - start
         row["operator_mb"] = op.memory_bytes() / 2**20
         row["operator_peak_mb"] = mem.growth_mb
@@ -105,19 +109,20 @@ def bench_scale(sizes: Sequence[int] = SIZES, batch: int = 8, scd_nodes: int = 2
                 dense_reference_operator(ei, ew, n)
                 row["dense_s"] = time.perf_counter() - start
             row["dense_peak_mb"] = mem.growth_mb
-        x = torch.randn(batch, 12, n, 1, generator=torch.Generator().manual_seed(0))
-        y = torch.randn(batch, 9, n, generator=torch.Generator().manual_seed(1))
+        x = torch.randn(batch, 12, n, 1, generator=torch.Generator().manual_seed(0)).to(dev)
+        y = torch.randn(batch, 9, n, generator=torch.Generator().manual_seed(1)).to(dev)
+        ei, ew = ei.to(dev), ew.to(dev)
         torch.manual_seed(0)
-        teacher = STGCN(n, PRESETS["teacher"]).cache_graph(ei, ew)
-        student = STGCN(n, PRESETS["student"]).cache_graph(ei, ew)
+        teacher = STGCN(n, PRESETS["teacher"]).to(dev).cache_graph(ei, ew)
+        student = STGCN(n, PRESETS["student"]).to(dev).cache_graph(ei, ew)
         for name, model in (("teacher", teacher), ("student", student)):
-            result = _measure(_plain_step(model, x, y), repeats)
+            result = _measure(_plain_step(model, x, y), repeats, dev)
             row[f"{name}_s"], row[f"{name}_peak_mb"] = result["seconds"], result["peak_mb"]
-        frozen = STGCN(n, PRESETS["teacher"])
+        frozen = STGCN(n, PRESETS["teacher"]).to(dev)
         frozen.load_state_dict(teacher.state_dict())
         objective = DistillObjective(frozen.cache_graph(ei, ew), DistillConfig(
             loss="stcd", scd_nodes=scd_nodes), ei, ew, cache_gb=0.0)
-        result = _measure(_kd_step(student, objective, x, y), repeats)
+        result = _measure(_kd_step(student, objective, x, y), repeats, dev)
         row["kd_s"], row["kd_peak_mb"] = result["seconds"], result["peak_mb"]
         rows.append(row)
         log(f"N={n}: done ({row['edges']:,} edges)")

@@ -9,6 +9,7 @@ readings, so the numbers match the evaluation's).
 
 from __future__ import annotations
 
+import copy
 import functools
 import tempfile
 from pathlib import Path
@@ -46,15 +47,28 @@ def _test_windows(path: Path, module: ForecastModule) -> Tuple[Tensor, Tensor, S
             dataset.minutes_per_step)
 
 
-def _runtimes(module: ForecastModule, folder: Path, compile_model: bool,
-              onnx: bool) -> Dict[str, Callable[[Tensor], np.ndarray]]:
-    """``name -> run(readings) -> forecast`` for every runtime compared."""
-    runtimes: Dict[str, Callable[[Tensor], np.ndarray]] = {
-        "eager PyTorch": lambda t: module(t).numpy()}
+def _runtimes(module: ForecastModule, folder: Path, compile_model: bool, onnx: bool,
+              device: torch.device) -> Dict[str, Callable[[Tensor], np.ndarray]]:
+    """``name -> run(readings) -> forecast`` for every runtime compared (inputs on the CPU)."""
+    placed = copy.deepcopy(module).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def eager(t: Tensor) -> np.ndarray:
+        out = placed(t.to(device))
+        sync()
+        return out.cpu().numpy()
+
+    runtimes: Dict[str, Callable[[Tensor], np.ndarray]] = {"eager PyTorch": eager}
     if compile_model:
         torch._dynamo.reset()
-        compiled = torch.compile(module, fullgraph=True, dynamic=True)
-        runtimes["torch.compile"] = lambda t: compiled(t).numpy()
+        compiled = torch.compile(placed, fullgraph=True, dynamic=True)
+
+        def run_compiled(t: Tensor) -> np.ndarray:
+            out = compiled(t.to(device))
+            sync()
+            return out.cpu().numpy()
+
+        runtimes["torch.compile"] = run_compiled
     if onnx:
         from pygkd.deploy.export import export_forecaster, onnx_session, quantize_onnx
 
@@ -69,10 +83,17 @@ def _runtimes(module: ForecastModule, folder: Path, compile_model: bool,
 
 def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
                 single_repeats: int = 200, compile_model: bool = True, onnx: bool = True,
-                log: Callable[[str], None] = print) -> List[Dict[str, float]]:
-    """Run the serving benchmark for each checkpoint in ``models``; print one table."""
+                log: Callable[[str], None] = print,
+                device: str = "cpu") -> List[Dict[str, float]]:
+    """Run the serving benchmark for each checkpoint in ``models``; print one table.
+
+    Eager and compiled PyTorch run on ``device``; ONNX Runtime on its CPU provider."""
+    from pygkd.bench.timing import bench_device
+
+    dev = bench_device(device)
     rows: List[Dict[str, float]] = []
-    log(f"{torch.get_num_threads()} threads; one window: p50/p99 of {single_repeats} runs; "
+    log(f"{torch.get_num_threads()} threads; PyTorch on {dev}; one window: p50/p99 of "
+        f"{single_repeats} runs; "
         f"batch of {batch}: p50/p99 of {repeats} runs")
     for path in models:
         path = Path(path)
@@ -84,7 +105,7 @@ def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
         with torch.no_grad():
             eager_out = module(x).numpy()
         tmp = tempfile.TemporaryDirectory()
-        runtimes = _runtimes(module, Path(tmp.name), compile_model, onnx)
+        runtimes = _runtimes(module, Path(tmp.name), compile_model, onnx, dev)
         name = "/".join(model_file.parent.parts[-2:]) or model_file.name
         for runtime, run in runtimes.items():
             with torch.no_grad():

@@ -35,7 +35,8 @@ def _random_adjacency(n: int, density: float, seed: int = 0):  # type: ignore[no
 
 def bench_spatial(batch: int = 50, steps: int = 10, channels: int = 32, sigma2: float = 10.0,
                   w228: Optional[Path] = None, repeats: int = 3, loop: bool = True,
-                  stock: bool = True, log: Callable[[str], None] = print) -> Dict[str, float]:
+                  stock: bool = True, log: Callable[[str], None] = print,
+                  device: str = "cpu") -> Dict[str, float]:
     """Run the spatial benchmark and print a side-by-side table; return the figures."""
     path = find_w228(w228)
     if path is not None:
@@ -44,15 +45,18 @@ def bench_spatial(batch: int = 50, steps: int = 10, channels: int = 32, sigma2: 
     else:
         adjacency = _random_adjacency(228, 0.85)
         graph = "random 228-node graph at 85 % density (W_228.csv not found; pass --w228)"
-    edge_index, edge_weight = adjacency_to_edges(adjacency)
+    from pygkd.bench.timing import bench_device
+
+    dev = bench_device(device)
+    edge_index, edge_weight = (t.to(dev) for t in adjacency_to_edges(adjacency))
     n = adjacency.shape[0]
     _, lam = scaled_laplacian(edge_index, edge_weight, n)
-    lam_t = torch.tensor(lam)
+    lam_t = torch.tensor(lam, device=dev)
     torch.manual_seed(0)
-    fast = FastChebConv(channels, channels, K=3)
-    ref = ChebConv(channels, channels, K=3)
+    fast = FastChebConv(channels, channels, K=3, cached=True).to(dev)
+    ref = ChebConv(channels, channels, K=3).to(dev)
     ref.load_state_dict(fast.state_dict())
-    x = torch.randn(batch, steps, n, channels)
+    x = torch.randn(batch, steps, n, channels).to(dev)
     log(f"graph: {graph}: {n} nodes, {edge_index.size(1):,} directed edges "
         f"({edge_index.size(1) / (n * n):.0%} dense), lambda_max={lam:.4f}")
     log(f"input [B, T, N, C] = [{batch}, {steps}, {n}, {channels}], ChebConv({channels}, "

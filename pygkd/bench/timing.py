@@ -13,7 +13,22 @@ import numpy as np
 from pygkd.data.download import default_data_dir
 from pygkd.data.preprocessing import check_distance_matrix, gaussian_kernel_adjacency
 
-__all__ = ["time_call", "find_w228", "pemsd7m_adjacency", "PeakMemory"]
+__all__ = ["time_call", "find_w228", "pemsd7m_adjacency", "PeakMemory", "bench_device"]
+
+
+def bench_device(device: Optional[str] = "cpu"):  # type: ignore[no-untyped-def]
+    """The :class:`torch.device` a benchmark runs on (``--device``)."""
+    from pygkd.runtime.device import resolve_device
+
+    return resolve_device(device or "cpu")
+
+
+def _synchronizer(device: Optional[object]) -> Callable[[], None]:
+    import torch
+
+    if device is not None and getattr(device, "type", str(device)).startswith("cuda"):
+        return torch.cuda.synchronize
+    return lambda: None
 
 
 class PeakMemory:
@@ -62,14 +77,19 @@ class PeakMemory:
             self.growth_mb = (self._peak - self._base) / 2**20
 
 
-def time_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> List[float]:
-    """Wall times (seconds) of ``repeats`` calls after ``warmup`` untimed ones."""
+def time_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1,
+              device: Optional[object] = None) -> List[float]:
+    """Wall times (seconds) of ``repeats`` calls after ``warmup`` untimed ones (on a CUDA
+    ``device``, synchronised before and after each call)."""
+    sync = _synchronizer(device)
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
     return times
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from pygkd.bench.scale import training_step
-from pygkd.bench.timing import time_call
+from pygkd.bench.timing import bench_device, time_call
 from pygkd.data.download import default_data_dir
 from pygkd.data.preprocessing import adjacency_to_edges
 from pygkd.data.synthetic import make_synthetic_network
@@ -79,31 +79,41 @@ def _mse_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
     return lambda: training_step(model, opt, lambda: torch.mean((model(x)[:, 0, :, 0] - y) ** 2))
 
 
-def _inputs(n: int, batch: int) -> Tuple[Tensor, Tensor]:
+def _inputs(n: int, batch: int, device: Optional[torch.device] = None) -> Tuple[Tensor, Tensor]:
     g = torch.Generator().manual_seed(0)
-    return torch.randn(batch, 12, n, 1, generator=g), torch.randn(batch, n, generator=g)
+    x, y = torch.randn(batch, 12, n, 1, generator=g), torch.randn(batch, n, generator=g)
+    return x.to(device), y.to(device)
+
+
+def _placed(ei: Tensor, ew: Tensor, n: int, name: str, device: torch.device,
+            dense: bool = False) -> STGCN:
+    """A seeded STGCN preset on ``device`` with its graph cached (stored dense if asked)."""
+    torch.manual_seed(0)
+    model = STGCN(n, PRESETS[name]).to(device)
+    if dense:
+        for module in model.modules():
+            if isinstance(module, FastChebConv):
+                module.dense_threshold = 0.0
+    return model.cache_graph(ei.to(device), ew.to(device))
 
 
 def bench_product(batch: int = 50, repeats: int = 3, data_dir: Optional[Path] = None,
-                  log: Callable[[str], None] = print) -> Dict[str, float]:
+                  log: Callable[[str], None] = print, device: str = "cpu") -> Dict[str, float]:
     """Training steps with one graph product per propagation vs the per-slice reference."""
+    dev = bench_device(device)
     ei, ew, n, graph = los_loop_graph(data_dir)
-    x, y = _inputs(n, batch)
+    x, y = _inputs(n, batch, dev)
     log(f"{graph}: {n} nodes, {ei.size(1):,} edges; batch {batch}; best of {repeats}; "
-        f"{torch.get_num_threads()} threads; the operator stored dense for both rows")
+        f"{torch.get_num_threads()} threads; device {dev}; the operator stored dense for both "
+        "rows")
     results: Dict[str, float] = {}
     log("\n| model | one product (s) | per-slice product (s) | speed-up |")
     log("|---|---:|---:|---:|")
     for name in ("student", "pruning-base", "teacher"):
-        torch.manual_seed(0)
-        model = STGCN(n, PRESETS[name])
-        for module in model.modules():  # same (dense) operator storage for both rows
-            if isinstance(module, FastChebConv):
-                module.dense_threshold = 0.0
-        model.cache_graph(ei, ew)
+        model = _placed(ei, ew, n, name, dev, dense=True)  # same storage for both rows
         reference = use_slice_product(model)
-        fast = min(time_call(_mse_step(model, x, y), repeats))
-        slow = min(time_call(_mse_step(reference, x, y), repeats))
+        fast = min(time_call(_mse_step(model, x, y), repeats, device=dev))
+        slow = min(time_call(_mse_step(reference, x, y), repeats, device=dev))
         results[name] = fast
         results[f"{name} (per-slice)"] = slow
         log(f"| {name} | {fast:.4f} | {slow:.4f} | {slow / fast:.2f}x |")
@@ -111,28 +121,29 @@ def bench_product(batch: int = 50, repeats: int = 3, data_dir: Optional[Path] = 
 
 
 def bench_compile(batch: int = 50, repeats: int = 5, data_dir: Optional[Path] = None,
-                  log: Callable[[str], None] = print) -> Dict[str, float]:
+                  log: Callable[[str], None] = print, device: str = "cpu") -> Dict[str, float]:
     """Eager vs ``torch.compile(model, fullgraph=True)`` training steps (teacher, student)."""
+    dev = bench_device(device)
     ei, ew, n, graph = los_loop_graph(data_dir)
-    x, y = _inputs(n, batch)
+    x, y = _inputs(n, batch, dev)
     log(f"{graph}: {n} nodes; batch {batch}; best of {repeats} after warm-up; "
-        f"{torch.get_num_threads()} threads; fullgraph=True (no graph breaks allowed)")
+        f"{torch.get_num_threads()} threads; device {dev}; fullgraph=True (no graph breaks "
+        "allowed)")
     results: Dict[str, float] = {}
     log("\n| model | eager step (s) | compiled step (s) | compile time (s) | speed-up | "
         "max |output diff| |")
     log("|---|---:|---:|---:|---:|---:|")
     for name in ("teacher", "student"):
-        torch.manual_seed(0)
-        model = STGCN(n, PRESETS[name]).cache_graph(ei, ew)
+        model = _placed(ei, ew, n, name, dev)
         twin = copy.deepcopy(model)
         torch._dynamo.reset()
         compiled = torch.compile(twin, fullgraph=True)
-        eager = min(time_call(_mse_step(model, x, y), repeats))
+        eager = min(time_call(_mse_step(model, x, y), repeats, device=dev))
         start = time.perf_counter()
         step = _mse_step(compiled, x, y)
         step()
         compile_s = time.perf_counter() - start
-        fast = min(time_call(step, repeats))
+        fast = min(time_call(step, repeats, device=dev))
         with torch.no_grad():
             diff = float((compiled(x) - twin(x)).abs().max())
         results[name], results[f"{name} (compiled)"] = eager, fast
@@ -142,27 +153,27 @@ def bench_compile(batch: int = 50, repeats: int = 5, data_dir: Optional[Path] = 
 
 
 def bench_precision(epochs: int = 5, nodes: int = 40, batch: int = 50, repeats: int = 3,
-                    data_dir: Optional[Path] = None,
-                    log: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
+                    data_dir: Optional[Path] = None, log: Callable[[str], None] = print,
+                    device: str = "cpu") -> Dict[str, Dict[str, float]]:
     """float32 vs bfloat16 autocast: training-step time on the Los-loop-size graph, and test
     accuracy of a student trained ``epochs`` epochs on the synthetic network each way."""
     from pygkd.runtime.precision import Precision
     from pygkd.train.config import RunConfig
     from pygkd.train.runs import run_train
 
+    dev = bench_device(device)
     ei, ew, n, graph = los_loop_graph(data_dir)
-    x, y = _inputs(n, batch)
-    log(f"step time: {graph}, batch {batch}, best of {repeats}, "
+    x, y = _inputs(n, batch, dev)
+    log(f"step time: {graph}, batch {batch}, best of {repeats}, device {dev}, "
         f"{torch.get_num_threads()} threads; accuracy: student, synthetic network of {nodes} "
         f"sensors, {epochs} epochs, seed 0")
     results: Dict[str, Dict[str, float]] = {}
     for precision in ("32", "bf16"):
         row: Dict[str, float] = {}
         for name in ("teacher", "student"):
-            torch.manual_seed(0)
-            model = STGCN(n, PRESETS[name]).cache_graph(ei, ew)
+            model = _placed(ei, ew, n, name, dev)
             opt = torch.optim.Adam(model.parameters())
-            context = Precision(precision)
+            context = Precision(precision, dev)
 
             def step(m: nn.Module = model, o: torch.optim.Optimizer = opt,
                      c: Precision = context) -> None:
@@ -172,9 +183,9 @@ def bench_precision(epochs: int = 5, nodes: int = 40, batch: int = 50, repeats: 
                 loss.float().backward()
                 o.step()
 
-            row[f"{name}_s"] = min(time_call(step, repeats))
+            row[f"{name}_s"] = min(time_call(step, repeats, device=dev))
         config = RunConfig.from_dict({
-            "device": "cpu", "data": {"name": "synthetic", "options": {"num_nodes": nodes}},
+            "device": str(dev), "data": {"name": "synthetic", "options": {"num_nodes": nodes}},
             "model": {"preset": "student"},
             "train": {"epochs": epochs, "precision": precision, "lr": 5e-3,
                       "latency_repeats": 1, "latency_batch": 8}})

@@ -8,6 +8,7 @@ from typing import Optional, Tuple
 import click
 
 from pygkd.cli.main import main
+from pygkd.cli.options import runtime_options
 
 
 @main.group(invoke_without_command=True)
@@ -35,12 +36,14 @@ def bench(ctx: click.Context) -> None:
 @click.option("--repeats", type=int, default=3, show_default=True,
               help="Timed runs of FastChebConv (the slow baselines run once).")
 @click.option("--no-loop", is_flag=True, help="Skip the per-slice loop (the slowest part).")
+@runtime_options(training=False)
 def spatial(batch: int, steps: int, channels: int, sigma2: float, w228: Optional[Path],
-            repeats: int, no_loop: bool) -> None:
+            repeats: int, no_loop: bool, device: Optional[str] = None) -> None:
     """FastChebConv vs stock ChebConv vs PyG Temporal's per-slice loop (forward + backward)."""
     from pygkd.bench import bench_spatial
 
-    bench_spatial(batch, steps, channels, sigma2, w228, repeats, loop=not no_loop, log=click.echo)
+    bench_spatial(batch, steps, channels, sigma2, w228, repeats, loop=not no_loop, log=click.echo,
+                  device=device or "auto")
 
 
 @bench.command()
@@ -51,11 +54,14 @@ def spatial(batch: int, steps: int, channels: int, sigma2: float, w228: Optional
               default=None, help="Path of W_228.csv [searched in the data folder].")
 @click.option("--sigma2", type=float, default=0.1, show_default=True,
               help="Kernel width for W_228.csv (10: the paper's 85 %-dense graph).")
-def models(batch: int, repeats: int, w228: Optional[Path], sigma2: float) -> None:
+@runtime_options(training=False)
+def models(batch: int, repeats: int, w228: Optional[Path], sigma2: float,
+           device: Optional[str] = None) -> None:
     """Teacher, pruning base and student: parameters, FLOPs and forward latency."""
     from pygkd.bench import bench_models
 
-    bench_models(batch, repeats, sigma2=sigma2, w228=w228, log=click.echo)
+    bench_models(batch, repeats, sigma2=sigma2, w228=w228, log=click.echo,
+                 device=device or "auto")
 
 
 @bench.command()
@@ -63,11 +69,12 @@ def models(batch: int, repeats: int, w228: Optional[Path], sigma2: float) -> Non
 @click.option("--repeats", type=int, default=3, show_default=True)
 @click.option("--w228", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Path of W_228.csv [searched in the data folder].")
-def kd(batch: int, repeats: int, w228: Optional[Path]) -> None:
+@runtime_options(training=False)
+def kd(batch: int, repeats: int, w228: Optional[Path], device: Optional[str] = None) -> None:
     """One KD step (L_STCD) vs plain student and teacher steps; L_SCD time and peak memory."""
     from pygkd.bench import bench_kd
 
-    bench_kd(batch, repeats, w228, log=click.echo)
+    bench_kd(batch, repeats, w228, log=click.echo, device=device or "auto")
 
 
 @bench.command("prune")
@@ -76,11 +83,13 @@ def kd(batch: int, repeats: int, w228: Optional[Path]) -> None:
               help="A hand-designed student (model.pt) to time beside the pruned model.")
 @click.option("--batch", type=int, default=1140, show_default=True)
 @click.option("--repeats", type=int, default=10, show_default=True)
-def prune_bench(run_dir: Path, student: Optional[Path], batch: int, repeats: int) -> None:
+@runtime_options(training=False)
+def prune_bench(run_dir: Path, student: Optional[Path], batch: int, repeats: int,
+                device: Optional[str] = None) -> None:
     """Base vs masked vs exported model of a structured 'pygkd prune' RUN_DIR."""
     from pygkd.bench import bench_prune
 
-    bench_prune(run_dir, student, batch, repeats, log=click.echo)
+    bench_prune(run_dir, student, batch, repeats, log=click.echo, device=device or "auto")
 
 
 def _sizes(text: str) -> Tuple[int, ...]:
@@ -104,43 +113,49 @@ def _sizes(text: str) -> Tuple[int, ...]:
 @click.option("--repeats", type=int, default=2, show_default=True)
 @click.option("--dense-limit", type=int, default=2000, show_default=True,
               help="Largest N for the dense reference operator (47 s and 2.5 GB at 8,600).")
-def scale(sizes: str, batch: int, scd_nodes: int, repeats: int, dense_limit: int) -> None:
+@runtime_options(training=False)
+def scale(sizes: str, batch: int, scd_nodes: int, repeats: int, dense_limit: int,
+          device: Optional[str] = None) -> None:
     """Operator build, teacher/student training steps and a sampled-L_SCD KD step from 228 to
     8,600 sensors."""
     from pygkd.bench import bench_scale
 
-    bench_scale(_sizes(sizes), batch, scd_nodes, repeats, dense_limit, log=click.echo)
+    bench_scale(_sizes(sizes), batch, scd_nodes, repeats, dense_limit, log=click.echo,
+                device=device or "auto")
 
 
 @bench.command()
 @click.option("--batch", type=int, default=50, show_default=True)
 @click.option("--repeats", type=int, default=3, show_default=True)
-def product(batch: int, repeats: int) -> None:
+@runtime_options(training=False)
+def product(batch: int, repeats: int, device: Optional[str] = None) -> None:
     """Training steps with one graph product per propagation vs the per-slice product."""
     from pygkd.bench import bench_product
 
-    bench_product(batch, repeats, log=click.echo)
+    bench_product(batch, repeats, log=click.echo, device=device or "auto")
 
 
 @bench.command("compile")
 @click.option("--batch", type=int, default=50, show_default=True)
 @click.option("--repeats", type=int, default=5, show_default=True)
-def compile_bench(batch: int, repeats: int) -> None:
+@runtime_options(training=False)
+def compile_bench(batch: int, repeats: int, device: Optional[str] = None) -> None:
     """Eager vs torch.compile(fullgraph=True) training steps of teacher and student."""
     from pygkd.bench import bench_compile
 
-    bench_compile(batch, repeats, log=click.echo)
+    bench_compile(batch, repeats, log=click.echo, device=device or "auto")
 
 
 @bench.command()
 @click.option("--epochs", type=int, default=5, show_default=True,
               help="Epochs of the accuracy runs (student, synthetic network).")
 @click.option("--batch", type=int, default=50, show_default=True)
-def precision(epochs: int, batch: int) -> None:
+@runtime_options(training=False)
+def precision(epochs: int, batch: int, device: Optional[str] = None) -> None:
     """float32 vs bfloat16: training-step time and the accuracy it trains to."""
     from pygkd.bench import bench_precision
 
-    bench_precision(epochs=epochs, batch=batch, log=click.echo)
+    bench_precision(epochs=epochs, batch=batch, log=click.echo, device=device or "auto")
 
 
 @bench.command()
@@ -152,7 +167,9 @@ def precision(epochs: int, batch: int) -> None:
 @click.option("--epochs", type=int, default=2, show_default=True)
 @click.option("--batch", type=int, default=50, show_default=True, help="Global batch.")
 def ddp(processes: str, preset: str, nodes: int, epochs: int, batch: int) -> None:
-    """One process vs torchrun with N processes (gloo), same global batch: time per epoch."""
+    """One process vs torchrun with N processes (gloo), same global batch: time per epoch.
+
+    Runs on the CPU (gloo); on GPUs run 'torchrun ... -m pygkd train --device cuda' directly."""
     from pygkd.bench import bench_ddp
 
     from pygkd.errors import InputError
@@ -175,11 +192,12 @@ def ddp(processes: str, preset: str, nodes: int, epochs: int, batch: int) -> Non
               help="Timed runs of one window.")
 @click.option("--no-compile", is_flag=True, help="Skip the torch.compile row.")
 @click.option("--no-onnx", is_flag=True, help="Skip the ONNX Runtime rows.")
+@runtime_options(training=False)
 def serve(models: Tuple[Path, ...], batch: int, repeats: int, single_repeats: int,
-          no_compile: bool, no_onnx: bool) -> None:
+          no_compile: bool, no_onnx: bool, device: Optional[str] = None) -> None:
     """Serving latency (p50/p99, one window and a batch) of MODELS in eager PyTorch,
     torch.compile, ONNX Runtime and ONNX Runtime int8, with accuracy on the test split."""
     from pygkd.bench import bench_serve
 
     bench_serve(models, batch, repeats, single_repeats, not no_compile, not no_onnx,
-                log=click.echo)
+                log=click.echo, device=device or "auto")

@@ -9,6 +9,7 @@ from typing import Optional
 import click
 
 from pygkd.cli.main import main
+from pygkd.cli.options import runtime_options
 
 _MODEL = click.Path(path_type=Path)
 
@@ -24,8 +25,9 @@ _MODEL = click.Path(path_type=Path)
               help="Print JSON {index, sensors, forecast} instead of CSV.")
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
               help="Steps to forecast [the training data's: 9].")
+@runtime_options(training=False)
 def predict(model: Path, input_path: Path, out: Optional[Path], as_json: bool,
-            horizon: Optional[int]) -> None:
+            horizon: Optional[int], device: Optional[str]) -> None:
     """Forecast the next steps of every sensor from the latest readings in --input.
 
     MODEL is a checkpoint (runs/x/model.pt) or a run folder. The last rows (the model's input
@@ -35,7 +37,7 @@ def predict(model: Path, input_path: Path, out: Optional[Path], as_json: bool,
 
     from pygkd.deploy import Forecaster
 
-    forecaster = Forecaster.load(model, horizon)
+    forecaster = Forecaster.load(model, horizon, device=device or "cpu")
     forecast = forecaster.predict(input_path)
     if as_json:
         index = [str(i) for i in forecast.index]
@@ -66,7 +68,9 @@ def predict(model: Path, input_path: Path, out: Optional[Path], as_json: bool,
               help="Steps of the rollout inside the file [the training data's: 9].")
 def export(model: Path, fmt: str, out: Path, quantize: bool, horizon: Optional[int]) -> None:
     """Export MODEL (a checkpoint or run folder) with the graph, the normalisation and the
-    multi-step rollout inside: input raw readings [B, T, N, C], output forecasts [B, H, N]."""
+    multi-step rollout inside: input raw readings [B, T, N, C], output forecasts [B, H, N].
+
+    Exporting traces the model on the CPU; the file runs wherever its runtime does."""
     from pygkd.deploy import export_forecaster, load_forecast_module, quantize_onnx
     from pygkd.errors import InputError
 

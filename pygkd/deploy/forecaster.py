@@ -49,17 +49,21 @@ class Forecaster:
         forecast = forecaster.predict(pd.read_csv("recent.csv"))   # one row per future step
     """
 
-    def __init__(self, module: ForecastModule) -> None:
-        self.module = module.eval()
+    def __init__(self, module: ForecastModule, device: str = "cpu") -> None:
+        from pygkd.runtime.device import resolve_device
+
+        self.device = resolve_device(device)
+        self.module = module.eval().to(self.device)
         if module.sensor_ids is None:
             module.sensor_ids = [str(i) for i in range(module.num_nodes)]
         self.sensor_ids: List[str] = list(module.sensor_ids)
 
     @classmethod
-    def load(cls, path: Union[str, Path], horizon: Optional[int] = None) -> "Forecaster":
-        """Load a checkpoint (``model.pt``) or a run folder."""
+    def load(cls, path: Union[str, Path], horizon: Optional[int] = None,
+             device: str = "cpu") -> "Forecaster":
+        """Load a checkpoint (``model.pt``) or a run folder, to run on ``device``."""
         module, _ = load_forecast_module(Path(path), horizon, dense=False)
-        return cls(module)
+        return cls(module, device)
 
     @property
     def input_steps(self) -> int:
@@ -124,8 +128,9 @@ class Forecaster:
         # normalise in float64, as the training data were, then roll the model out
         mean, std = self.module.statistics
         dtype = next(self.module.parameters()).dtype
-        z = torch.tensor((readings - mean) / std, dtype=dtype)[None, :, :, None]
-        forecast = self.module.rollout(z)[0].double().numpy() * std + mean  # [H, N]
+        z = torch.tensor((readings - mean) / std, dtype=dtype, device=self.device)
+        forecast = self.module.rollout(z[None, :, :, None])[0].double().cpu().numpy()
+        forecast = forecast * std + mean  # [H, N]
         h = np.arange(1, self.horizon + 1)
         if last is None:
             index = pd.Index(h, name="step")

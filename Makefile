@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip
 # Extra pip arguments for torch, e.g. TORCH_ARGS="--index-url https://download.pytorch.org/whl/cpu"
 TORCH_ARGS ?=
 
-.PHONY: setup quickstart test test-slow docs bench clean
+.PHONY: setup quickstart test test-slow docs lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -15,8 +15,8 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned, so nothing below pulls a multi-GB CUDA build
 	$(PIP) install --quiet -c constraints.txt torch $(TORCH_ARGS)
-	$(PIP) install --quiet -c constraints.txt -e ".[test,docs,export]"
-	# PyG Temporal without torch-sparse/torch-scatter (source-only on PyPI; see SPEC section 7)
+	$(PIP) install --quiet -c constraints.txt -e ".[test,docs,export,report,lint]"
+	# PyG Temporal without torch-sparse/torch-scatter (they only build from source)
 	$(PIP) install --quiet -c constraints.txt --no-deps torch-geometric-temporal
 	touch $@
 
@@ -33,6 +33,11 @@ test-slow: setup
 docs: setup
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs/source docs/_build/html
 	$(BIN)/sphinx-build -W --keep-going -q -b doctest docs/source docs/_build/doctest
+
+# ruff (E, F, B, I, UP) and mypy on pygkd/: zero findings
+lint: setup
+	$(BIN)/ruff check pygkd tests docs
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/pygkd bench

@@ -1,4 +1,4 @@
-r"""Forecast error metrics on de-normalised values (SPEC section 3).
+r"""Forecast error metrics on de-normalised values (paper Sec. 4.3).
 
 Each metric is a pure function with a ``reduction`` argument, after tsl's
 ``tsl/metrics/torch/functional.py``. MAPE ignores targets whose magnitude is below ``1e-5``.
@@ -11,7 +11,7 @@ Each metric is a pure function with a ``reduction`` argument, after tsl's
 
 from __future__ import annotations
 
-from typing import Dict, Sequence
+from collections.abc import Sequence
 
 import torch  # noqa: F401  (the doctests use it)
 from torch import Tensor
@@ -77,7 +77,7 @@ def mape(pred: Tensor, target: Tensor, dim: int | None = None) -> Tensor:
 
 def horizon_metrics(
     pred: Tensor, target: Tensor, steps: Sequence[int] = (3, 6, 9), minutes_per_step: int = 5
-) -> Dict[str, Dict[str, float]]:
+) -> dict[str, dict[str, float]]:
     """MAE / RMSE / MAPE at chosen forecast steps.
 
     Args:
@@ -97,7 +97,7 @@ def horizon_metrics(
     _check(pred, target)
     if pred.dim() != 3:
         raise ValueError(f"Expected 'pred' as [batch, horizon, nodes] (got {tuple(pred.shape)})")
-    out: Dict[str, Dict[str, float]] = {}
+    out: dict[str, dict[str, float]] = {}
     for step in steps:
         if not 1 <= step <= pred.size(1):
             raise ValueError(f"Expected steps in 1..{pred.size(1)} (got {step})")

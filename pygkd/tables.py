@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["results_table", "mean_std_table"]
 
-Row = Tuple[str, Dict[str, Dict[str, float]], Optional[Dict[str, Any]]]
+Row = tuple[str, dict[str, dict[str, float]], dict[str, Any] | None]
 
 
 def _fmt_int(value: Any) -> str:
     return f"{int(value):,}" if value is not None else "-"
 
 
-def _params(summary: Optional[Dict[str, Any]]) -> str:
+def _params(summary: dict[str, Any] | None) -> str:
     """Parameter count; masked models show their nonzero weights as ``N nonzero``."""
     if not summary:
         return "-"
@@ -23,7 +24,7 @@ def _params(summary: Optional[Dict[str, Any]]) -> str:
     return _fmt_int(total)
 
 
-def _model_cells(summary: Optional[Dict[str, Any]]) -> List[str]:
+def _model_cells(summary: dict[str, Any] | None) -> list[str]:
     """The parameter and latency cells of a row."""
     latency = "-"
     if summary and summary.get("latency"):
@@ -31,7 +32,8 @@ def _model_cells(summary: Optional[Dict[str, Any]]) -> List[str]:
     return [_params(summary), latency]
 
 
-def results_table(rows: Sequence[Row], horizons: Sequence[str] = ("15min", "30min", "45min")) -> str:
+def results_table(rows: Sequence[Row],
+                  horizons: Sequence[str] = ("15min", "30min", "45min")) -> str:
     """A markdown table: one row per model, columns parameters, latency, then each metric at
     each horizon.
 
@@ -56,17 +58,17 @@ def results_table(rows: Sequence[Row], horizons: Sequence[str] = ("15min", "30mi
     return "\n".join(lines)
 
 
-def _mean_std(values: Sequence[float]) -> Tuple[float, float]:
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     n = len(values)
     mean = sum(values) / n
     std = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
     return mean, std
 
 
-def mean_std_table(rows: Sequence[Tuple[str, Sequence[Dict[str, Dict[str, float]]],
-                                        Optional[Dict[str, Any]]]],
+def mean_std_table(rows: Sequence[tuple[str, Sequence[dict[str, dict[str, float]]],
+                                        dict[str, Any] | None]],
                    horizons: Sequence[str] = ("15min", "30min", "45min"),
-                   extra: Optional[Dict[str, str]] = None) -> str:
+                   extra: dict[str, str] | None = None) -> str:
     """Like :func:`results_table`, with ``mean ± std`` over runs (seeds) in every cell.
 
     Args:

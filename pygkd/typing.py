@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from torch import Tensor
 
 __all__ = ["OptTensor", "Reduction"]
 
 #: A tensor or ``None``.
-OptTensor = Optional[Tensor]
+OptTensor = Tensor | None
 #: How a loss reduces its per-sample values.
 Reduction = Literal["mean", "sum", "none"]

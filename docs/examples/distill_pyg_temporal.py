@@ -12,13 +12,11 @@ Run: python docs/examples/distill_pyg_temporal.py
 
 from __future__ import annotations
 
-from typing import Dict, List
-
 import torch
 from torch import Tensor, nn
 
-from pygkd._compat import import_pyg_temporal
-from pygkd.distill import FeatureCapture, spatial_correlation, temporal_correlation, freeze
+from pygkd.compat import import_pyg_temporal
+from pygkd.distill import FeatureCapture, freeze, spatial_correlation, temporal_correlation
 from pygkd.testing import toy_forecast_dataset
 
 A3TGCN2 = import_pyg_temporal().nn.recurrent.A3TGCN2
@@ -46,7 +44,7 @@ def _fit(model: nn.Module, batches, steps: int, loss_fn) -> None:  # type: ignor
 
 
 def main(teacher_hidden: int = 32, student_hidden: int = 4, steps: int = 60,
-         alpha: float = 0.5, seed: int = 0) -> Dict[str, List[float]]:
+         alpha: float = 0.5, seed: int = 0) -> dict[str, list[float]]:
     """Train a teacher, then a student with task + TCD + SCD; return the feature losses seen
     by the student at its first and last step."""
     torch.manual_seed(seed)
@@ -65,7 +63,7 @@ def main(teacher_hidden: int = 32, student_hidden: int = 4, steps: int = 60,
     _fit(teacher, batches, steps, task)
     freeze(teacher)
     layer = "recurrent._base_tgcn"  # the same name in both models; any named layer works
-    seen: Dict[str, List[float]] = {"tcd": [], "scd": []}
+    seen: dict[str, list[float]] = {"tcd": [], "scd": []}
 
     def distill(model, x, y):  # type: ignore[no-untyped-def]
         with torch.no_grad(), FeatureCapture(teacher, [layer], detach=True,

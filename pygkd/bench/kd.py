@@ -3,10 +3,10 @@ its parts, and ``L_SCD`` forward + backward time and peak memory (printed side b
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Optional
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +21,8 @@ from pygkd.nn.models.stgcn import PRESETS, STGCN
 from pygkd.train.config import DistillConfig
 
 __all__ = ["bench_kd", "scd_peak_memory"]
+
+logger = logging.getLogger(__name__)
 
 _SCD_SCRIPT = """
 import os, sys, threading, time, torch
@@ -50,7 +52,7 @@ print(seconds, (peak - base) / 2**20, peak / 2**20)
 
 
 def scd_peak_memory(batch: int = 50, steps: int = 10, nodes: int = 228,
-                    channels: int = 32) -> Dict[str, float]:
+                    channels: int = 32) -> dict[str, float]:
     """``L_SCD`` forward + backward in a fresh process: seconds, and the peak resident memory
     (MB) above what the process held with its inputs allocated (sampled every 0.5 ms from
     ``/proc/self/statm``, Linux only), and the process peak."""
@@ -60,8 +62,8 @@ def scd_peak_memory(batch: int = 50, steps: int = 10, nodes: int = 228,
     return {"seconds": seconds, "growth_mb": growth, "process_peak_mb": peak}
 
 
-def bench_kd(batch: int = 50, repeats: int = 3, w228: Optional[Path] = None,
-             log: Callable[[str], None] = print, device: str = "cpu") -> Dict[str, float]:
+def bench_kd(batch: int = 50, repeats: int = 3, w228: Path | None = None,
+             device: str = "cpu") -> dict[str, float]:
     """Time one ``L_STCD`` training step of the student against plain steps, side by side.
 
     The KD step is timed with the teacher run on the fly (the first epoch) and served from the
@@ -109,7 +111,7 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Optional[Path] = None,
     }
     pairs = on_the_fly._layer_pairs(student)
     teach = on_the_fly._teacher_targets(x, pairs, "distances")
-    captured: Dict[str, Tensor] = {}
+    captured: dict[str, Tensor] = {}
 
     def student_forward() -> None:
         with FeatureCapture(student, [p[1] for p in pairs]) as cap:
@@ -141,19 +143,19 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Optional[Path] = None,
         "student forward + all losses + backward": min(time_call(backward, repeats)),
     }
     base_s, base_t = rows["plain student step"], rows["plain teacher training step"]
-    log(f"graph: {n} nodes, {ei.size(1):,} edges; batch {batch}; best of {repeats}; "
+    logger.info(f"graph: {n} nodes, {ei.size(1):,} edges; batch {batch}; best of {repeats}; "
         f"{torch.get_num_threads()} threads; device {dev}; teacher {PRESETS['teacher']}, student "
         f"{PRESETS['student']}")
-    log("\n| step | seconds | vs plain student step | vs plain teacher step |")
-    log("|---|---:|---:|---:|")
+    logger.info("\n| step | seconds | vs plain student step | vs plain teacher step |")
+    logger.info("|---|---:|---:|---:|")
     for name, sec in rows.items():
-        log(f"| {name} | {sec:.3f} | {sec / base_s:.1f}x | {sec / base_t:.2f}x |")
-    log("\n| KD step part (teacher on the fly) | seconds |")
-    log("|---|---:|")
+        logger.info(f"| {name} | {sec:.3f} | {sec / base_s:.1f}x | {sec / base_t:.2f}x |")
+    logger.info("\n| KD step part (teacher on the fly) | seconds |")
+    logger.info("|---|---:|")
     for name, sec in parts.items():
-        log(f"| {name} | {sec:.3f} |")
+        logger.info(f"| {name} | {sec:.3f} |")
     mem = scd_peak_memory(batch, 10, 228, 32)
-    log(f"\nL_SCD forward + backward at [B, T, N, C] = [{batch}, 10, 228, 32]: "
-        f"{mem['seconds']:.2f} s, peak memory {mem['growth_mb']:.0f} MB above the inputs "
-        f"(process peak {mem['process_peak_mb']:.0f} MB)")
+    logger.info(f"\nL_SCD forward + backward at [B, T, N, C] = [{batch}, 10, 228, 32]: "
+                f"{mem['seconds']:.2f} s, peak memory {mem['growth_mb']:.0f} MB above the inputs "
+                f"(process peak {mem['process_peak_mb']:.0f} MB)")
     return {**rows, **{f"part: {k}": v for k, v in parts.items()}, **mem}

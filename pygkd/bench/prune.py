@@ -5,9 +5,9 @@ FLOPs and latency on the same batch."""
 from __future__ import annotations
 
 import functools
-
+import logging
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Any
 
 import torch
 
@@ -20,12 +20,13 @@ from pygkd.train.config import DataConfig
 from pygkd.train.evaluate import count_flops
 from pygkd.train.runs import build_dataset
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["bench_prune"]
 
 
-def bench_prune(run_dir: Path, student: Optional[Path] = None, batch: int = 1140,
-                repeats: int = 10, log: Callable[[str], None] = print,
-                device: str = "cpu") -> Dict[str, Dict]:
+def bench_prune(run_dir: Path, student: Path | None = None, batch: int = 1140,
+                repeats: int = 10, device: str = "cpu") -> dict[str, Any]:
     """Compare the base model, the masked model and the exported model of a structured run."""
     from pygkd.bench.timing import bench_device
 
@@ -54,7 +55,7 @@ def bench_prune(run_dir: Path, student: Optional[Path] = None, batch: int = 1140
         with masks:
             masked_out = base(x[:64], ei, ew)
         diff = float((exported(x[:64], ei, ew) - masked_out).abs().max())
-        rows = {}
+        rows: dict[str, dict[str, Any]] = {}
         for name, model in models.items():
             model.eval()
             times = time_call(functools.partial(model, x, ei, ew), repeats, device=dev)
@@ -66,16 +67,17 @@ def bench_prune(run_dir: Path, student: Optional[Path] = None, batch: int = 1140
         rows["masked base (same function as exported)"] = {
             **rows["model pruned from (base)"], "latency_s": sum(times) / len(times)}
     ref = rows["model pruned from (base)"]["latency_s"]
-    log(f"{run_dir}: batch {batch}, mean of {repeats} runs, {torch.get_num_threads()} threads, "
+    logger.info(f"{run_dir}: batch {batch}, mean of {repeats} runs, {torch.get_num_threads()} "
+                "threads, "
         f"device {dev}")
-    log("\n| model | blocks | parameters | FLOPs / sample | latency (s) | vs base |")
-    log("|---|---|---:|---:|---:|---:|")
+    logger.info("\n| model | blocks | parameters | FLOPs / sample | latency (s) | vs base |")
+    logger.info("|---|---|---:|---:|---:|---:|")
     for name, r in rows.items():
-        log(f"| {name} | {r['blocks']} | {r['parameters']:,} | {r['flops_per_sample']:,} | "
-            f"{r['latency_s']:.4f} | {r['latency_s'] / ref:.1%} |")
+        logger.info(f"| {name} | {r['blocks']} | {r['parameters']:,} | {r['flops_per_sample']:,} | "
+                    f"{r['latency_s']:.4f} | {r['latency_s'] / ref:.1%} |")
     if student is not None:
         ratio = (rows["exported pruned STGCN"]["latency_s"]
                  / rows["hand-designed student"]["latency_s"])
-        log(f"\nexported pruned / hand-designed student latency: {ratio:.2f}x")
-    log(f"max |exported - masked| on 64 test windows: {diff:.2e}")
+        logger.info(f"\nexported pruned / hand-designed student latency: {ratio:.2f}x")
+    logger.info(f"max |exported - masked| on 64 test windows: {diff:.2e}")
     return {"rows": rows, "max_abs_diff": diff}

@@ -16,8 +16,9 @@ Peak memory is the resident-memory growth sampled during the first call of each 
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -29,6 +30,8 @@ from pygkd.distill.objective import DistillObjective
 from pygkd.nn.layers import GraphOperator
 from pygkd.nn.models.stgcn import PRESETS, STGCN
 from pygkd.train.config import DistillConfig
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["bench_scale", "dense_reference_operator", "training_step"]
 
@@ -70,7 +73,7 @@ def _kd_step(student: nn.Module, objective: DistillObjective, x: Tensor,
 
 
 def _measure(fn: Callable[[], object], repeats: int,
-             device: Optional[torch.device] = None) -> Dict[str, float]:
+             device: torch.device | None = None) -> dict[str, float]:
     """Best time of ``repeats`` calls after a warm-up call, whose resident-memory growth is
     the peak reported (later calls reuse memory the allocator already holds)."""
     with PeakMemory() as mem:
@@ -80,22 +83,22 @@ def _measure(fn: Callable[[], object], repeats: int,
 
 
 def bench_scale(sizes: Sequence[int] = SIZES, batch: int = 8, scd_nodes: int = 256,
-                repeats: int = 2, dense_limit: int = 2000,
-                log: Callable[[str], None] = print, device: str = "cpu") -> List[Dict[str, float]]:
+                repeats: int = 2, dense_limit: int = 2000, device: str = "cpu"
+                ) -> list[dict[str, float]]:
     """Run the scale benchmark and print one table; return one row per size (peak memory is
     the process's resident memory, meaningful on the CPU)."""
     dev = bench_device(device)
-    log(f"synthetic networks (3 days), batch {batch}, best of {repeats}, "
-        f"{torch.get_num_threads()} threads; teacher {PRESETS['teacher']}, student "
+    logger.info(f"synthetic networks (3 days), batch {batch}, best of {repeats}, "
+                f"{torch.get_num_threads()} threads; teacher {PRESETS['teacher']}, student "
         f"{PRESETS['student']}; KD: L_STCD, teacher on the fly, L_SCD on {scd_nodes} nodes; "
         f"device {dev}")
-    rows: List[Dict[str, float]] = []
+    rows: list[dict[str, float]] = []
     for n in sizes:
         start = time.perf_counter()
         data = make_synthetic_network(num_nodes=n, num_days=3)
         ei, ew = adjacency_to_edges(data.adjacency)
         del data
-        row: Dict[str, float] = {"nodes": n, "edges": ei.size(1),
+        row: dict[str, float] = {"nodes": n, "edges": ei.size(1),
                                  "generate_s": time.perf_counter() - start}
         with PeakMemory() as mem:
             start = time.perf_counter()
@@ -125,20 +128,20 @@ def bench_scale(sizes: Sequence[int] = SIZES, batch: int = 8, scd_nodes: int = 2
         result = _measure(_kd_step(student, objective, x, y), repeats, dev)
         row["kd_s"], row["kd_peak_mb"] = result["seconds"], result["peak_mb"]
         rows.append(row)
-        log(f"N={n}: done ({row['edges']:,} edges)")
+        logger.info(f"N={n}: done ({row['edges']:,} edges)")
 
     def cell(value: float, fmt: str) -> str:
         return "-" if value != value else format(value, fmt)
 
-    log("\n| N | edges | operator build (s) | operator MB | dense reference build (s) | "
-        "dense peak MB | teacher step (s) | teacher peak MB | student step (s) | "
-        "student peak MB | KD step (s) | KD peak MB | KD / teacher step |")
-    log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    logger.info("\n| N | edges | operator build (s) | operator MB | dense reference build (s) | "
+                "dense peak MB | teacher step (s) | teacher peak MB | student step (s) | "
+                "student peak MB | KD step (s) | KD peak MB | KD / teacher step |")
+    logger.info("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        log(f"| {r['nodes']:,} | {r['edges']:,} | {r['operator_s']:.3f} | "
-            f"{r['operator_mb']:.1f} | {cell(r.get('dense_s', float('nan')), '.2f')} | "
-            f"{cell(r.get('dense_peak_mb', float('nan')), '.0f')} | {r['teacher_s']:.3f} | "
-            f"{cell(r['teacher_peak_mb'], '.0f')} | {r['student_s']:.3f} | "
-            f"{cell(r['student_peak_mb'], '.0f')} | {r['kd_s']:.3f} | "
-            f"{cell(r['kd_peak_mb'], '.0f')} | {r['kd_s'] / r['teacher_s']:.2f}x |")
+        logger.info(f"| {r['nodes']:,} | {r['edges']:,} | {r['operator_s']:.3f} | "
+                    f"{r['operator_mb']:.1f} | {cell(r.get('dense_s', float('nan')), '.2f')} | "
+                    f"{cell(r.get('dense_peak_mb', float('nan')), '.0f')} | {r['teacher_s']:.3f} | "
+                    f"{cell(r['teacher_peak_mb'], '.0f')} | {r['student_s']:.3f} | "
+                    f"{cell(r['student_peak_mb'], '.0f')} | {r['kd_s']:.3f} | "
+                    f"{cell(r['kd_peak_mb'], '.0f')} | {r['kd_s'] / r['teacher_s']:.2f}x |")
     return rows

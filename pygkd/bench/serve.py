@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import copy
 import functools
+import logging
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,25 +24,26 @@ from torch import Tensor
 from pygkd.bench.timing import time_call
 from pygkd.deploy.module import ForecastModule, load_forecast_module
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["bench_serve", "latency_percentiles"]
 
 
 def latency_percentiles(fn: Callable[[], object], repeats: int, warmup: int = 3
-                        ) -> Tuple[float, float]:
+                        ) -> tuple[float, float]:
     """p50 and p99 wall time (ms) of ``repeats`` calls after ``warmup`` calls."""
     times = [1000 * t for t in time_call(fn, repeats, warmup)]
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def _test_windows(path: Path, module: ForecastModule) -> Tuple[Tensor, Tensor, Sequence[int],
+def _test_windows(path: Path, module: ForecastModule) -> tuple[Tensor, Tensor, Sequence[int],
                                                                int]:
     """Raw test windows ``[S, T, N, 1]``, raw targets ``[S, H, N]``, the evaluated steps and
     the minutes per step."""
-    from pygkd.distill.run import teacher_data_config
     from pygkd.train.checkpoint import load_checkpoint
-    from pygkd.train.runs import build_dataset
+    from pygkd.train.runs import build_dataset, checkpoint_data_config
 
-    dataset = build_dataset(teacher_data_config(load_checkpoint(path)))
+    dataset = build_dataset(checkpoint_data_config(load_checkpoint(path)))
     x, y = dataset.batch("test", torch.arange(dataset.num_samples("test")))
     steps = [s for s in (3, 6, 9) if s <= module.horizon]
     return (dataset.scaler.inverse(x), dataset.scaler.inverse(y[:, : module.horizon]), steps,
@@ -48,7 +51,7 @@ def _test_windows(path: Path, module: ForecastModule) -> Tuple[Tensor, Tensor, S
 
 
 def _runtimes(module: ForecastModule, folder: Path, compile_model: bool, onnx: bool,
-              device: torch.device) -> Dict[str, Callable[[Tensor], np.ndarray]]:
+              device: torch.device) -> dict[str, Callable[[Tensor], np.ndarray]]:
     """``name -> run(readings) -> forecast`` for every runtime compared (inputs on the CPU)."""
     placed = copy.deepcopy(module).to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -58,7 +61,7 @@ def _runtimes(module: ForecastModule, folder: Path, compile_model: bool, onnx: b
         sync()
         return out.cpu().numpy()
 
-    runtimes: Dict[str, Callable[[Tensor], np.ndarray]] = {"eager PyTorch": eager}
+    runtimes: dict[str, Callable[[Tensor], np.ndarray]] = {"eager PyTorch": eager}
     if compile_model:
         torch._dynamo.reset()
         compiled = torch.compile(placed, fullgraph=True, dynamic=True)
@@ -83,18 +86,17 @@ def _runtimes(module: ForecastModule, folder: Path, compile_model: bool, onnx: b
 
 def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
                 single_repeats: int = 200, compile_model: bool = True, onnx: bool = True,
-                log: Callable[[str], None] = print,
-                device: str = "cpu") -> List[Dict[str, float]]:
+                device: str = "cpu") -> list[dict[str, float]]:
     """Run the serving benchmark for each checkpoint in ``models``; print one table.
 
     Eager and compiled PyTorch run on ``device``; ONNX Runtime on its CPU provider."""
     from pygkd.bench.timing import bench_device
 
     dev = bench_device(device)
-    rows: List[Dict[str, float]] = []
-    log(f"{torch.get_num_threads()} threads; PyTorch on {dev}; one window: p50/p99 of "
-        f"{single_repeats} runs; "
-        f"batch of {batch}: p50/p99 of {repeats} runs")
+    rows: list[dict[str, float]] = []
+    logger.info(f"{torch.get_num_threads()} threads; PyTorch on {dev}; one window: p50/p99 of "
+                f"{single_repeats} runs; "
+                f"batch of {batch}: p50/p99 of {repeats} runs")
     for path in models:
         path = Path(path)
         model_file = path / "model.pt" if path.is_dir() else path
@@ -113,23 +115,24 @@ def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
                 p50_1, p99_1 = latency_percentiles(functools.partial(run, one), single_repeats)
                 p50_b, p99_b = latency_percentiles(functools.partial(run, big), repeats,
                                                    warmup=1)
-            row: Dict[str, float] = {
+            row: dict[str, Any] = {
                 "model": name, "runtime": runtime, "p50_one_ms": p50_1, "p99_one_ms": p99_1,
                 "p50_batch_ms": p50_b, "p99_batch_ms": p99_b,
-                "max_diff": float(np.abs(out - eager_out).max())}  # type: ignore[dict-item]
+                "max_diff": float(np.abs(out - eager_out).max())}
             for s in steps:
                 row[f"MAE {s * minutes} min"] = float(np.abs(out[:, s - 1] - truth[:, s - 1]
                                                              .numpy()).mean())
             rows.append(row)
         tmp.cleanup()
     maes = [k for k in rows[0] if k.startswith("MAE")] if rows else []
-    log("\n| model | runtime | one window p50 / p99 (ms) | batch p50 / p99 (ms) | "
-        "vs eager (batch p50) | max abs diff vs eager | " + " | ".join(maes) + " |")
-    log("|---|---|---:|---:|---:|---:|" + "---:|" * len(maes))
+    logger.info("\n| model | runtime | one window p50 / p99 (ms) | batch p50 / p99 (ms) | "
+                "vs eager (batch p50) | max abs diff vs eager | " + " | ".join(maes) + " |")
+    logger.info("|---|---|---:|---:|---:|---:|" + "---:|" * len(maes))
     eager = {r["model"]: r for r in rows if r["runtime"] == "eager PyTorch"}
     for r in rows:
         base = eager[r["model"]]
-        log(f"| {r['model']} | {r['runtime']} | {r['p50_one_ms']:.2f} / {r['p99_one_ms']:.2f} | "
+        logger.info(f"| {r['model']} | {r['runtime']} | {r['p50_one_ms']:.2f} / "
+                    f"{r['p99_one_ms']:.2f} | "
             f"{r['p50_batch_ms']:.1f} / {r['p99_batch_ms']:.1f} | "
             f"{base['p50_batch_ms'] / r['p50_batch_ms']:.2f}x | {r['max_diff']:.1e} | "
             + " | ".join(f"{r[k]:.3f}" for k in maes) + " |")

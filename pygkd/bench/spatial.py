@@ -13,8 +13,8 @@ All three share weights; outputs and input gradients are compared.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Callable, Dict, Optional
 
 import torch
 from torch_geometric.nn import ChebConv
@@ -22,6 +22,8 @@ from torch_geometric.nn import ChebConv
 from pygkd.bench.timing import find_w228, pemsd7m_adjacency, time_call
 from pygkd.data.preprocessing import adjacency_to_edges
 from pygkd.nn.layers import FastChebConv, scaled_laplacian
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["bench_spatial"]
 
@@ -34,9 +36,9 @@ def _random_adjacency(n: int, density: float, seed: int = 0):  # type: ignore[no
 
 
 def bench_spatial(batch: int = 50, steps: int = 10, channels: int = 32, sigma2: float = 10.0,
-                  w228: Optional[Path] = None, repeats: int = 3, loop: bool = True,
-                  stock: bool = True, log: Callable[[str], None] = print,
-                  device: str = "cpu") -> Dict[str, float]:
+                  w228: Path | None = None, repeats: int = 3, loop: bool = True,
+                  stock: bool = True,
+                  device: str = "cpu") -> dict[str, float]:
     """Run the spatial benchmark and print a side-by-side table; return the figures."""
     path = find_w228(w228)
     if path is not None:
@@ -57,10 +59,10 @@ def bench_spatial(batch: int = 50, steps: int = 10, channels: int = 32, sigma2: 
     ref = ChebConv(channels, channels, K=3).to(dev)
     ref.load_state_dict(fast.state_dict())
     x = torch.randn(batch, steps, n, channels).to(dev)
-    log(f"graph: {graph}: {n} nodes, {edge_index.size(1):,} directed edges "
-        f"({edge_index.size(1) / (n * n):.0%} dense), lambda_max={lam:.4f}")
-    log(f"input [B, T, N, C] = [{batch}, {steps}, {n}, {channels}], ChebConv({channels}, "
-        f"{channels}, K=3), forward + backward, {torch.get_num_threads()} threads")
+    logger.info(f"graph: {graph}: {n} nodes, {edge_index.size(1):,} directed edges "
+                f"({edge_index.size(1) / (n * n):.0%} dense), lambda_max={lam:.4f}")
+    logger.info(f"input [B, T, N, C] = [{batch}, {steps}, {n}, {channels}], ChebConv({channels}, "
+                f"{channels}, K=3), forward + backward, {torch.get_num_threads()} threads")
 
     def run_fast():
         xi = x.clone().requires_grad_(True)
@@ -72,6 +74,7 @@ def bench_spatial(batch: int = 50, steps: int = 10, channels: int = 32, sigma2: 
         xi = x.reshape(batch * steps, n, channels).clone().requires_grad_(True)
         out = ref(xi, edge_index, edge_weight, lambda_max=lam_t)
         out.sum().backward()
+        assert xi.grad is not None
         return out.reshape(x.shape), xi.grad.reshape(x.shape)
 
     def run_loop():
@@ -82,7 +85,7 @@ def bench_spatial(batch: int = 50, steps: int = 10, channels: int = 32, sigma2: 
         out.sum().backward()
         return out, xi.grad
 
-    results: Dict[str, float] = {"edges": float(edge_index.size(1))}
+    results: dict[str, float] = {"edges": float(edge_index.size(1))}
     fast_times = time_call(run_fast, repeats=repeats)
     results["fast_s"] = min(fast_times)
     rows = [("FastChebConv (cached dense L)", results["fast_s"])]
@@ -100,13 +103,15 @@ def bench_spatial(batch: int = 50, steps: int = 10, channels: int = 32, sigma2: 
     (out_f ** 2).sum().backward()
     (out_r ** 2).sum().backward()
     results["max_abs_diff"] = float((out_f.reshape(out_r.shape) - out_r).abs().max().detach())
+    assert xs.grad is not None and xr.grad is not None
     results["max_grad_diff"] = float((xs.grad.reshape(xr.grad.shape) - xr.grad).abs().max())
     results["grad_scale"] = float(xr.grad.abs().max())
-    log("")
-    log("| implementation | forward+backward (s) | vs FastChebConv |")
-    log("|---|---:|---:|")
+    logger.info("")
+    logger.info("| implementation | forward+backward (s) | vs FastChebConv |")
+    logger.info("|---|---:|---:|")
     for name, seconds in rows:
-        log(f"| {name} | {seconds:.3f} | {seconds / results['fast_s']:.1f}x |")
-    log(f"\nmax |FastChebConv - ChebConv|: output {results['max_abs_diff']:.2e}, "
-        f"input gradient {results['max_grad_diff']:.2e} (largest gradient {results['grad_scale']:.1f})")
+        logger.info(f"| {name} | {seconds:.3f} | {seconds / results['fast_s']:.1f}x |")
+    logger.info(f"\nmax |FastChebConv - ChebConv|: output {results['max_abs_diff']:.2e}, "
+                f"input gradient {results['max_grad_diff']:.2e} "
+                f"(largest gradient {results['grad_scale']:.1f})")
     return results

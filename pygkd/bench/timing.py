@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List, Optional
 
 import numpy as np
 
@@ -16,14 +16,14 @@ from pygkd.data.preprocessing import check_distance_matrix, gaussian_kernel_adja
 __all__ = ["time_call", "find_w228", "pemsd7m_adjacency", "PeakMemory", "bench_device"]
 
 
-def bench_device(device: Optional[str] = "cpu"):  # type: ignore[no-untyped-def]
+def bench_device(device: str | None = "cpu"):  # type: ignore[no-untyped-def]
     """The :class:`torch.device` a benchmark runs on (``--device``)."""
     from pygkd.runtime.device import resolve_device
 
     return resolve_device(device or "cpu")
 
 
-def _synchronizer(device: Optional[object]) -> Callable[[], None]:
+def _synchronizer(device: object | None) -> Callable[[], None]:
     import torch
 
     if device is not None and getattr(device, "type", str(device)).startswith("cuda"):
@@ -48,14 +48,14 @@ class PeakMemory:
         self.growth_mb = float("nan")
         self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
-    def _rss(self) -> Optional[int]:
+    def _rss(self) -> int | None:
         try:
             with open("/proc/self/statm") as handle:
                 return int(handle.read().split()[1]) * self._page
         except OSError:
             return None
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         self._base = self._rss()
         self._peak = self._base or 0
         self._done = threading.Event()
@@ -78,7 +78,7 @@ class PeakMemory:
 
 
 def time_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1,
-              device: Optional[object] = None) -> List[float]:
+              device: object | None = None) -> list[float]:
     """Wall times (seconds) of ``repeats`` calls after ``warmup`` untimed ones (on a CUDA
     ``device``, synchronised before and after each call)."""
     sync = _synchronizer(device)
@@ -94,8 +94,8 @@ def time_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1,
     return times
 
 
-def find_w228(path: Optional[Path] = None) -> Optional[Path]:
-    """``W_228.csv`` from ``path``, the data folder, or a ``shared/data`` folder nearby."""
+def find_w228(path: Path | None = None) -> Path | None:
+    """``W_228.csv`` from ``path``, the data folder, or a data folder nearby."""
     candidates = [path] if path is not None else [
         default_data_dir() / "W_228.csv",
         Path.cwd() / "data" / "W_228.csv",

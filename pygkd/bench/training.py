@@ -9,11 +9,12 @@ of the same size (207 sensors) otherwise, with random ``[B, 12, N, 1]`` windows.
 from __future__ import annotations
 
 import copy
+import logging
 import tempfile
 import time
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -27,11 +28,13 @@ from pygkd.data.synthetic import make_synthetic_network
 from pygkd.nn.layers import FastChebConv
 from pygkd.nn.models.stgcn import PRESETS, STGCN
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["bench_product", "bench_compile", "bench_precision", "los_loop_graph",
            "use_slice_product"]
 
 
-def los_loop_graph(data_dir: Optional[Path] = None) -> Tuple[Tensor, Tensor, int, str]:
+def los_loop_graph(data_dir: Path | None = None) -> tuple[Tensor, Tensor, int, str]:
     """``(edge_index, edge_weight, N, description)`` of Los-loop, or of a 207-sensor synthetic
     network when ``los_adj.csv`` is not found."""
     candidates = [Path(data_dir)] if data_dir is not None else [
@@ -47,12 +50,13 @@ def los_loop_graph(data_dir: Optional[Path] = None) -> Tuple[Tensor, Tensor, int
     return ei, ew, 207, "synthetic 207-sensor graph (los_adj.csv not found)"
 
 
-def _slice_forward(self: FastChebConv, x: Tensor, edge_index: Optional[Tensor] = None,
-                   edge_weight: Optional[Tensor] = None, batch: Optional[Tensor] = None,
-                   lambda_max: Optional[Tensor] = None, operator=None) -> Tensor:  # type: ignore[no-untyped-def]
+def _slice_forward(self: FastChebConv, x: Tensor, edge_index: Tensor | None = None,
+                   edge_weight: Tensor | None = None, batch: Tensor | None = None,
+                   lambda_max: Tensor | None = None, operator=None) -> Tensor:  # type: ignore[no-untyped-def]
     """FastChebConv as pygkd computed it before: ``torch.matmul(L, x)`` broadcast over every
     (batch, time) slice of ``x [B, T, N, C]``."""
     op = operator if operator is not None else self.cached_operator
+    assert op is not None, "expected a cached or given operator"
     dense = op.to_dense().to(x.dtype)
     tx0, out = x, self.lins[0](x)
     if len(self.lins) > 1:
@@ -79,7 +83,7 @@ def _mse_step(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
     return lambda: training_step(model, opt, lambda: torch.mean((model(x)[:, 0, :, 0] - y) ** 2))
 
 
-def _inputs(n: int, batch: int, device: Optional[torch.device] = None) -> Tuple[Tensor, Tensor]:
+def _inputs(n: int, batch: int, device: torch.device | None = None) -> tuple[Tensor, Tensor]:
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(batch, 12, n, 1, generator=g), torch.randn(batch, n, generator=g)
     return x.to(device), y.to(device)
@@ -97,18 +101,18 @@ def _placed(ei: Tensor, ew: Tensor, n: int, name: str, device: torch.device,
     return model.cache_graph(ei.to(device), ew.to(device))
 
 
-def bench_product(batch: int = 50, repeats: int = 3, data_dir: Optional[Path] = None,
-                  log: Callable[[str], None] = print, device: str = "cpu") -> Dict[str, float]:
+def bench_product(batch: int = 50, repeats: int = 3, data_dir: Path | None = None,
+                  device: str = "cpu") -> dict[str, float]:
     """Training steps with one graph product per propagation vs the per-slice reference."""
     dev = bench_device(device)
     ei, ew, n, graph = los_loop_graph(data_dir)
     x, y = _inputs(n, batch, dev)
-    log(f"{graph}: {n} nodes, {ei.size(1):,} edges; batch {batch}; best of {repeats}; "
+    logger.info(f"{graph}: {n} nodes, {ei.size(1):,} edges; batch {batch}; best of {repeats}; "
         f"{torch.get_num_threads()} threads; device {dev}; the operator stored dense for both "
         "rows")
-    results: Dict[str, float] = {}
-    log("\n| model | one product (s) | per-slice product (s) | speed-up |")
-    log("|---|---:|---:|---:|")
+    results: dict[str, float] = {}
+    logger.info("\n| model | one product (s) | per-slice product (s) | speed-up |")
+    logger.info("|---|---:|---:|---:|")
     for name in ("student", "pruning-base", "teacher"):
         model = _placed(ei, ew, n, name, dev, dense=True)  # same storage for both rows
         reference = use_slice_product(model)
@@ -116,23 +120,23 @@ def bench_product(batch: int = 50, repeats: int = 3, data_dir: Optional[Path] = 
         slow = min(time_call(_mse_step(reference, x, y), repeats, device=dev))
         results[name] = fast
         results[f"{name} (per-slice)"] = slow
-        log(f"| {name} | {fast:.4f} | {slow:.4f} | {slow / fast:.2f}x |")
+        logger.info(f"| {name} | {fast:.4f} | {slow:.4f} | {slow / fast:.2f}x |")
     return results
 
 
-def bench_compile(batch: int = 50, repeats: int = 5, data_dir: Optional[Path] = None,
-                  log: Callable[[str], None] = print, device: str = "cpu") -> Dict[str, float]:
+def bench_compile(batch: int = 50, repeats: int = 5, data_dir: Path | None = None,
+                  device: str = "cpu") -> dict[str, float]:
     """Eager vs ``torch.compile(model, fullgraph=True)`` training steps (teacher, student)."""
     dev = bench_device(device)
     ei, ew, n, graph = los_loop_graph(data_dir)
     x, y = _inputs(n, batch, dev)
-    log(f"{graph}: {n} nodes; batch {batch}; best of {repeats} after warm-up; "
-        f"{torch.get_num_threads()} threads; device {dev}; fullgraph=True (no graph breaks "
-        "allowed)")
-    results: Dict[str, float] = {}
-    log("\n| model | eager step (s) | compiled step (s) | compile time (s) | speed-up | "
-        "max |output diff| |")
-    log("|---|---:|---:|---:|---:|---:|")
+    logger.info(f"{graph}: {n} nodes; batch {batch}; best of {repeats} after warm-up; "
+                f"{torch.get_num_threads()} threads; device {dev}; fullgraph=True (no graph breaks "
+                "allowed)")
+    results: dict[str, float] = {}
+    logger.info("\n| model | eager step (s) | compiled step (s) | compile time (s) | speed-up | "
+                "max |output diff| |")
+    logger.info("|---|---:|---:|---:|---:|---:|")
     for name in ("teacher", "student"):
         model = _placed(ei, ew, n, name, dev)
         twin = copy.deepcopy(model)
@@ -140,21 +144,21 @@ def bench_compile(batch: int = 50, repeats: int = 5, data_dir: Optional[Path] = 
         compiled = torch.compile(twin, fullgraph=True)
         eager = min(time_call(_mse_step(model, x, y), repeats, device=dev))
         start = time.perf_counter()
-        step = _mse_step(compiled, x, y)
+        step = _mse_step(compiled, x, y)  # type: ignore[arg-type]
         step()
         compile_s = time.perf_counter() - start
         fast = min(time_call(step, repeats, device=dev))
         with torch.no_grad():
             diff = float((compiled(x) - twin(x)).abs().max())
         results[name], results[f"{name} (compiled)"] = eager, fast
-        log(f"| {name} | {eager:.4f} | {fast:.4f} | {compile_s:.1f} | {eager / fast:.2f}x | "
-            f"{diff:.1e} |")
+        logger.info(f"| {name} | {eager:.4f} | {fast:.4f} | {compile_s:.1f} | "
+                    f"{eager / fast:.2f}x | {diff:.1e} |")
     return results
 
 
 def bench_precision(epochs: int = 5, nodes: int = 40, batch: int = 50, repeats: int = 3,
-                    data_dir: Optional[Path] = None, log: Callable[[str], None] = print,
-                    device: str = "cpu") -> Dict[str, Dict[str, float]]:
+                    data_dir: Path | None = None,
+                    device: str = "cpu") -> dict[str, dict[str, float]]:
     """float32 vs bfloat16 autocast: training-step time on the Los-loop-size graph, and test
     accuracy of a student trained ``epochs`` epochs on the synthetic network each way."""
     from pygkd.runtime.precision import Precision
@@ -164,12 +168,12 @@ def bench_precision(epochs: int = 5, nodes: int = 40, batch: int = 50, repeats: 
     dev = bench_device(device)
     ei, ew, n, graph = los_loop_graph(data_dir)
     x, y = _inputs(n, batch, dev)
-    log(f"step time: {graph}, batch {batch}, best of {repeats}, device {dev}, "
+    logger.info(f"step time: {graph}, batch {batch}, best of {repeats}, device {dev}, "
         f"{torch.get_num_threads()} threads; accuracy: student, synthetic network of {nodes} "
         f"sensors, {epochs} epochs, seed 0")
-    results: Dict[str, Dict[str, float]] = {}
+    results: dict[str, dict[str, float]] = {}
     for precision in ("32", "bf16"):
-        row: Dict[str, float] = {}
+        row: dict[str, float] = {}
         for name in ("teacher", "student"):
             model = _placed(ei, ew, n, name, dev)
             opt = torch.optim.Adam(model.parameters())
@@ -190,16 +194,18 @@ def bench_precision(epochs: int = 5, nodes: int = 40, batch: int = 50, repeats: 
             "train": {"epochs": epochs, "precision": precision, "lr": 5e-3,
                       "latency_repeats": 1, "latency_batch": 8}})
         with tempfile.TemporaryDirectory() as tmp:
-            metrics = run_train(config, Path(tmp), progress=False, log=lambda m: None)
+            metrics = run_train(config, Path(tmp), progress=False)
         for horizon, values in metrics["test"].items():
             row[f"MAE {horizon}"] = values["MAE"]
         results[precision] = row
     base = results["32"]
-    log("\n| precision | teacher step (s) | student step (s) | "
+    logger.info("\n| precision | teacher step (s) | student step (s) | "
         + " | ".join(k for k in base if k.startswith("MAE")) + " |")
-    log("|---|---:|---:|" + "---:|" * sum(k.startswith("MAE") for k in base))
+    logger.info("|---|---:|---:|" + "---:|" * sum(k.startswith("MAE") for k in base))
     for precision, row in results.items():
         maes = " | ".join(f"{row[k]:.3f}" for k in base if k.startswith("MAE"))
-        log(f"| {precision} | {row['teacher_s']:.4f} ({base['teacher_s'] / row['teacher_s']:.2f}x)"
-            f" | {row['student_s']:.4f} ({base['student_s'] / row['student_s']:.2f}x) | {maes} |")
+        t_ratio = base['teacher_s'] / row['teacher_s']
+        s_ratio = base['student_s'] / row['student_s']
+        logger.info(f"| {precision} | {row['teacher_s']:.4f} ({t_ratio:.2f}x)"
+                    f" | {row['student_s']:.4f} ({s_ratio:.2f}x) | {maes} |")
     return results

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple
 
 import click
 
@@ -26,73 +25,73 @@ def bench(ctx: click.Context) -> None:
 
 
 @bench.command()
-@click.option("--batch", type=int, default=50, show_default=True)
-@click.option("--steps", type=int, default=10, show_default=True)
-@click.option("--channels", type=int, default=32, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--steps", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--channels", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--sigma2", type=float, default=10.0, show_default=True,
               help="Kernel width for W_228.csv (10 = the paper's 44,050-edge graph).")
 @click.option("--w228", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Path of W_228.csv [searched in the data folder].")
-@click.option("--repeats", type=int, default=3, show_default=True,
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Timed runs of FastChebConv (the slow baselines run once).")
 @click.option("--no-loop", is_flag=True, help="Skip the per-slice loop (the slowest part).")
 @runtime_options(training=False)
-def spatial(batch: int, steps: int, channels: int, sigma2: float, w228: Optional[Path],
-            repeats: int, no_loop: bool, device: Optional[str] = None) -> None:
+def spatial(batch: int, steps: int, channels: int, sigma2: float, w228: Path | None,
+            repeats: int, no_loop: bool, device: str | None = None) -> None:
     """FastChebConv vs stock ChebConv vs PyG Temporal's per-slice loop (forward + backward)."""
     from pygkd.bench import bench_spatial
 
-    bench_spatial(batch, steps, channels, sigma2, w228, repeats, loop=not no_loop, log=click.echo,
+    bench_spatial(batch, steps, channels, sigma2, w228, repeats, loop=not no_loop,
                   device=device or "auto")
 
 
 @bench.command()
-@click.option("--batch", type=int, default=1140, show_default=True,
+@click.option("--batch", type=click.IntRange(min=1), default=1140, show_default=True,
               help="Samples per forward pass (the paper uses 1,140).")
-@click.option("--repeats", type=int, default=10, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--w228", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Path of W_228.csv [searched in the data folder].")
 @click.option("--sigma2", type=float, default=0.1, show_default=True,
               help="Kernel width for W_228.csv (10: the paper's 85 %-dense graph).")
 @runtime_options(training=False)
-def models(batch: int, repeats: int, w228: Optional[Path], sigma2: float,
-           device: Optional[str] = None) -> None:
+def models(batch: int, repeats: int, w228: Path | None, sigma2: float,
+           device: str | None = None) -> None:
     """Teacher, pruning base and student: parameters, FLOPs and forward latency."""
     from pygkd.bench import bench_models
 
-    bench_models(batch, repeats, sigma2=sigma2, w228=w228, log=click.echo,
+    bench_models(batch, repeats, sigma2=sigma2, w228=w228,
                  device=device or "auto")
 
 
 @bench.command()
-@click.option("--batch", type=int, default=50, show_default=True)
-@click.option("--repeats", type=int, default=3, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--w228", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Path of W_228.csv [searched in the data folder].")
 @runtime_options(training=False)
-def kd(batch: int, repeats: int, w228: Optional[Path], device: Optional[str] = None) -> None:
+def kd(batch: int, repeats: int, w228: Path | None, device: str | None = None) -> None:
     """One KD step (L_STCD) vs plain student and teacher steps; L_SCD time and peak memory."""
     from pygkd.bench import bench_kd
 
-    bench_kd(batch, repeats, w228, log=click.echo, device=device or "auto")
+    bench_kd(batch, repeats, w228, device=device or "auto")
 
 
 @bench.command("prune")
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--student", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="A hand-designed student (model.pt) to time beside the pruned model.")
-@click.option("--batch", type=int, default=1140, show_default=True)
-@click.option("--repeats", type=int, default=10, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=1140, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=10, show_default=True)
 @runtime_options(training=False)
-def prune_bench(run_dir: Path, student: Optional[Path], batch: int, repeats: int,
-                device: Optional[str] = None) -> None:
+def prune_bench(run_dir: Path, student: Path | None, batch: int, repeats: int,
+                device: str | None = None) -> None:
     """Base vs masked vs exported model of a structured 'pygkd prune' RUN_DIR."""
     from pygkd.bench import bench_prune
 
-    bench_prune(run_dir, student, batch, repeats, log=click.echo, device=device or "auto")
+    bench_prune(run_dir, student, batch, repeats, device=device or "auto")
 
 
-def _sizes(text: str) -> Tuple[int, ...]:
+def _sizes(text: str) -> tuple[int, ...]:
     from pygkd.errors import InputError
 
     try:
@@ -107,55 +106,55 @@ def _sizes(text: str) -> Tuple[int, ...]:
 @bench.command()
 @click.option("--sizes", default="228,1000,2000,4000,8600", show_default=True,
               help="Sensor counts of the synthetic networks.")
-@click.option("--batch", type=int, default=8, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--scd-nodes", type=int, default=256, show_default=True,
               help="Nodes of the sampled L_SCD in the KD step.")
-@click.option("--repeats", type=int, default=2, show_default=True)
-@click.option("--dense-limit", type=int, default=2000, show_default=True,
+@click.option("--repeats", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--dense-limit", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Largest N for the dense reference operator (47 s and 2.5 GB at 8,600).")
 @runtime_options(training=False)
 def scale(sizes: str, batch: int, scd_nodes: int, repeats: int, dense_limit: int,
-          device: Optional[str] = None) -> None:
+          device: str | None = None) -> None:
     """Operator build, teacher/student training steps and a sampled-L_SCD KD step from 228 to
     8,600 sensors."""
     from pygkd.bench import bench_scale
 
-    bench_scale(_sizes(sizes), batch, scd_nodes, repeats, dense_limit, log=click.echo,
+    bench_scale(_sizes(sizes), batch, scd_nodes, repeats, dense_limit,
                 device=device or "auto")
 
 
 @bench.command()
-@click.option("--batch", type=int, default=50, show_default=True)
-@click.option("--repeats", type=int, default=3, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @runtime_options(training=False)
-def product(batch: int, repeats: int, device: Optional[str] = None) -> None:
+def product(batch: int, repeats: int, device: str | None = None) -> None:
     """Training steps with one graph product per propagation vs the per-slice product."""
     from pygkd.bench import bench_product
 
-    bench_product(batch, repeats, log=click.echo, device=device or "auto")
+    bench_product(batch, repeats, device=device or "auto")
 
 
 @bench.command("compile")
-@click.option("--batch", type=int, default=50, show_default=True)
-@click.option("--repeats", type=int, default=5, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
 @runtime_options(training=False)
-def compile_bench(batch: int, repeats: int, device: Optional[str] = None) -> None:
+def compile_bench(batch: int, repeats: int, device: str | None = None) -> None:
     """Eager vs torch.compile(fullgraph=True) training steps of teacher and student."""
     from pygkd.bench import bench_compile
 
-    bench_compile(batch, repeats, log=click.echo, device=device or "auto")
+    bench_compile(batch, repeats, device=device or "auto")
 
 
 @bench.command()
-@click.option("--epochs", type=int, default=5, show_default=True,
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
               help="Epochs of the accuracy runs (student, synthetic network).")
-@click.option("--batch", type=int, default=50, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
 @runtime_options(training=False)
-def precision(epochs: int, batch: int, device: Optional[str] = None) -> None:
+def precision(epochs: int, batch: int, device: str | None = None) -> None:
     """float32 vs bfloat16: training-step time and the accuracy it trains to."""
     from pygkd.bench import bench_precision
 
-    bench_precision(epochs=epochs, batch=batch, log=click.echo, device=device or "auto")
+    bench_precision(epochs=epochs, batch=batch, device=device or "auto")
 
 
 @bench.command()
@@ -163,15 +162,15 @@ def precision(epochs: int, batch: int, device: Optional[str] = None) -> None:
               help="Process counts to compare (the first is the reference).")
 @click.option("--preset", type=click.Choice(["teacher", "pruning-base", "student"]),
               default="teacher", show_default=True)
-@click.option("--nodes", type=int, default=228, show_default=True)
-@click.option("--epochs", type=int, default=2, show_default=True)
-@click.option("--batch", type=int, default=50, show_default=True, help="Global batch.")
+@click.option("--nodes", type=click.IntRange(min=1), default=228, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Global batch.")
 def ddp(processes: str, preset: str, nodes: int, epochs: int, batch: int) -> None:
     """One process vs torchrun with N processes (gloo), same global batch: time per epoch.
 
     Runs on the CPU (gloo); on GPUs run 'torchrun ... -m pygkd train --device cuda' directly."""
     from pygkd.bench import bench_ddp
-
     from pygkd.errors import InputError
 
     try:
@@ -180,7 +179,7 @@ def ddp(processes: str, preset: str, nodes: int, epochs: int, batch: int) -> Non
         counts = ()
     if not counts or min(counts) < 1:
         raise InputError(f"--processes: expected comma-separated counts >= 1 (got {processes!r})")
-    bench_ddp(counts, preset, nodes, epochs, batch, log=click.echo)
+    bench_ddp(counts, preset, nodes, epochs, batch)
 
 
 @bench.command()
@@ -193,11 +192,11 @@ def ddp(processes: str, preset: str, nodes: int, epochs: int, batch: int) -> Non
 @click.option("--no-compile", is_flag=True, help="Skip the torch.compile row.")
 @click.option("--no-onnx", is_flag=True, help="Skip the ONNX Runtime rows.")
 @runtime_options(training=False)
-def serve(models: Tuple[Path, ...], batch: int, repeats: int, single_repeats: int,
-          no_compile: bool, no_onnx: bool, device: Optional[str] = None) -> None:
+def serve(models: tuple[Path, ...], batch: int, repeats: int, single_repeats: int,
+          no_compile: bool, no_onnx: bool, device: str | None = None) -> None:
     """Serving latency (p50/p99, one window and a batch) of MODELS in eager PyTorch,
     torch.compile, ONNX Runtime and ONNX Runtime int8, with accuracy on the test split."""
     from pygkd.bench import bench_serve
 
     bench_serve(models, batch, repeats, single_repeats, not no_compile, not no_onnx,
-                log=click.echo, device=device or "auto")
+                device=device or "auto")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any
 
 import click
 
@@ -12,7 +12,7 @@ from pygkd.cli.options import runtime_options, runtime_set_items
 from pygkd.train.config import DISTILL_LOSSES
 
 
-def _int_list(text: str, option: str) -> Tuple[int, ...]:
+def _int_list(text: str, option: str) -> tuple[int, ...]:
     from pygkd.errors import InputError
 
     try:
@@ -34,23 +34,24 @@ def compare() -> None:
               help="Comma-separated losses ('none' = student W/O KD).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
 @click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("recipes/distill"), show_default=True,
-              help="Folder of <loss>.yaml recipes (paper Table 6 defaults).")
+              default=None,
+              help="Folder of <loss>.yaml recipes [the installed distill/ recipes, paper "
+                   "Table 6].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override every recipe, e.g. --set train.epochs=30.")
 @runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/compare-distill"), show_default=True)
-def compare_distill(teacher: Path, losses: str, seeds: str, recipe_dir: Optional[Path],
-                    overrides: Tuple[str, ...], out: Path, **runtime: Any) -> None:
+def compare_distill(teacher: Path, losses: str, seeds: str, recipe_dir: Path | None,
+                    overrides: tuple[str, ...], out: Path, **runtime: Any) -> None:
     """Students with every loss, over seeds, from one teacher: the paper's Tables 2, 4, 5."""
     overrides = runtime_set_items(runtime) + overrides
     from pygkd.distill.compare import run_distill_comparison
 
     table = run_distill_comparison(
         teacher, out, [v.strip() for v in losses.split(",") if v.strip()],
-        _int_list(seeds, "--seeds"), recipe_dir if recipe_dir and recipe_dir.exists() else None,
-        overrides, log=click.echo)
+        _int_list(seeds, "--seeds"), recipe_dir,
+        overrides)
     click.echo("\n" + table)
     click.echo(f"\nWritten to {out / 'comparison.md'}")
 
@@ -60,26 +61,25 @@ def compare_distill(teacher: Path, losses: str, seeds: str, recipe_dir: Optional
               help="Teacher checkpoint (model.pt).")
 @click.option("--loss", type=click.Choice(["rd-l2", "rd-kl", "skd", "ord", "tcd", "scd", "stcd"]),
               default="stcd", show_default=True)
-@click.option("--trials", type=int, default=8, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--trials", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds the search and every trial.")
 @click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("recipes/distill"), show_default=True)
+              default=None, help="Folder of <loss>.yaml recipes [the installed distill/].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override the recipe, e.g. --set train.epochs=15.")
 @runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/tune"), show_default=True)
-def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Optional[Path],
-         overrides: Tuple[str, ...], out: Path, **runtime: Any) -> None:
+def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Path | None,
+         overrides: tuple[str, ...], out: Path, **runtime: Any) -> None:
     """Random search of a loss's alphas / beta on the VALIDATION split only; writes the best
     recipe to OUT/best.yaml."""
     overrides = runtime_set_items(runtime) + overrides
     from pygkd.distill.tune import run_tuning
 
     summary = run_tuning(teacher, loss, out / loss, trials, seed,
-                         recipe_dir if recipe_dir and recipe_dir.exists() else None, overrides,
-                         log=click.echo)
+                         recipe_dir, overrides)
     best = summary["best"]
     click.echo(f"\nbest: trial {best['trial']}, validation MAE {best['val_mae']:.4f}: "
                + ", ".join(f"{k}={v}" for k, v in best.items() if k not in ("trial", "val_mae")))
@@ -100,14 +100,14 @@ def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Optional[
               help="[Table 7: structured; Table 8: unstructured, as the paper]")
 @click.option("--seeds", default="0,1,2", show_default=True)
 @click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("recipes"), show_default=True)
+              default=None, help="Folder with distill/ and prune/ recipes [the installed ones].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
 @runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="[runs/compare-prune-table<N>]")
-def compare_prune(table: str, teacher: Path, base: Optional[Path], targets: str,
-                  mode: Optional[str], seeds: str, recipe_dir: Path, overrides: Tuple[str, ...],
-                  out: Optional[Path], **runtime: Any) -> None:
+def compare_prune(table: str, teacher: Path, base: Path | None, targets: str,
+                  mode: str | None, seeds: str, recipe_dir: Path | None, overrides: tuple[str, ...],
+                  out: Path | None, **runtime: Any) -> None:
     """The paper's Table 7 or Table 8 as a markdown table (mean ± std over seeds)."""
     overrides = runtime_set_items(runtime) + overrides
     from pygkd.errors import InputError
@@ -116,8 +116,7 @@ def compare_prune(table: str, teacher: Path, base: Optional[Path], targets: str,
     out = out or Path("runs") / f"compare-prune-table{table}"
     seed_list = _int_list(seeds, "--seeds")
     if table == "7":
-        text = run_table7(teacher, out, seed_list, recipe_dir, mode or "structured", overrides,
-                          log=click.echo)
+        text = run_table7(teacher, out, seed_list, recipe_dir, mode or "structured", overrides)
     else:
         if base is None:
             raise InputError("--base: required for Table 8 (the trained pruning base)")
@@ -127,6 +126,6 @@ def compare_prune(table: str, teacher: Path, base: Optional[Path], targets: str,
             raise InputError(f"--targets: expected comma-separated shares (got {targets!r})") \
                 from None
         text = run_table8(base, teacher, out, levels, seed_list, recipe_dir,
-                          mode or "unstructured", overrides, log=click.echo)
+                          mode or "unstructured", overrides)
     click.echo("\n" + text)
     click.echo(f"Written to {out / 'comparison.md'}")

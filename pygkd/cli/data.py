@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import click
 import numpy as np
@@ -57,7 +57,7 @@ def info(dataset: str, **kwargs: Any) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to put the files [default: $PYGKD_DATA or ~/.cache/pygkd/data].")
 @click.option("--force", is_flag=True, help="Download again even if the files exist.")
-def download(dataset: str, data_dir: Optional[Path], force: bool) -> None:
+def download(dataset: str, data_dir: Path | None, force: bool) -> None:
     """Download DATASET's public files (needs internet access)."""
     from pygkd.data import download_dataset
 

@@ -4,7 +4,6 @@ runtimes."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import click
 
@@ -26,8 +25,8 @@ _MODEL = click.Path(path_type=Path)
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
               help="Steps to forecast [the training data's: 9].")
 @runtime_options(training=False)
-def predict(model: Path, input_path: Path, out: Optional[Path], as_json: bool,
-            horizon: Optional[int], device: Optional[str]) -> None:
+def predict(model: Path, input_path: Path, out: Path | None, as_json: bool,
+            horizon: int | None, device: str | None) -> None:
     """Forecast the next steps of every sensor from the latest readings in --input.
 
     MODEL is a checkpoint (runs/x/model.pt) or a run folder. The last rows (the model's input
@@ -66,7 +65,7 @@ def predict(model: Path, input_path: Path, out: Optional[Path], as_json: bool,
               help="ONNX only: also write an int8 dynamically quantised copy (<out>.int8.onnx).")
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
               help="Steps of the rollout inside the file [the training data's: 9].")
-def export(model: Path, fmt: str, out: Path, quantize: bool, horizon: Optional[int]) -> None:
+def export(model: Path, fmt: str, out: Path, quantize: bool, horizon: int | None) -> None:
     """Export MODEL (a checkpoint or run folder) with the graph, the normalisation and the
     multi-step rollout inside: input raw readings [B, T, N, C], output forecasts [B, H, N].
 

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any
 
 import click
 
 from pygkd.cli.main import main
 from pygkd.cli.options import runtime_options
-from pygkd.cli.train import _echo_results, _load_raw, _merge, _merge_runtime, _model_section
+from pygkd.cli.recipe_args import (
+    echo_results,
+    merge_runtime,
+    merge_section,
+    model_section,
+    recipe_dict,
+    recipe_option,
+)
 from pygkd.nn.models.stgcn import PRESETS
 from pygkd.train.config import DISTILL_LOSSES
 
@@ -19,8 +26,7 @@ from pygkd.train.config import DISTILL_LOSSES
               help="Teacher checkpoint (model.pt of 'pygkd train').")
 @click.option("--loss", type=click.Choice(DISTILL_LOSSES), default=None,
               help="Distillation loss ('none' = student W/O KD) [stcd].")
-@click.option("--recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Recipe YAML (seed/model/train/distill); flags override it.")
+@recipe_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set distill.alpha1=0.5 (repeatable).")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
@@ -31,17 +37,17 @@ from pygkd.train.config import DISTILL_LOSSES
 @click.option("--alpha3", type=float, default=None, help="Feature-loss weight (Eq. 11).")
 @click.option("--alpha", type=float, default=None, help="L_SKD weight.")
 @click.option("--beta", type=float, default=None, help="L_RD weight (Eq. 2-3).")
-@click.option("--epochs", type=int, default=None, help="Maximum epochs [30].")
-@click.option("--batch-size", type=int, default=None, help="Batch size [50].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum epochs [30].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size [50].")
 @click.option("--lr", type=float, default=None, help="Learning rate [0.001].")
-@click.option("--seed", type=int, default=None, help="Random seed [0].")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed [0].")
 @runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder [default: runs/distill-<loss>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming a run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def distill(teacher: Path, recipe: Optional[Path], overrides: Tuple[str, ...],
-            preset: Optional[str], blocks: Optional[str], out: Optional[Path], fresh: bool,
+def distill(teacher: Path, recipe: str | None, overrides: tuple[str, ...],
+            preset: str | None, blocks: str | None, out: Path | None, fresh: bool,
             quiet: bool, **kwargs: Any) -> None:
     """Distil a student STGCN from a frozen TEACHER checkpoint (on the teacher's data).
 
@@ -52,13 +58,13 @@ def distill(teacher: Path, recipe: Optional[Path], overrides: Tuple[str, ...],
     from pygkd.seed import seed_everything
     from pygkd.train.config import RunConfig, apply_overrides
 
-    raw = _load_raw(recipe)
-    _merge_runtime(raw, kwargs)
+    raw = recipe_dict(recipe)
+    merge_runtime(raw, kwargs)
     raw.setdefault("model", {"preset": "student"})
-    _merge(raw, "model", _model_section(preset, blocks))
-    _merge(raw, "distill", {k: kwargs.pop(k) for k in ("loss", "alpha1", "alpha2", "alpha3",
+    merge_section(raw, "model", model_section(preset, blocks))
+    merge_section(raw, "distill", {k: kwargs.pop(k) for k in ("loss", "alpha1", "alpha2", "alpha3",
                                                        "alpha", "beta")})
-    _merge(raw, "train", {k: kwargs.pop(k) for k in ("epochs", "batch_size", "lr")})
+    merge_section(raw, "train", {k: kwargs.pop(k) for k in ("epochs", "batch_size", "lr")})
     if kwargs.get("seed") is not None:
         raw["seed"] = kwargs.pop("seed")
     config = RunConfig.from_dict(apply_overrides(raw, overrides), str(recipe or "options"))
@@ -67,7 +73,7 @@ def distill(teacher: Path, recipe: Optional[Path], overrides: Tuple[str, ...],
     metrics = run_distill(config, teacher, out, fresh=fresh, progress=not quiet)
     if not metrics:  # a torchrun rank other than 0
         return
-    _echo_results(metrics, f"Student ({config.distill.loss})")
+    echo_results(metrics, f"Student ({config.distill.loss})")
     if "teacher_share" in metrics:
         click.echo(f"\nShare of training entries that followed the teacher (L_ORD): "
                    f"{metrics['teacher_share']:.3%}")

@@ -14,7 +14,6 @@ import click
 from pygkd import __version__
 from pygkd.errors import InputError
 
-
 #: Command name -> (module that defines it, one-line help shown by ``pygkd --help``).
 LAZY_COMMANDS = {
     "bench": ("pygkd.cli.bench", "Benchmarks printed side by side."),
@@ -27,6 +26,7 @@ LAZY_COMMANDS = {
     "predict": ("pygkd.cli.deploy", "Forecast the next steps from the latest readings."),
     "prune": ("pygkd.cli.prune", "Prune a trained STGCN by Algorithm 1 and fine-tune it."),
     "quickstart": ("pygkd.cli.quickstart", "The main job on the built-in network, with a report."),
+    "recipes": ("pygkd.cli.recipes", "List the installed recipes, or print one."),
     "report": ("pygkd.cli.report", "One self-contained HTML page of runs and comparisons."),
     "train": ("pygkd.cli.train", "Train an STGCN and evaluate it."),
     "tune": ("pygkd.cli.compare", "Random search of a loss's alphas on the validation split."),
@@ -68,17 +68,46 @@ class PygkdGroup(click.Group):
             click.echo("\nInterrupted. Run the same command again to resume from the last "
                        "finished epoch.", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except Exception as err:
+            if ctx.params.get("debug") or (ctx.obj or {}).get("debug"):
+                raise
+            raise _unexpected_error(err) from None
+
+
+class UsageLikeError(click.ClickException):
+    """A one-line error about what the user gave (exit code 2, as click's usage errors)."""
+
+    exit_code = 2
 
 
 def _input_error(err: InputError) -> click.ClickException:
-    exc = click.ClickException(str(err))
-    exc.exit_code = 2
-    return exc
+    return UsageLikeError(str(err))
+
+
+def _unexpected_error(err: Exception) -> click.ClickException:
+    """Anything else: one line naming the error; ``pygkd --debug ...`` shows the traceback."""
+    if isinstance(err, OSError) and err.filename is not None:
+        text = f"{err.filename}: {err.strerror or type(err).__name__}"
+    else:
+        text = f"{type(err).__name__}: {err}".rstrip(": ")
+    first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return click.ClickException(f"{first} (run 'pygkd --debug ...' for the traceback)")
 
 
 @click.group(cls=PygkdGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pygkd")
-def main() -> None:
+@click.option("-v", "--verbose", count=True, help="More messages (debug).")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Warnings, errors and results only (no progress messages).")
+@click.option("--debug", is_flag=True, help="Show the traceback of unexpected errors.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     """pygkd: small, fast spatio-temporal graph forecasters by knowledge distillation and
     KD-aware pruning (Izadi et al., arXiv 2401.11798)."""
+    from pygkd.cli.logs import configure_logging
+
+    ctx.obj = {"debug": debug}
+    configure_logging(-1 if quiet else verbose)
 

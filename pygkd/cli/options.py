@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -39,10 +40,10 @@ def runtime_options(training: bool = True) -> Callable:
     return wrap
 
 
-def runtime_overrides(kwargs: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+def runtime_overrides(kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Pop the runtime options from a command's kwargs as recipe sections:
     ``{"": {"device": ...}, "train": {...}, "distill": {...}}`` (only the options given)."""
-    out: Dict[str, Dict[str, Any]] = {"": {}, "train": {}, "distill": {}}
+    out: dict[str, dict[str, Any]] = {"": {}, "train": {}, "distill": {}}
     device = kwargs.pop("device", None)
     if device is not None:
         out[""]["device"] = device
@@ -57,7 +58,7 @@ def runtime_overrides(kwargs: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-def runtime_set_items(kwargs: Dict[str, Any]) -> Tuple[str, ...]:
+def runtime_set_items(kwargs: dict[str, Any]) -> tuple[str, ...]:
     """The runtime options as ``--set`` items (for commands built on recipe overrides)."""
     items = []
     for section, values in runtime_overrides(kwargs).items():
@@ -88,12 +89,12 @@ def data_options(with_dataset: bool = True) -> Callable:
                               "prints 10)."),
             click.option("--epsilon", type=float, default=None, help="Kernel threshold [0.5]."),
             click.option("--channel", default=None, help="PEMS0X channel: flow, occupancy, speed."),
-            click.option("--steps-per-day", type=int, default=None,
+            click.option("--steps-per-day", type=click.IntRange(min=1), default=None,
                          help="Samples per day of your own data [inferred or 288]."),
-            click.option("--nodes", "num_nodes", type=int, default=None,
+            click.option("--nodes", "num_nodes", type=click.IntRange(min=2), default=None,
                          help="Sensors of the synthetic network (or the first N of PeMSD7(M)) "
                               "[40 / 228]."),
-            click.option("--days", "num_days", type=int, default=None,
+            click.option("--days", "num_days", type=click.IntRange(min=1), default=None,
                          help="Days of the synthetic network [8]."),
         ]
         if not with_dataset:
@@ -105,10 +106,10 @@ def data_options(with_dataset: bool = True) -> Callable:
     return wrap
 
 
-def data_overrides(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+def data_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Pop the data options from a command's kwargs as a partial ``data`` recipe section."""
-    section: Dict[str, Any] = {}
-    options: Dict[str, Any] = {}
+    section: dict[str, Any] = {}
+    options: dict[str, Any] = {}
     for key in ("dataset", "data_dir", "split"):
         value = kwargs.pop(key, None)
         if value is not None:
@@ -123,7 +124,7 @@ def data_overrides(kwargs: Dict[str, Any]) -> Dict[str, Any]:
     return section
 
 
-def data_config_from(section: Dict[str, Any]) -> DataConfig:
+def data_config_from(section: dict[str, Any]) -> DataConfig:
     return DataConfig(
         name=section.get("name", "synthetic"), root=section.get("root"),
         split=section.get("split"), options=dict(section.get("options", {})),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
 
 import click
 
@@ -17,7 +17,7 @@ _OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path),
                     help="Folder for the PNG and SVG files.")
 
 
-def _labelled(items: Sequence[str]) -> List[Tuple[str, Path]]:
+def _labelled(items: Sequence[str]) -> list[tuple[str, Path]]:
     """``LABEL=PATH`` or ``PATH`` (label: the run folder's name)."""
     out = []
     for item in items:
@@ -42,10 +42,10 @@ def plot() -> None:
 @click.argument("run_dirs", nargs=-1, required=True,
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
 @_OUT
-def curves(run_dirs: Tuple[Path, ...], out: Path) -> None:
+def curves(run_dirs: tuple[Path, ...], out: Path) -> None:
     """Training loss and validation MAE per epoch of the runs in RUN_DIRS (one line per
     configuration, lowest seed)."""
-    from pygkd.report.page import group_label, find_runs, representatives
+    from pygkd.report.page import find_runs, group_label, representatives
     from pygkd.report.plots import curves_plot
 
     runs = [r for r in representatives(find_runs(run_dirs)) if r.metrics.get("history")]
@@ -66,13 +66,13 @@ def curves(run_dirs: Tuple[Path, ...], out: Path) -> None:
 @click.option("--day", type=int, default=0, show_default=True, help="Test day (0 = first).")
 @runtime_options(training=False)
 @_OUT
-def forecast(teacher: Path, models: Tuple[str, ...], sensor: Optional[int], step: int, day: int,
-             out: Path, device: Optional[str]) -> None:
+def forecast(teacher: Path, models: tuple[str, ...], sensor: int | None, step: int, day: int,
+             out: Path, device: str | None) -> None:
     """Forecast vs ground truth for one sensor over a test day (paper Fig. 4, 5)."""
     from pygkd.report.plots import forecast_plot, load_students, load_teacher
 
     t_model, dataset = load_teacher(teacher, device or "auto")
-    students = load_students(_labelled(models), dataset, click.echo)
+    students = load_students(_labelled(models), dataset)
     _done(forecast_plot(t_model, students, dataset, out, sensor, step, day))
 
 
@@ -83,17 +83,17 @@ def forecast(teacher: Path, models: Tuple[str, ...], sensor: Optional[int], step
               help="A student checkpoint (repeatable; one panel each).")
 @click.option("--samples", type=click.IntRange(min=2), default=50, show_default=True,
               help="Test windows embedded (the paper uses 50).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @runtime_options(training=False)
 @_OUT
-def tsne(teacher: Path, students: Tuple[str, ...], samples: int, seed: int, out: Path,
-         device: Optional[str]) -> None:
+def tsne(teacher: Path, students: tuple[str, ...], samples: int, seed: int, out: Path,
+         device: str | None) -> None:
     """t-SNE of the hidden representation fed to the output layer: teacher blue, student red
     (paper Sec. 4.2)."""
     from pygkd.report.plots import load_students, load_teacher, tsne_plot
 
     t_model, dataset = load_teacher(teacher, device or "auto")
-    loaded = load_students(_labelled(students), dataset, click.echo)
+    loaded = load_students(_labelled(students), dataset)
     if not loaded:
         raise InputError("--student: none of the students is on the teacher's graph")
     _done(tsne_plot(t_model, loaded, dataset, out, samples, seed))

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any
 
 import click
 
 from pygkd.cli.main import main
 from pygkd.cli.options import runtime_options
-from pygkd.cli.train import _echo_results, _load_raw, _merge, _merge_runtime
+from pygkd.cli.recipe_args import (
+    echo_results,
+    merge_runtime,
+    merge_section,
+    recipe_dict,
+    recipe_option,
+)
 
 
 @main.command()
@@ -25,18 +31,17 @@ from pygkd.cli.train import _echo_results, _load_raw, _merge, _merge_runtime
 @click.option("--target", type=float, default=None, help="Share of parameters to prune [0.97].")
 @click.option("--exact-target", is_flag=True, default=None,
               help="Shrink the last pruning step so it stops at --target instead of passing it.")
-@click.option("--recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Recipe YAML (train/distill/prune sections).")
+@recipe_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set prune.step_share=0.2.")
-@click.option("--seed", type=int, default=None, help="Random seed [0].")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed [0].")
 @runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder [default: runs/prune-<method>-<mode>-<target>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def prune(model_path: Path, teacher: Optional[Path], recipe: Optional[Path],
-          overrides: Tuple[str, ...], out: Optional[Path], fresh: bool, quiet: bool,
+def prune(model_path: Path, teacher: Path | None, recipe: str | None,
+          overrides: tuple[str, ...], out: Path | None, fresh: bool, quiet: bool,
           **kwargs: Any) -> None:
     """Prune a trained STGCN by Algorithm 1 and fine-tune it; in structured mode export the
     smaller STGCN (model.pt) and report the channels each layer kept (channels.json)."""
@@ -44,11 +49,11 @@ def prune(model_path: Path, teacher: Optional[Path], recipe: Optional[Path],
     from pygkd.seed import seed_everything
     from pygkd.train.config import RunConfig, apply_overrides
 
-    raw = _load_raw(recipe)
-    _merge_runtime(raw, kwargs)
-    _merge(raw, "prune", {k: kwargs.pop(k) for k in ("method", "mode", "target")})
+    raw = recipe_dict(recipe)
+    merge_runtime(raw, kwargs)
+    merge_section(raw, "prune", {k: kwargs.pop(k) for k in ("method", "mode", "target")})
     if kwargs.pop("exact_target"):
-        _merge(raw, "prune", {"exact_target": True})
+        merge_section(raw, "prune", {"exact_target": True})
     if kwargs.get("seed") is not None:
         raw["seed"] = kwargs.pop("seed")
     config = RunConfig.from_dict(apply_overrides(raw, overrides), str(recipe or "options"))
@@ -56,12 +61,11 @@ def prune(model_path: Path, teacher: Optional[Path], recipe: Optional[Path],
     name = f"prune-{p.method}-{p.mode}-{round(100 * p.target)}-seed{config.seed}"
     out = out or Path("runs") / name
     seed_everything(config.seed)
-    metrics = run_prune(config, model_path, teacher, out, fresh=fresh, progress=not quiet,
-                        log=click.echo)
+    metrics = run_prune(config, model_path, teacher, out, fresh=fresh, progress=not quiet)
     if not metrics:  # a torchrun rank other than 0
         return
     click.echo("")
-    _echo_results(metrics, f"Pruned ({p.method}, {p.mode})")
+    echo_results(metrics, f"Pruned ({p.method}, {p.mode})")
     click.echo(f"\n{metrics['pruned_share']:.1%} of {metrics['base_parameters']:,} parameters "
                f"pruned; {metrics['model']['parameters']:,} parameters in the model, "
                f"{metrics['nonzero_parameters']:,} nonzero.")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional, Tuple
 
 import click
 
 from pygkd.cli.main import main
+from pygkd.cli.recipe_args import recipe_option
 
 #: The built-in quickstart recipe; ``recipes/quickstart.yaml`` holds the same values.
 QUICKSTART = {
@@ -33,8 +33,7 @@ STUDENT_LOSSES = (("none", "Student W/O KD"), ("stcd", "Student L_STCD"))
 
 
 @main.command()
-@click.option("--recipe", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Recipe YAML instead of the built-in one.")
+@recipe_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set train.epochs=5.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -45,7 +44,7 @@ STUDENT_LOSSES = (("none", "Student W/O KD"), ("stcd", "Student L_STCD"))
               help="Learning rate of the students and of Algorithm 1 (the teacher's is "
                    "train.lr).")
 @click.option("--no-report", is_flag=True, help="Skip the HTML report at the end.")
-def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fresh: bool,
+def quickstart(recipe: str | None, overrides: tuple[str, ...], out: Path, fresh: bool,
                quiet: bool, student_lr: float, no_report: bool) -> None:
     """Train a teacher STGCN on the built-in synthetic network, distil two students from it
     (W/O KD and L_STCD), find a third by pruning the teacher with Algorithm 1 (structured) to
@@ -73,7 +72,7 @@ def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fr
                f"{dataset.edge_index.size(1)} edges, split {dataset.split_days} days")
     steps = 2 + len(STUDENT_LOSSES)
     click.echo(f"\n[1/{steps}] Teacher STGCN {config.model.preset or config.model.blocks}")
-    teacher = run_train(config, out / "teacher", fresh=fresh, progress=not quiet, log=click.echo,
+    teacher = run_train(config, out / "teacher", fresh=fresh, progress=not quiet,
                         dataset=dataset)
     rows = [("Persistence (last observed value)", teacher["persistence_test"], None),
             ("Teacher", teacher["test"], teacher["model"])]
@@ -84,7 +83,7 @@ def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fr
                                       distill=dataclasses.replace(config.distill, loss=loss))
         click.echo(f"\n[{i}/{steps}] {label}, distilled from the teacher")
         result = run_distill(student, out / "teacher" / "model.pt", out / f"student-{loss}",
-                             fresh=fresh, progress=not quiet, log=click.echo, dataset=dataset)
+                             fresh=fresh, progress=not quiet, dataset=dataset)
         rows.append((label, result["test"], result["model"]))
         student_params = result["model"]["parameters"]
     teacher_params = teacher["model"]["parameters"]
@@ -94,7 +93,7 @@ def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fr
     pruning = dataclasses.replace(config, train=student_train,
                                   prune=dataclasses.replace(config.prune, target=target))
     found = run_prune(pruning, out / "teacher" / "model.pt", out / "teacher" / "model.pt",
-                      out / "student-pruned", fresh=fresh, progress=not quiet, log=click.echo)
+                      out / "student-pruned", fresh=fresh, progress=not quiet)
     rows.append(("Student by Algorithm 1 (structured)", found["test"], found["model"]))
     table = results_table(rows)
     latency = teacher["model"]["latency"]
@@ -104,9 +103,17 @@ def quickstart(recipe: Optional[Path], overrides: Tuple[str, ...], out: Path, fr
     (out / "comparison.md").write_text(f"Quickstart on the built-in network. {note}\n\n{table}\n")
     click.echo("\n" + table + "\n\n" + note)
     if not no_report:
+        import importlib.util
+        import logging
+
         from pygkd.report.page import write_report
 
+        figures = all(importlib.util.find_spec(m) for m in ("matplotlib", "sklearn"))
+        if not figures:
+            logging.getLogger("pygkd").warning(
+                "the report is written without figures: they need the 'report' extra "
+                "(pip install 'pygkd[report]')")
         click.echo("\nWriting the report (tables, figures, configurations, environment)")
-        report = write_report([out], teacher=out / "teacher" / "model.pt", log=click.echo)
+        report = write_report([out], teacher=out / "teacher" / "model.pt", figures=figures)
         click.echo(f"Report: {report}")
     click.echo(f"Results in {out}/ ({time.perf_counter() - start:.0f} s)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Tuple
 
 import click
 
@@ -23,13 +22,13 @@ from pygkd.cli.main import main
 @click.option("--samples", type=click.IntRange(min=2), default=50, show_default=True,
               help="t-SNE: test windows.")
 @click.option("--no-figures", is_flag=True, help="Tables, configurations and environment only.")
-def report(run_dirs: Tuple[Path, ...], out: Optional[Path], teacher: Optional[Path],
-           sensor: Optional[int], step: int, samples: int, no_figures: bool) -> None:
+def report(run_dirs: tuple[Path, ...], out: Path | None, teacher: Path | None,
+           sensor: int | None, step: int, samples: int, no_figures: bool) -> None:
     """Write one self-contained HTML page for RUN_DIRS: comparison tables, every run's errors,
     figures (training curves, forecast vs ground truth, t-SNE), configurations and the
     environment. Figures are also written beside it as PNG and SVG."""
     from pygkd.report.page import write_report
 
     path = write_report(run_dirs, out, teacher=teacher, sensor=sensor, step=step,
-                        samples=samples, figures=not no_figures, log=click.echo)
+                        samples=samples, figures=not no_figures)
     click.echo(f"Report: {path}")

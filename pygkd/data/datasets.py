@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any
 
 from pygkd.data.download import default_data_dir
 from pygkd.data.loaders import load_custom, load_los_loop, load_pems0x, load_pemsd7m
@@ -29,7 +29,7 @@ _OPTIONS = {
 }
 
 
-def load_dataset(name: str, root: Optional[str | Path] = None, **options: Any) -> TrafficData:
+def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> TrafficData:
     """Load a dataset by name.
 
     Args:
@@ -72,10 +72,10 @@ def load_dataset(name: str, root: Optional[str | Path] = None, **options: Any) -
 
 
 def load_forecast_dataset(
-    name: str, root: Optional[str | Path] = None, split: Optional[str] = None,
-    options: Optional[Dict[str, Any]] = None, n_in: int = 12, n_out: int = 9,
+    name: str, root: str | Path | None = None, split: str | None = None,
+    options: dict[str, Any] | None = None, n_in: int = 12, n_out: int = 9,
 ) -> ForecastDataset:
-    """Load a dataset by name and preprocess it into 12-in / 9-out windows (SPEC section 2)."""
+    """Load a dataset by name and preprocess it into 12-in / 9-out windows (paper Sec. 4.1)."""
     from pygkd.data.windows import ForecastDataset
 
     data = load_dataset(name, root, **dict(options or {}))

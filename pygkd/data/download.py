@@ -11,7 +11,6 @@ import hashlib
 import os
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 from pygkd.errors import InputError
 
@@ -19,7 +18,7 @@ __all__ = ["SOURCES", "default_data_dir", "download_dataset"]
 
 _GH = "https://raw.githubusercontent.com"
 #: name -> list of (file name, URL, sha256 or None)
-SOURCES: Dict[str, List[Tuple[str, str, Optional[str]]]] = {
+SOURCES: dict[str, list[tuple[str, str, str | None]]] = {
     "los-loop": [
         (
             "los_speed.csv",
@@ -64,10 +63,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download_dataset(name: str, root: Optional[Path] = None, force: bool = False) -> Path:
+def download_dataset(name: str, root: Path | None = None, force: bool = False) -> Path:
     """Fetch ``name``'s files into ``root`` (default: :func:`default_data_dir`); return ``root``."""
     if name not in SOURCES:
-        raise InputError(f"dataset: unknown {name!r} to download (choose from: {', '.join(SOURCES)})")
+        raise InputError(f"dataset: unknown {name!r} to download "
+                         f"(choose from: {', '.join(SOURCES)})")
     root = Path(root) if root is not None else default_data_dir()
     root.mkdir(parents=True, exist_ok=True)
     for filename, url, sha in SOURCES[name]:

@@ -15,7 +15,7 @@ your sensors   a speeds CSV (a timestamp or step column, then one column per sen
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from pygkd.errors import InputError
 
 __all__ = ["load_pemsd7m", "load_pems0x", "load_los_loop", "load_custom", "PEMS_CHANNELS"]
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 #: Channels of the PEMS0x ``.npz`` files (``data[..., channel]``).
 PEMS_CHANNELS = {"flow": 0, "occupancy": 1, "speed": 2}
 _TIME_COLUMNS = {"timestamp", "time", "date", "datetime", "step", "t"}
@@ -43,6 +43,17 @@ def _require(path: Path, hint: str = "") -> Path:
     return path
 
 
+def _read_csv(path: Path, what: str, **kwargs: Any) -> pd.DataFrame:
+    """``pd.read_csv`` with a one-line error for an empty or malformed file."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: the {what} file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise InputError(f"{path}: not a readable {what} CSV ({first})") from None
+
+
 def _read_matrix(path: Path, what: str) -> np.ndarray:
     try:
         frame = pd.read_csv(path, header=None)
@@ -52,11 +63,11 @@ def _read_matrix(path: Path, what: str) -> np.ndarray:
 
 
 def load_pemsd7m(
-    root: PathLike, sigma2: float = 0.1, epsilon: float = 0.5, num_nodes: Optional[int] = None
+    root: PathLike, sigma2: float = 0.1, epsilon: float = 0.5, num_nodes: int | None = None
 ) -> TrafficData:
     """PeMSD7(M) from ``V_{N}.csv`` and ``W_{N}.csv`` in ``root`` (STGCN, Yu et al. 2018).
 
-    44 weekdays of 288 five-minute speeds (mph); split 34 / 5 / 5 days (SPEC section 2).
+    44 weekdays of 288 five-minute speeds (mph); split 34 / 5 / 5 days (paper Sec. 4.1).
     With ``num_nodes=None`` the one ``V_*.csv`` present is used.
     """
     root = Path(root)
@@ -88,10 +99,10 @@ def load_pemsd7m(
 def load_pems0x(
     npz_path: PathLike,
     edges_path: PathLike,
-    channel: Union[str, int] = "speed",
+    channel: str | int = "speed",
     sigma2: float = 0.1,
     epsilon: float = 0.5,
-    name: Optional[str] = None,
+    name: str | None = None,
 ) -> TrafficData:
     """PEMS03/04/07/08 (ASTGCN, Guo et al. 2019): ``.npz`` signals and a distance edge list.
 
@@ -112,7 +123,8 @@ def load_pems0x(
     if data.ndim == 2:
         data = data[:, :, None]
     if data.ndim != 3:
-        raise InputError(f"{npz_path}: expected 'data' as [steps, nodes, channels] (got {data.shape})")
+        raise InputError(f"{npz_path}: expected 'data' as [steps, nodes, channels] "
+                         f"(got {data.shape})")
     index = PEMS_CHANNELS.get(channel, channel) if isinstance(channel, str) else channel
     if not isinstance(index, int) or not 0 <= index < data.shape[2]:
         raise InputError(
@@ -121,7 +133,7 @@ def load_pems0x(
         )
     speeds = data[:, :, index].astype(np.float64)
     distances, missing = edge_list_to_matrix(
-        pd.read_csv(edges_path), speeds.shape[1], str(edges_path)
+        _read_csv(edges_path, "edge list"), speeds.shape[1], str(edges_path)
     )
     adjacency = gaussian_kernel_adjacency(distances, sigma2, epsilon, missing=missing)
     return TrafficData(
@@ -145,7 +157,7 @@ def load_los_loop(root: PathLike) -> TrafficData:
     hint = " (get it with 'pygkd data download los-loop' or pass --data-dir)"
     speeds_path = _require(root / "los_speed.csv", hint)
     adj_path = _require(root / "los_adj.csv", hint)
-    frame = pd.read_csv(speeds_path)
+    frame = _read_csv(speeds_path, "speeds")
     try:
         speeds = frame.apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
     except ValueError as err:
@@ -162,7 +174,7 @@ def load_los_loop(root: PathLike) -> TrafficData:
     )
 
 
-def _split_time_column(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, Optional[int]]:
+def _split_time_column(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, int | None]:
     """Drop a leading timestamp / step column; infer steps per day from timestamps."""
     first = frame.columns[0]
     is_time = str(first).strip().lower() in _TIME_COLUMNS or not pd.api.types.is_numeric_dtype(
@@ -197,7 +209,7 @@ def load_custom(
     sigma2: float = 0.1,
     epsilon: float = 0.5,
     scaling: bool = True,
-    steps_per_day: Optional[int] = None,
+    steps_per_day: int | None = None,
     name: str = "custom",
 ) -> TrafficData:
     """Your own sensors: a speeds CSV and a graph file.
@@ -214,7 +226,7 @@ def load_custom(
     speeds_path, graph_path = _require(Path(speeds_path)), _require(Path(graph_path))
     if graph_kind not in ("distance", "weight"):
         raise InputError(f"--graph-kind: expected 'distance' or 'weight' (got {graph_kind!r})")
-    frame = pd.read_csv(speeds_path)
+    frame = _read_csv(speeds_path, "speeds")
     frame, inferred = _split_time_column(frame, str(speeds_path))
     if frame.shape[1] == 0:
         raise InputError(f"{speeds_path}: expected one column per sensor (found none)")
@@ -223,18 +235,25 @@ def load_custom(
     except ValueError as err:
         raise InputError(f"{speeds_path}: expected numeric speeds ({err})") from None
     num_nodes = speeds.shape[1]
-    head = pd.read_csv(graph_path, header=None, nrows=1)
+    head = _read_csv(graph_path, "graph", header=None, nrows=1)
     is_edge_list = not pd.api.types.is_numeric_dtype(head.iloc[:, 0]) and head.shape[1] == 3
     if is_edge_list:
-        distances, missing = edge_list_to_matrix(pd.read_csv(graph_path), num_nodes, str(graph_path))
+        distances, missing = edge_list_to_matrix(
+            _read_csv(graph_path, "edge list"), num_nodes, str(graph_path),
+            sensor_ids=[str(c) for c in frame.columns])
         adjacency = gaussian_kernel_adjacency(distances, sigma2, epsilon, scaling, missing)
     else:
         matrix = _read_matrix(graph_path, "graph matrix")
+        if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] != num_nodes:
+            raise InputError(f"{graph_path}: the graph has {matrix.shape[0]} nodes but "
+                             f"{speeds_path} has {num_nodes} sensors; they must match")
         if graph_kind == "distance":
             check_distance_matrix(matrix, str(graph_path))
             adjacency = gaussian_kernel_adjacency(matrix, sigma2, epsilon, scaling)
         else:
             adjacency = check_weight_matrix(matrix, str(graph_path))
+    if steps_per_day is not None and steps_per_day < 1:
+        raise InputError(f"--steps-per-day: expected a positive number (got {steps_per_day})")
     per_day = steps_per_day or inferred or 288
     return TrafficData(
         name=name,

@@ -1,4 +1,4 @@
-r"""Preprocessing of traffic speeds and road graphs (paper Sec. 4.1, SPEC section 2).
+r"""Preprocessing of traffic speeds and road graphs (paper Sec. 4.1).
 
 - Missing readings (zeros and NaNs) are filled by linear interpolation along time per sensor.
 - Speeds are z-scored with the **training split's** mean and standard deviation (Eq. 15).
@@ -14,8 +14,9 @@ teacher matches, uses :math:`\sigma^2 = 0.1`, which is pygkd's default.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,8 @@ __all__ = [
     "check_weight_matrix",
 ]
 
+logger = logging.getLogger(__name__)
+
 
 def missing_mask(speeds: np.ndarray) -> np.ndarray:
     """``True`` where a reading is missing (NaN or exactly zero).
@@ -47,7 +50,7 @@ def missing_mask(speeds: np.ndarray) -> np.ndarray:
 
 
 def interpolate_missing(
-    speeds: np.ndarray, sensor_names: Optional[Sequence[str]] = None, source: str = "speeds"
+    speeds: np.ndarray, sensor_names: Sequence[str] | None = None, source: str = "speeds"
 ) -> np.ndarray:
     """Fill missing readings by linear interpolation along time, per sensor.
 
@@ -95,7 +98,7 @@ class ZScore:
     std: float
 
     @classmethod
-    def fit(cls, values: np.ndarray) -> "ZScore":
+    def fit(cls, values: np.ndarray) -> ZScore:
         """Statistics of ``values`` (the training split); a constant series gets ``std = 1``."""
         std = float(np.std(values))
         return cls(mean=float(np.mean(values)), std=std if std > 0 else 1.0)
@@ -118,8 +121,14 @@ def check_distance_matrix(matrix: np.ndarray, source: str) -> np.ndarray:
     if (matrix < 0).any():
         i, j = np.argwhere(matrix < 0)[0]
         raise InputError(
-            f"{source}: expected non-negative distances (got {matrix[i, j]:g} at row {i}, column {j})"
+            f"{source}: expected non-negative distances "
+            f"(got {matrix[i, j]:g} at row {i}, column {j})"
         )
+    off = ~np.eye(matrix.shape[0], dtype=bool)
+    if matrix.shape[0] > 1 and not matrix[off].any():
+        raise InputError(f"{source}: every distance between different sensors is zero (a "
+                         "distance matrix needs the road distances; for weights use "
+                         "--graph-kind weight)")
     return matrix
 
 
@@ -137,7 +146,7 @@ def gaussian_kernel_adjacency(
     sigma2: float = 0.1,
     epsilon: float = 0.5,
     scaling: bool = True,
-    missing: Optional[np.ndarray] = None,
+    missing: np.ndarray | None = None,
 ) -> np.ndarray:
     r"""Weighted adjacency from distances by STGCN's thresholded Gaussian kernel (Eq. 16).
 
@@ -171,10 +180,37 @@ def gaussian_kernel_adjacency(
     return weights
 
 
+def _node_positions(column: pd.Series, num_nodes: int, sensor_ids: Sequence[str] | None,
+                    source: str) -> np.ndarray:
+    """Positions of an edge list's ``from`` / ``to`` column: sensor names (as in the speeds
+    header) or 0-based integer positions."""
+    names = column.astype(str).str.strip()
+    if sensor_ids is not None:
+        index = {str(s).strip(): i for i, s in enumerate(sensor_ids)}
+        if names.isin(list(index)).all():
+            return names.map(index).to_numpy(dtype=np.int64)
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(values) | (values != np.round(values))
+    if bad.any():
+        shown = names[bad].iloc[0]
+        known = "a sensor name of the speeds header or " if sensor_ids is not None else ""
+        raise InputError(f"{source}: expected node ids as {known}0-based integer positions "
+                         f"(got {shown!r})")
+    values = values.astype(np.int64)
+    if values.min(initial=0) < 0 or values.max(initial=0) >= num_nodes:
+        raise InputError(
+            f"{source}: expected node ids in 0..{num_nodes - 1} to match the speeds' "
+            f"{num_nodes} sensors (got {int(values.min())}..{int(values.max())})")
+    return values
+
+
 def edge_list_to_matrix(
-    frame: pd.DataFrame, num_nodes: int, source: str, symmetric: bool = True
-) -> Tuple[np.ndarray, np.ndarray]:
-    """Dense distances from a ``from,to,cost`` edge list.
+    frame: pd.DataFrame, num_nodes: int, source: str, symmetric: bool = True,
+    sensor_ids: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dense distances from a ``from,to,cost`` edge list whose ``from`` / ``to`` are sensor
+    names (``sensor_ids``, the speeds header) or 0-based positions. Sensors that no edge
+    touches are reported with a warning (they are forecast from their own history only).
 
     Returns:
         (distances, missing): ``[N, N]`` distances and a boolean mask of pairs with no edge.
@@ -182,20 +218,23 @@ def edge_list_to_matrix(
     cols = [str(c).strip().lower() for c in frame.columns]
     if len(cols) < 3:
         raise InputError(f"{source}: expected columns 'from,to,cost' (got {list(frame.columns)})")
-    src = pd.to_numeric(frame.iloc[:, 0], errors="coerce").to_numpy()
-    dst = pd.to_numeric(frame.iloc[:, 1], errors="coerce").to_numpy()
+    if len(frame) == 0:
+        raise InputError(f"{source}: expected at least one 'from,to,cost' row (got none)")
+    src = _node_positions(frame.iloc[:, 0], num_nodes, sensor_ids, source)
+    dst = _node_positions(frame.iloc[:, 1], num_nodes, sensor_ids, source)
     cost = pd.to_numeric(frame.iloc[:, 2], errors="coerce").to_numpy(dtype=np.float64)
-    if np.isnan(src).any() or np.isnan(dst).any() or np.isnan(cost).any():
-        raise InputError(f"{source}: expected numeric 'from,to,cost' rows (found a non-number)")
+    if not np.isfinite(cost).all():
+        raise InputError(f"{source}: expected finite numbers in 'cost' (found a non-number)")
     if (cost < 0).any():
-        raise InputError(f"{source}: expected non-negative distances in 'cost' (got {cost.min():g})")
-    src, dst = src.astype(np.int64), dst.astype(np.int64)
-    high = int(max(src.max(initial=0), dst.max(initial=0)))
-    if src.min(initial=0) < 0 or dst.min(initial=0) < 0 or high >= num_nodes:
-        raise InputError(
-            f"{source}: expected node ids in 0..{num_nodes - 1} to match the speeds' "
-            f"{num_nodes} sensors (got ids up to {high})"
-        )
+        raise InputError(f"{source}: expected non-negative distances in 'cost' "
+                         f"(got {cost.min():g})")
+    alone = np.setdiff1d(np.arange(num_nodes), np.concatenate([src, dst]))
+    if alone.size:
+        shown = ", ".join(str(sensor_ids[i] if sensor_ids is not None else i)
+                          for i in alone[:5])
+        logger.warning(f"{source}: {alone.size} of {num_nodes} sensors have no edge "
+                       f"({shown}{', ...' if alone.size > 5 else ''}); they are forecast from "
+                       "their own history only")
     distances = np.zeros((num_nodes, num_nodes))
     missing = np.ones((num_nodes, num_nodes), dtype=bool)
     distances[src, dst], missing[src, dst] = cost, False
@@ -204,7 +243,7 @@ def edge_list_to_matrix(
     return distances, missing
 
 
-def adjacency_to_edges(adjacency: np.ndarray) -> Tuple[Tensor, Tensor]:
+def adjacency_to_edges(adjacency: np.ndarray) -> tuple[Tensor, Tensor]:
     """``edge_index [2, E]`` (source, target) and ``edge_weight [E]`` of the nonzero entries.
 
     Example:

@@ -16,7 +16,7 @@ NaNs and zero-valued outages, as PeMS reports them) are added on top.
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
@@ -24,6 +24,9 @@ import numpy as np
 from pygkd.data.preprocessing import gaussian_kernel_adjacency
 from pygkd.data.traffic import TrafficData
 from pygkd.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["make_road_graph", "make_synthetic_network", "random_sensor_graph"]
 
@@ -40,7 +43,7 @@ def make_road_graph(num_nodes: int, rng: np.random.Generator) -> nx.DiGraph:
     sizes = np.full(num_corridors, num_nodes // num_corridors)
     sizes[: num_nodes % num_corridors] += 1
     graph = nx.DiGraph()
-    corridors: List[List[int]] = []
+    corridors: list[list[int]] = []
     node = 0
     for c, size in enumerate(sizes):
         chain = list(range(node, node + int(size)))
@@ -48,18 +51,19 @@ def make_road_graph(num_nodes: int, rng: np.random.Generator) -> nx.DiGraph:
         corridors.append(chain)
         for n in chain:
             graph.add_node(n, corridor=c)
-        for a, b in zip(chain[:-1], chain[1:]):
+        for a, b in zip(chain[:-1], chain[1:], strict=False):
             graph.add_edge(a, b, length=float(rng.uniform(600.0, 2200.0)))
     # Interchanges: each corridor feeds into the next one and is fed by it (ramps both ways).
     for c in range(num_corridors):
-        a, b = corridors[c], corridors[(c + 1) % num_corridors]
-        if len(a) < 2 or len(b) < 2 or (num_corridors == 2 and c == 1):
+        here, after = corridors[c], corridors[(c + 1) % num_corridors]
+        if len(here) < 2 or len(after) < 2 or (num_corridors == 2 and c == 1):
             continue
         for _ in range(2):
-            u = int(rng.integers(len(a) // 4, len(a)))
-            v = int(rng.integers(0, max(1, 3 * len(b) // 4)))
-            graph.add_edge(a[u], b[v], length=float(rng.uniform(300.0, 900.0)))
-            graph.add_edge(b[v], a[max(0, u - 1)], length=float(rng.uniform(300.0, 900.0)))
+            u = int(rng.integers(len(here) // 4, len(here)))
+            v = int(rng.integers(0, max(1, 3 * len(after) // 4)))
+            graph.add_edge(here[u], after[v], length=float(rng.uniform(300.0, 900.0)))
+            graph.add_edge(after[v], here[max(0, u - 1)],
+                           length=float(rng.uniform(300.0, 900.0)))
     return graph
 
 
@@ -80,7 +84,7 @@ def _shift(profile: np.ndarray, lag: int) -> np.ndarray:
 
 def _sources(
     graph: nx.DiGraph, num_days: int, steps_per_day: int, rng: np.random.Generator
-) -> List[Tuple[int, np.ndarray]]:
+) -> list[tuple[int, np.ndarray]]:
     """(node, congestion profile over all steps) for bottlenecks and incidents."""
     steps = num_days * steps_per_day
     per_min = steps_per_day / 1440.0
@@ -88,7 +92,7 @@ def _sources(
     chains: dict = {}
     for n in nodes:
         chains.setdefault(graph.nodes[n]["corridor"], []).append(n)
-    sources: List[Tuple[int, np.ndarray]] = []
+    sources: list[tuple[int, np.ndarray]] = []
     for c in sorted(chains):
         chain = chains[c]
         for bottleneck in rng.choice(chain[len(chain) // 3 :], size=2, replace=False):
@@ -106,7 +110,8 @@ def _sources(
         for _ in range(rng.poisson(max(1.0, len(nodes) / 12.0))):
             when = day * steps_per_day + rng.uniform(5 * 60, 21 * 60) * per_min
             length = rng.uniform(25.0, 75.0) * per_min
-            sources.append((int(rng.choice(nodes)), _event(steps, when, length, rng.uniform(0.3, 0.7))))
+            node = int(rng.choice(nodes))  # drawn before the event's size: keeps seeded data
+            sources.append((node, _event(steps, when, length, rng.uniform(0.3, 0.7))))
     return sources
 
 
@@ -129,7 +134,7 @@ def _kernel_adjacency(graph: nx.DiGraph, sigma2: float, epsilon: float) -> np.nd
 
 
 def random_sensor_graph(num_nodes: int, neighbours: int = 10, seed: int = 0
-                        ) -> Tuple["torch.Tensor", "torch.Tensor"]:
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """A random geometric sensor graph for scale tests: points in the unit square, each joined
     to its ``neighbours`` nearest (both directions), Gaussian weights of distance.
 

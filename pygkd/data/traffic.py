@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import List, Optional
 
 import numpy as np
 
@@ -11,6 +11,8 @@ from pygkd.data.preprocessing import check_weight_matrix, missing_mask
 from pygkd.errors import InputError
 
 __all__ = ["TrafficData"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -35,7 +37,7 @@ class TrafficData:
     steps_per_day: int = 288
     minutes_per_step: int = 5
     default_split: str = "0.7:0.15:0.15"
-    sensor_ids: Optional[List[str]] = None
+    sensor_ids: list[str] | None = None
     source: str = "speeds"
     graph_source: str = "graph"
     extra: dict = field(default_factory=dict)
@@ -45,6 +47,20 @@ class TrafficData:
             raise InputError(
                 f"{self.source}: expected a [steps, sensors] table (got shape {self.speeds.shape})"
             )
+        if self.speeds.size == 0:
+            raise InputError(f"{self.source}: expected readings (got an empty table of shape "
+                             f"{self.speeds.shape})")
+        inf = np.isinf(self.speeds)
+        if inf.any():
+            r, c = np.argwhere(inf)[0]
+            raise InputError(f"{self.source}: expected finite readings (got {self.speeds[r, c]} "
+                             f"at row {r}, sensor column {c})")
+        negative = self.speeds < 0
+        if negative.any():
+            r, c = np.argwhere(negative)[0]
+            logger.warning(f"{self.source}: {int(negative.sum())} negative readings (first "
+                           f"{self.speeds[r, c]:g} at row {r}, sensor column {c}); speeds are "
+                           "usually >= 0, check the file")
         check_weight_matrix(self.adjacency, self.graph_source)
         if self.adjacency.shape[0] != self.speeds.shape[1]:
             raise InputError(
@@ -52,7 +68,8 @@ class TrafficData:
                 f"{self.source} has {self.speeds.shape[1]} sensors; they must match"
             )
         if self.steps_per_day < 1:
-            raise InputError(f"steps_per_day: expected a positive number (got {self.steps_per_day})")
+            raise InputError(
+                f"steps_per_day: expected a positive number (got {self.steps_per_day})")
         if self.sensor_ids is not None and len(self.sensor_ids) != self.num_nodes:
             raise InputError(
                 f"{self.source}: {len(self.sensor_ids)} sensor ids for {self.num_nodes} columns"

@@ -1,4 +1,4 @@
-"""Day-based splits, forecast windows and batching to ``[B, T, N, C]`` tensors (SPEC section 2).
+"""Day-based splits, forecast windows and batching to ``[B, T, N, C]`` tensors (paper Sec. 4.1).
 
 A window is 12 input steps followed by 9 target steps, all inside one day, so no sample mixes
 the end of one day with the start of the next. Samples are exposed as PyG Temporal's
@@ -9,14 +9,14 @@ are cut from the normalised series by one vectorised index, with no Python loop 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from pygkd._compat import static_graph_temporal_signal_class
+from pygkd.compat import static_graph_temporal_signal_class
 from pygkd.data.preprocessing import ZScore, adjacency_to_edges, interpolate_missing
 from pygkd.data.traffic import TrafficData
 from pygkd.errors import InputError
@@ -33,7 +33,7 @@ __all__ = [
 SPLITS = ("train", "val", "test")
 
 
-def parse_split(spec: str, num_days: int, option: str = "--split") -> Tuple[int, int, int]:
+def parse_split(spec: str, num_days: int, option: str = "--split") -> tuple[int, int, int]:
     """Days per split from ``"train/val/test"`` day counts or ``"a:b:c"`` ratios.
 
     Ratios are turned into whole days (validation and test rounded, at least one day each;
@@ -107,19 +107,19 @@ class ForecastDataset:
     series: Tensor
     edge_index: Tensor
     edge_weight: Tensor
-    starts: Dict[str, Tensor]
+    starts: dict[str, Tensor]
     scaler: ZScore
-    split_days: Tuple[int, int, int]
+    split_days: tuple[int, int, int]
     n_in: int = 12
     n_out: int = 9
     steps_per_day: int = 288
     minutes_per_step: int = 5
-    sensor_ids: Optional[List[str]] = None
+    sensor_ids: list[str] | None = None
 
     @classmethod
     def from_traffic(
-        cls, data: TrafficData, split: Optional[str] = None, n_in: int = 12, n_out: int = 9
-    ) -> "ForecastDataset":
+        cls, data: TrafficData, split: str | None = None, n_in: int = 12, n_out: int = 9
+    ) -> ForecastDataset:
         """Interpolate, split by days, z-score with training statistics, and index windows."""
         if n_in < 1 or n_out < 1:
             raise InputError(f"Expected n_in, n_out >= 1 (got {n_in}, {n_out})")
@@ -131,7 +131,7 @@ class ForecastDataset:
         first = np.cumsum((0,) + days[:-1])
         starts = {
             name: torch.from_numpy(window_starts(f, d, data.steps_per_day, n_in + n_out))
-            for name, f, d in zip(SPLITS, first, days)
+            for name, f, d in zip(SPLITS, first, days, strict=False)
         }
         edge_index, edge_weight = adjacency_to_edges(data.adjacency)
         return cls(
@@ -165,8 +165,8 @@ class ForecastDataset:
     def device(self) -> torch.device:
         return self.series.device
 
-    def to(self, device: Optional[torch.device] = None,
-           dtype: Optional[torch.dtype] = None) -> "ForecastDataset":
+    def to(self, device: torch.device | None = None,
+           dtype: torch.dtype | None = None) -> ForecastDataset:
         """A copy whose series and graph live on ``device`` (and whose series and edge weights
         have floating ``dtype``); batches are then cut on that device. Window starts stay on
         the CPU, where the shuffling happens."""
@@ -180,7 +180,7 @@ class ForecastDataset:
             self, series=self.series.to(device, dtype), edge_index=self.edge_index.to(device),
             edge_weight=self.edge_weight.to(device, dtype))
 
-    def batch(self, split: str, index: Tensor) -> Tuple[Tensor, Tensor]:
+    def batch(self, split: str, index: Tensor) -> tuple[Tensor, Tensor]:
         """Windows ``index`` of ``split`` as ``(x [B, n_in, N, 1], y [B, n_out, N])``, on the
         series' device and in its dtype.
 
@@ -191,8 +191,8 @@ class ForecastDataset:
         window = self.series[steps]  # [B, n_in + n_out, N]
         return window[:, : self.n_in, :, None], window[:, self.n_in :]
 
-    def shuffled_order(self, split: str, generator: Optional[torch.Generator] = None,
-                       limit: Optional[int] = None) -> Tensor:
+    def shuffled_order(self, split: str, generator: torch.Generator | None = None,
+                       limit: int | None = None) -> Tensor:
         """A random order of the windows of ``split`` (on the CPU; the first ``limit``)."""
         order = torch.randperm(self.num_samples(split), generator=generator)
         return order if limit is None else order[:limit]
@@ -202,10 +202,10 @@ class ForecastDataset:
         split: str,
         batch_size: int,
         shuffle: bool = False,
-        generator: Optional[torch.Generator] = None,
-        limit: Optional[int] = None,
+        generator: torch.Generator | None = None,
+        limit: int | None = None,
         with_index: bool = False,
-    ) -> Iterator[Tuple[Tensor, ...]]:
+    ) -> Iterator[tuple[Tensor, ...]]:
         """Iterate over ``split`` in batches (the last may be smaller).
 
         Args:
@@ -265,5 +265,5 @@ class SignalBatcher:
     def __len__(self) -> int:
         return int(self.features.size(0))
 
-    def batch(self, index: Tensor) -> Tuple[Tensor, Tensor]:
+    def batch(self, index: Tensor) -> tuple[Tensor, Tensor]:
         return self.features[index], self.targets[index]

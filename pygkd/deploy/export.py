@@ -22,8 +22,9 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator, Tuple
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -53,7 +54,7 @@ def _require(package: str) -> Any:
                          'pip install "pygkd[export]"') from None
 
 
-def _atomic_target(out: Path) -> Tuple[Path, Path]:
+def _atomic_target(out: Path) -> tuple[Path, Path]:
     out = Path(out)
     if out.exists() and out.is_dir():
         raise InputError(f"--out: {out} is a folder; give a file name")

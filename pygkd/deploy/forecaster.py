@@ -10,7 +10,6 @@ rows; the model's stored normalisation is applied inside :class:`~pygkd.deploy.F
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional, Union
 
 import numpy as np
 import pandas as pd
@@ -22,7 +21,7 @@ from pygkd.errors import InputError
 
 __all__ = ["Forecaster", "read_readings"]
 
-def read_readings(source: Union[str, Path, pd.DataFrame]) -> pd.DataFrame:
+def read_readings(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     """A readings table from a CSV path or a DataFrame, checked: a header, numeric cells."""
     if isinstance(source, pd.DataFrame):
         return source.copy()
@@ -56,11 +55,11 @@ class Forecaster:
         self.module = module.eval().to(self.device)
         if module.sensor_ids is None:
             module.sensor_ids = [str(i) for i in range(module.num_nodes)]
-        self.sensor_ids: List[str] = list(module.sensor_ids)
+        self.sensor_ids: list[str] = list(module.sensor_ids)
 
     @classmethod
-    def load(cls, path: Union[str, Path], horizon: Optional[int] = None,
-             device: str = "cpu") -> "Forecaster":
+    def load(cls, path: str | Path, horizon: int | None = None,
+             device: str = "cpu") -> Forecaster:
         """Load a checkpoint (``model.pt``) or a run folder, to run on ``device``."""
         module, _ = load_forecast_module(Path(path), horizon, dense=False)
         return cls(module, device)
@@ -116,7 +115,7 @@ class Forecaster:
         return readings, last, step
 
     @torch.no_grad()
-    def predict(self, source: Union[str, Path, pd.DataFrame]) -> pd.DataFrame:
+    def predict(self, source: str | Path | pd.DataFrame) -> pd.DataFrame:
         """Forecast the next ``horizon`` steps; one row per step, one column per sensor.
 
         The index holds timestamps (when the input had them), or step numbers following the
@@ -141,7 +140,7 @@ class Forecaster:
         return pd.DataFrame(forecast, index=index, columns=self.sensor_ids)
 
 
-def _names(items: List[str]) -> str:
+def _names(items: list[str]) -> str:
     shown = ", ".join(items[:8])
     return shown + (f" and {len(items) - 8} more" if len(items) > 8 else "")
 

@@ -11,7 +11,7 @@ TorchScript files.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -52,9 +52,12 @@ class ForecastModule(nn.Module):
         torch.Size([2, 9, 5])
     """
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, model: STGCN, mean: float, std: float, horizon: int,
-                 sensor_ids: Optional[List[str]] = None,
-                 minutes_per_step: Optional[int] = None) -> None:
+                 sensor_ids: list[str] | None = None,
+                 minutes_per_step: int | None = None) -> None:
         super().__init__()
         if model.graph_operator is None:
             raise ValueError("Expected a model with a cached graph operator (cache_graph())")
@@ -91,8 +94,8 @@ class ForecastModule(nn.Module):
         return self.rollout(z) * self.std + self.mean
 
 
-def load_forecast_module(path: Path, horizon: Optional[int] = None,
-                         dense: bool = True) -> Tuple[ForecastModule, Dict[str, Any]]:
+def load_forecast_module(path: Path, horizon: int | None = None,
+                         dense: bool = True) -> tuple[ForecastModule, dict[str, Any]]:
     """A :class:`ForecastModule` from a pygkd checkpoint (``model.pt``) or its run folder.
 
     The graph is rebuilt from the checkpoint's dataset (its files must be where they were at
@@ -100,9 +103,8 @@ def load_forecast_module(path: Path, horizon: Optional[int] = None,
     dense (every export format runs it); ``horizon`` defaults to the training data's output
     steps (9). Returns the module (eval mode, CPU) and the checkpoint payload.
     """
-    from pygkd.distill.run import teacher_data_config
     from pygkd.train.checkpoint import load_model
-    from pygkd.train.runs import build_dataset
+    from pygkd.train.runs import build_dataset, checkpoint_data_config
 
     path = Path(path)
     if path.is_dir():
@@ -116,14 +118,14 @@ def load_forecast_module(path: Path, horizon: Optional[int] = None,
         edge_index, edge_weight = graph["edge_index"], graph["edge_weight"]
         info = dict(saved)
     else:  # an older checkpoint: rebuild its dataset for the graph and the statistics
-        dataset = build_dataset(teacher_data_config(payload))
+        dataset = build_dataset(checkpoint_data_config(payload))
         edge_index, edge_weight = dataset.edge_index, dataset.edge_weight
         info = {"scaler": {"mean": dataset.scaler.mean, "std": dataset.scaler.std},
                 "sensor_ids": dataset.sensor_ids or [str(i) for i in range(dataset.num_nodes)],
                 "n_out": dataset.n_out, "minutes_per_step": dataset.minutes_per_step}
     if int(edge_index.max()) >= model.num_nodes if edge_index.numel() else False:
         raise InputError(f"{path}: the graph has more nodes than the model's {model.num_nodes}")
-    threshold = 0.0 if dense else model.blocks[0].spatial.cheb.dense_threshold
+    threshold = 0.0 if dense else model.operator_dense_threshold
     model.graph_operator = GraphOperator.from_edges(
         edge_index, edge_weight, model.num_nodes, model.normalization, dtype=torch.float32,
         dense_threshold=threshold)

@@ -13,7 +13,6 @@ from pygkd.distill.functional import (
     temporal_correlation,
 )
 from pygkd.distill.hooks import FeatureCapture, get_submodule_or_raise
-from pygkd.distill.objective import DistillObjective, freeze, teacher_share
 from pygkd.distill.losses import (
     OverseenResponseLoss,
     ResponseKLLoss,
@@ -22,6 +21,7 @@ from pygkd.distill.losses import (
     StructuralKDLoss,
     TemporalCorrelationLoss,
 )
+from pygkd.distill.objective import DistillObjective, freeze, teacher_share
 
 __all__ = [
     "DistillObjective",

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
-
-import yaml
+from typing import Any
 
 from pygkd.distill.run import run_distill
 from pygkd.errors import InputError
 from pygkd.tables import mean_std_table
 from pygkd.train.config import DISTILL_LOSSES, RunConfig, apply_overrides
 from pygkd.train.runs import run_evaluate, write_json
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["LOSS_LABELS", "run_distill_comparison"]
 
@@ -32,19 +34,21 @@ LOSS_LABELS = {
 }
 
 
-def _recipe(loss: str, recipe_dir: Optional[Path]) -> Dict[str, Any]:
-    if recipe_dir is not None and (Path(recipe_dir) / f"{loss}.yaml").is_file():
-        raw = yaml.safe_load((Path(recipe_dir) / f"{loss}.yaml").read_text()) or {}
-    else:
-        raw = {"model": {"preset": "student"}}
+def loss_recipe(loss: str, recipe_dir: Path | None = None) -> dict[str, Any]:
+    """The raw recipe ``<recipe_dir>/<loss>.yaml`` (default: the installed ``distill/``
+    recipes, paper Table 6) with ``distill.loss`` set; a missing file is an error."""
+    from pygkd.train.recipes import read_yaml, recipe_root
+
+    folder = Path(recipe_dir) if recipe_dir is not None else recipe_root() / "distill"
+    raw = read_yaml(folder / f"{loss}.yaml", f"--recipes: the {loss!r} recipe")
     raw.setdefault("distill", {})["loss"] = loss
     return raw
 
 
 def run_distill_comparison(
     teacher_path: Path, out_dir: Path, losses: Sequence[str] = DISTILL_LOSSES,
-    seeds: Sequence[int] = (0, 1, 2), recipe_dir: Optional[Path] = None,
-    overrides: Sequence[str] = (), progress: bool = False, log: Callable[[str], None] = print,
+    seeds: Sequence[int] = (0, 1, 2), recipe_dir: Path | None = None,
+    overrides: Sequence[str] = (), progress: bool = False,
 ) -> str:
     """Run every (seed, loss) student and write ``comparison.md`` / ``comparison.json``."""
     unknown = [loss for loss in losses if loss not in DISTILL_LOSSES]
@@ -54,7 +58,7 @@ def run_distill_comparison(
         raise InputError("--seeds: expected at least one seed")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: Dict[str, List[Dict[str, Any]]] = {loss: [] for loss in losses}
+    results: dict[str, list[dict[str, Any]]] = {loss: [] for loss in losses}
     total, done = len(losses) * len(seeds), 0
     for seed in seeds:
         for loss in losses:
@@ -62,22 +66,22 @@ def run_distill_comparison(
             run_dir = out_dir / loss / f"seed{seed}"
             metrics_file = run_dir / "metrics.json"
             if metrics_file.exists():
-                log(f"[{done}/{total}] {loss} seed {seed}: done earlier, reusing {metrics_file}")
+                logger.info(f"[{done}/{total}] {loss} seed {seed}: done earlier, reusing "
+                            f"{metrics_file}")
                 results[loss].append(json.loads(metrics_file.read_text()))
                 continue
-            raw = apply_overrides(copy.deepcopy(_recipe(loss, recipe_dir)), overrides)
+            raw = apply_overrides(copy.deepcopy(loss_recipe(loss, recipe_dir)), overrides)
             raw["seed"] = seed
             config = RunConfig.from_dict(raw, f"{loss} recipe")
-            log(f"[{done}/{total}] {loss} seed {seed} -> {run_dir}")
-            results[loss].append(run_distill(config, teacher_path, run_dir, progress=progress,
-                                             log=lambda message: log(f"    {message}")))
+            logger.info(f"[{done}/{total}] {loss} seed {seed} -> {run_dir}")
+            results[loss].append(run_distill(config, teacher_path, run_dir, progress=progress))
     teacher = run_evaluate(teacher_path, latency_batch=results[losses[0]][0]["model"]["latency"]
                            ["batch"], latency_repeats=results[losses[0]][0]["model"]["latency"]
                            ["repeats"])
     first = results[losses[0]][0]
     rows = [("Persistence (last observed value)", [first["persistence_test"]], None),
             ("Teacher", [teacher["test"]], teacher["model"])]
-    shares: Dict[str, str] = {}
+    shares: dict[str, str] = {}
     for loss in losses:
         label = LOSS_LABELS[loss]
         rows.append((label, [r["test"] for r in results[loss]], results[loss][0]["model"]))

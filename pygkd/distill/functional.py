@@ -1,4 +1,4 @@
-r"""Distillation losses as pure functions (paper Sec. 3.2, SPEC section 4).
+r"""Distillation losses as pure functions (paper Sec. 3.2).
 
 Response losses take the student output ``y_s``, teacher output ``y_t`` and target ``T``, each
 ``[B, N]`` (one step) or ``[B, ..., N]``; feature losses take ``[B, T, N, C]`` features whose
@@ -8,8 +8,6 @@ set (``reduction="mean"``), ``"sum"`` sums the same terms and ``"none"`` returns
 """
 
 from __future__ import annotations
-
-from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -54,7 +52,7 @@ def _reduce(terms: Tensor, reduction: Reduction) -> Tensor:
     raise ValueError(f"Expected reduction in {_REDUCTIONS} (got {reduction!r})")
 
 
-def _check_same(a: Tensor, b: Tensor, names: Tuple[str, str], dims: int | None = None) -> None:
+def _check_same(a: Tensor, b: Tensor, names: tuple[str, str], dims: int | None = None) -> None:
     sa, sb = tuple(a.shape), tuple(b.shape)
     if dims is None:
         ok = sa == sb
@@ -87,7 +85,7 @@ def response_kl(y_s: Tensor, y_t: Tensor, target: Tensor, beta: float, tau: floa
     r"""Response distillation with KL divergence (Eq. 1-2).
 
     Z-scored speeds are not distributions, so both outputs pass through a softmax over the
-    node axis (last dimension) at temperature :math:`\tau` (SPEC section 4); per entry,
+    node axis (last dimension) at temperature :math:`\tau`; per entry,
 
     .. math::
         \beta\, p^t_{bi} \log\frac{p^t_{bi}}{p^s_{bi}} + (1 - \beta)(y^s_{bi} - T_{bi})^2,
@@ -111,7 +109,7 @@ def response_kl(y_s: Tensor, y_t: Tensor, target: Tensor, beta: float, tau: floa
 
 
 def overseen_response(y_s: Tensor, y_t: Tensor, target: Tensor, alpha1: float,
-                      reduction: Reduction = "mean") -> Tuple[Tensor, Tensor]:
+                      reduction: Reduction = "mean") -> tuple[Tensor, Tensor]:
     r"""Overseen response distillation :math:`L_{ORD}` (Eq. 4-6).
 
     :math:`D = |y^t - T|`, min-max normalised over nodes within each sample (``D = 0`` where
@@ -147,8 +145,8 @@ def _distance_dtype(x: Tensor) -> Tensor:
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
-def sample_nodes(num_nodes: int, sample: Optional[int], generator: Optional[torch.Generator]
-                 = None, device: Optional[torch.device] = None) -> Optional[Tensor]:
+def sample_nodes(num_nodes: int, sample: int | None, generator: torch.Generator | None
+                 = None, device: torch.device | None = None) -> Tensor | None:
     """A sorted random subset of ``sample`` node indices for the sampled :math:`L_{SCD}`, or
     ``None`` (all nodes: the exact loss) when ``sample`` is ``None`` or at least ``num_nodes``.
 
@@ -189,9 +187,9 @@ def _upper_pairs_mse(d_s: Tensor, d_t: Tensor) -> Tensor:
     return sq.sum(dim=(-1, -2)) / max(m * (m - 1), 1)
 
 
-def temporal_correlation(f_s: Tensor, f_t: Optional[Tensor] = None,
+def temporal_correlation(f_s: Tensor, f_t: Tensor | None = None,
                          reduction: Reduction = "mean",
-                         teacher_distances: Optional[Tensor] = None) -> Tensor:
+                         teacher_distances: Tensor | None = None) -> Tensor:
     r"""Temporal correlation distillation :math:`L_{TCD}` (Eq. 7-8).
 
     .. math::
@@ -233,7 +231,7 @@ class _PairwiseL1Match(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x_s: Tensor, x_t: Optional[Tensor], d_t: Optional[Tensor],  # type: ignore[override]
+    def forward(ctx, x_s: Tensor, x_t: Tensor | None, d_t: Tensor | None,  # type: ignore[override]
                 chunk: int) -> Tensor:
         m, n, _ = x_s.shape
         residual = x_s.new_empty(m, n, n)
@@ -267,9 +265,9 @@ class _PairwiseL1Match(torch.autograd.Function):
         return grad, None, None, None
 
 
-def spatial_correlation(f_s: Tensor, f_t: Optional[Tensor] = None,
-                        reduction: Reduction = "mean", teacher_distances: Optional[Tensor] = None,
-                        chunk: Optional[int] = None, nodes: Optional[Tensor] = None) -> Tensor:
+def spatial_correlation(f_s: Tensor, f_t: Tensor | None = None,
+                        reduction: Reduction = "mean", teacher_distances: Tensor | None = None,
+                        chunk: int | None = None, nodes: Tensor | None = None) -> Tensor:
     r"""Spatial correlation distillation :math:`L_{SCD}` (Eq. 9-10), exact or on a node sample.
 
     .. math::

@@ -7,8 +7,9 @@ models (for example PyG Temporal's recurrent cells) the user names the layers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 import torch  # noqa: F401  (doctests)
 from torch import Tensor, nn
@@ -57,24 +58,24 @@ class FeatureCapture:
     """
 
     def __init__(self, model: nn.Module, names: Sequence[str], detach: bool = False,
-                 transform: Optional[Callable[[Any], Tensor]] = None,
+                 transform: Callable[[Any], Tensor] | None = None,
                  accumulate: bool = False) -> None:
         self.model, self.names, self.detach = model, list(names), detach
         self.transform, self.accumulate = transform, accumulate
-        self._captured: Dict[str, List[Tensor]] = {}
-        self._handles: List[RemovableHandle] = []
+        self._captured: dict[str, list[Tensor]] = {}
+        self._handles: list[RemovableHandle] = []
         self._modules = [get_submodule_or_raise(model, n) for n in self.names]
 
     @property
-    def features(self) -> Dict[str, Tensor]:
+    def features(self) -> dict[str, Tensor]:
         """Captured outputs by layer name (stacked along dim 1 with ``accumulate=True``)."""
         if self.accumulate:
             return {k: torch.stack(v, dim=1) for k, v in self._captured.items()}
         return {k: v[-1] for k, v in self._captured.items()}
 
-    def __enter__(self) -> "FeatureCapture":
+    def __enter__(self) -> FeatureCapture:
         self._captured.clear()
-        for name, module in zip(self.names, self._modules):
+        for name, module in zip(self.names, self._modules, strict=False):
             self._handles.append(module.register_forward_hook(partial(self._store, name)))
         return self
 
@@ -92,7 +93,7 @@ class FeatureCapture:
         else:
             self._captured[name] = [out]
 
-    def ordered(self) -> List[Tensor]:
+    def ordered(self) -> list[Tensor]:
         """The captured features in the order of ``names``.
 
         Raises:

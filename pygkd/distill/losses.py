@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-from typing import Tuple
-
 import torch  # noqa: F401  (doctests)
 from torch import Tensor, nn
 
@@ -22,13 +20,23 @@ __all__ = [
 ]
 
 
-def _check_reduction(reduction: str) -> str:
+def _check_reduction(reduction: str) -> Reduction:
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"Expected reduction in ('mean', 'sum', 'none') (got {reduction!r})")
-    return reduction
+    return reduction  # type: ignore[return-value]
 
 
-class ResponseL2Loss(nn.Module):
+class _HyperparameterRepr(nn.Module):
+    """``repr`` shows the loss's hyper-parameters, e.g. ``ResponseL2Loss(beta=0.045, ...)``."""
+
+    hyperparameters: tuple[str, ...] = ()
+
+    def extra_repr(self) -> str:
+        names = (*self.hyperparameters, "reduction")
+        return ", ".join(f"{n}={getattr(self, n)!r}" for n in names)
+
+
+class ResponseL2Loss(_HyperparameterRepr):
     r""":math:`L_{RD(L2)}` (Eq. 3): :math:`\beta (y^s-y^t)^2 + (1-\beta)(y^s-T)^2`.
 
     Recipe: ``{loss: rd-l2, beta: 0.045}`` (paper Table 6, PeMSD7).
@@ -43,6 +51,8 @@ class ResponseL2Loss(nn.Module):
         tensor(2.5000)
     """
 
+    hyperparameters = ("beta",)
+
     def __init__(self, beta: float, reduction: Reduction = "mean") -> None:
         super().__init__()
         self.beta = Fd.check_unit("beta", beta)
@@ -52,7 +62,7 @@ class ResponseL2Loss(nn.Module):
         return Fd.response_l2(y_s, y_t, target, self.beta, self.reduction)
 
 
-class ResponseKLLoss(nn.Module):
+class ResponseKLLoss(_HyperparameterRepr):
     r""":math:`L_{RD(KL)}` (Eq. 1-2) with a softmax over nodes at temperature ``tau``.
 
     Recipe: ``{loss: rd-kl, beta: 0.007, tau: 1.0}``.
@@ -61,6 +71,8 @@ class ResponseKLLoss(nn.Module):
         - **input:** ``y_s``, ``y_t``, ``target`` :math:`(B, N)` (softmax over the last axis)
         - **output:** scalar, or :math:`(B, N)` with ``reduction='none'``
     """
+
+    hyperparameters = ("beta", "tau")
 
     def __init__(self, beta: float, tau: float = 1.0, reduction: Reduction = "mean") -> None:
         super().__init__()
@@ -73,7 +85,7 @@ class ResponseKLLoss(nn.Module):
         return Fd.response_kl(y_s, y_t, target, self.beta, self.tau, self.reduction)
 
 
-class OverseenResponseLoss(nn.Module):
+class OverseenResponseLoss(_HyperparameterRepr):
     r""":math:`L_{ORD}` (Eq. 4-6). ``forward`` returns ``(loss, teacher_share)``.
 
     Recipe: ``{loss: ord, alpha1: 0.593}``.
@@ -83,16 +95,18 @@ class OverseenResponseLoss(nn.Module):
         - **output:** scalar (or :math:`(B, N)`) and the scalar share of teacher entries
     """
 
+    hyperparameters = ("alpha1",)
+
     def __init__(self, alpha1: float, reduction: Reduction = "mean") -> None:
         super().__init__()
         self.alpha1 = Fd.check_unit("alpha1", alpha1)
         self.reduction = _check_reduction(reduction)
 
-    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor) -> Tuple[Tensor, Tensor]:
+    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
         return Fd.overseen_response(y_s, y_t, target, self.alpha1, self.reduction)
 
 
-class TemporalCorrelationLoss(nn.Module):
+class TemporalCorrelationLoss(_HyperparameterRepr):
     r""":math:`L_{TCD}` (Eq. 7-8); student and teacher widths may differ.
 
     Shapes:
@@ -113,7 +127,7 @@ class TemporalCorrelationLoss(nn.Module):
         return Fd.temporal_correlation(student, teacher, self.reduction)
 
 
-class SpatialCorrelationLoss(nn.Module):
+class SpatialCorrelationLoss(_HyperparameterRepr):
     r""":math:`L_{SCD}` (Eq. 9-10); student and teacher widths may differ.
 
     Shapes:
@@ -134,7 +148,7 @@ class SpatialCorrelationLoss(nn.Module):
         return Fd.spatial_correlation(student, teacher, self.reduction)
 
 
-class StructuralKDLoss(nn.Module):
+class StructuralKDLoss(_HyperparameterRepr):
     r""":math:`L_{SKD}` baseline (Bian et al. 2021): task MSE plus graph matching of the last
     block's pairwise distances, weight ``alpha``. Recipe: ``{loss: skd, alpha: 0.333}``.
 
@@ -143,6 +157,8 @@ class StructuralKDLoss(nn.Module):
           ``y_s``, ``target`` :math:`(B, N)`
         - **output:** scalar, or :math:`(B)` with ``reduction='none'``
     """
+
+    hyperparameters = ("alpha",)
 
     def __init__(self, alpha: float, reduction: Reduction = "mean") -> None:
         super().__init__()

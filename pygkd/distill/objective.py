@@ -1,5 +1,5 @@
 """The distillation objective of one training batch: frozen teacher, hooked features, the
-chosen loss (SPEC section 4).
+chosen loss (paper Sec. 3.2).
 
 :class:`DistillObjective` is a :data:`~pygkd.train.trainer.StepLoss`: the trainer calls it with
 ``(student, x, y)`` and back-propagates the returned loss.
@@ -7,8 +7,9 @@ chosen loss (SPEC section 4).
 
 from __future__ import annotations
 
+import logging
 import math
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -17,6 +18,8 @@ from pygkd.distill import functional as Fd
 from pygkd.distill.hooks import FeatureCapture
 from pygkd.runtime.distributed import unwrap_model
 from pygkd.train.config import DistillConfig
+
+logger = logging.getLogger(__name__)
 
 #: Up to this many nodes the default ``L_SCD`` is exact; beyond, it samples
 #: :data:`DEFAULT_SCD_SAMPLE` nodes per batch. Exact ``L_SCD`` keeps a ``[B, T, N, N]`` residual
@@ -31,7 +34,7 @@ __all__ = ["DistillObjective", "TeacherCache", "freeze", "teacher_share", "scd_s
            "SCD_EXACT_MAX_NODES", "DEFAULT_SCD_SAMPLE"]
 
 
-def scd_sample_size(num_nodes: int, scd_nodes: Optional[int]) -> Optional[int]:
+def scd_sample_size(num_nodes: int, scd_nodes: int | None) -> int | None:
     """Nodes per batch for ``L_SCD``: ``None`` (exact) or a sample size.
 
     ``scd_nodes=None`` is the default rule (exact up to :data:`SCD_EXACT_MAX_NODES` nodes, else
@@ -57,7 +60,7 @@ def freeze(model: nn.Module) -> nn.Module:
 
 
 def _pairs(student: nn.Module, teacher: nn.Module, attr: str,
-           given: Optional[Sequence[Tuple[str, str]]]) -> List[Tuple[str, str]]:
+           given: Sequence[tuple[str, str]] | None) -> list[tuple[str, str]]:
     if given is not None:
         return [tuple(p) for p in given]  # type: ignore[misc]
     s_names, t_names = getattr(student, attr, None), getattr(teacher, attr, None)
@@ -68,7 +71,7 @@ def _pairs(student: nn.Module, teacher: nn.Module, attr: str,
             f"Student and teacher have {len(s_names)} and {len(t_names)} layers in '{attr}'; "
             "give an explicit pairing"
         )
-    return list(zip(s_names, t_names))
+    return list(zip(s_names, t_names, strict=False))
 
 
 class TeacherCache:
@@ -84,8 +87,8 @@ class TeacherCache:
     tensors. Under DDP each process keeps its own cache of the windows it sees.
     """
 
-    def __init__(self, num_windows: int, shapes: Dict[str, Tuple[int, ...]],
-                 device: Optional[torch.device] = None,
+    def __init__(self, num_windows: int, shapes: dict[str, tuple[int, ...]],
+                 device: torch.device | None = None,
                  dtype: torch.dtype = torch.float32) -> None:
         self.device = torch.device("cpu") if device is None else torch.device(device)
         self.store = {k: torch.zeros((num_windows, *shape), device=self.device, dtype=dtype)
@@ -93,21 +96,21 @@ class TeacherCache:
         self.filled = torch.zeros(num_windows, dtype=torch.bool)
 
     @staticmethod
-    def nbytes(num_windows: int, shapes: Dict[str, Tuple[int, ...]], itemsize: int = 4) -> int:
+    def nbytes(num_windows: int, shapes: dict[str, tuple[int, ...]], itemsize: int = 4) -> int:
         per = sum(math.prod(shape) for shape in shapes.values())
         return itemsize * num_windows * per
 
     def missing(self, index: Tensor) -> Tensor:
         return ~self.filled[index.cpu()]
 
-    def put(self, index: Tensor, values: Dict[str, Tensor]) -> None:
+    def put(self, index: Tensor, values: dict[str, Tensor]) -> None:
         where = index.to(self.device)
         for key, value in values.items():
             store = self.store[key]
             store[where] = value.detach().to(store.dtype)
         self.filled[index.cpu()] = True
 
-    def get(self, index: Tensor) -> Dict[str, Tensor]:
+    def get(self, index: Tensor) -> dict[str, Tensor]:
         where = index.to(self.device)
         return {k: v[where] for k, v in self.store.items()}
 
@@ -137,11 +140,11 @@ class DistillObjective:
     """
 
     def __init__(self, teacher: nn.Module, config: DistillConfig, edge_index: Tensor,
-                 edge_weight: Optional[Tensor] = None,
-                 temporal_pairs: Optional[Sequence[Tuple[str, str]]] = None,
-                 spatial_pairs: Optional[Sequence[Tuple[str, str]]] = None,
-                 hidden_pair: Optional[Tuple[str, str]] = None,
-                 num_windows: Optional[int] = None, cache_gb: float = 6.0,
+                 edge_weight: Tensor | None = None,
+                 temporal_pairs: Sequence[tuple[str, str]] | None = None,
+                 spatial_pairs: Sequence[tuple[str, str]] | None = None,
+                 hidden_pair: tuple[str, str] | None = None,
+                 num_windows: int | None = None, cache_gb: float = 6.0,
                  seed: int = 0) -> None:
         self.teacher = freeze(teacher)
         self.config = config.validate()
@@ -149,14 +152,13 @@ class DistillObjective:
         self._temporal_pairs, self._spatial_pairs = temporal_pairs, spatial_pairs
         self._hidden_pair = hidden_pair
         self.num_windows, self.cache_gb = num_windows, cache_gb
-        self.cache: Optional[TeacherCache] = None
+        self.cache: TeacherCache | None = None
         self._cache_decided = False
         #: how spatial teacher targets are kept: "distances" [T, N, N] or "features" [T, N, C]
         self.spatial_targets = "features"
         self.seed, self.step = seed, 0
-        self.log: Callable[[str], None] = lambda message: None
 
-    def to(self, device: torch.device) -> "DistillObjective":
+    def to(self, device: torch.device) -> DistillObjective:
         """Move the teacher and the graph to ``device`` (and cache the teacher's graph
         operator there, for models that support it)."""
         from pygkd.train.trainer import place_model
@@ -171,19 +173,19 @@ class DistillObjective:
         """The global training step about to run (seeds that step's node sample)."""
         self.step = int(step)
 
-    def _scd_nodes(self, num_nodes: int, device: torch.device) -> Optional[Tensor]:
+    def _scd_nodes(self, num_nodes: int, device: torch.device) -> Tensor | None:
         size = scd_sample_size(num_nodes, self.config.scd_nodes)
         if size is None:
             return None
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.step)
         return Fd.sample_nodes(num_nodes, size, generator, device)
 
-    def _cache_shapes(self, x: Tensor, pairs: List[Tuple[str, str, str]], spatial: str
-                      ) -> Dict[str, Tuple[int, ...]]:
+    def _cache_shapes(self, x: Tensor, pairs: list[tuple[str, str, str]], spatial: str
+                      ) -> dict[str, tuple[int, ...]]:
         """Shapes per window, from one teacher pass on one window."""
         with torch.no_grad(), FeatureCapture(self.teacher, [p[2] for p in pairs]) as cap:
             self.teacher(x[:1], self.edge_index, self.edge_weight)
-        shapes: Dict[str, Tuple[int, ...]] = {"y": (x.size(2),)}
+        shapes: dict[str, tuple[int, ...]] = {"y": (x.size(2),)}
         for kind, _, t_name in pairs:
             _, steps, nodes, channels = cap.features[t_name].shape
             s_shape = (steps, nodes, nodes) if spatial == "distances" else (steps, nodes, channels)
@@ -191,7 +193,7 @@ class DistillObjective:
                               "h": (steps, nodes, channels)}[kind]
         return shapes
 
-    def _decide_cache(self, x: Tensor, pairs: List[Tuple[str, str, str]]) -> None:
+    def _decide_cache(self, x: Tensor, pairs: list[tuple[str, str, str]]) -> None:
         """Cache spatial distances if they fit ``cache_gb``, else features, else nothing."""
         self._cache_decided = True
         if self.num_windows is None or self.cache_gb <= 0 or self.config.loss == "none":
@@ -206,15 +208,15 @@ class DistillObjective:
                 self.cache = TeacherCache(self.num_windows, shapes, x.device, dtype)
                 self.spatial_targets = spatial
                 what = "distances" if spatial == "distances" else "features"
-                self.log(f"caching the teacher's outputs and {what}: {need / 2**30:.2f} GiB")
+                logger.info(f"caching the teacher's outputs and {what}: {need / 2**30:.2f} GiB")
                 return
             if not any(kind == "s" for kind, _, _ in pairs):
                 break
-        self.log(f"teacher cache would need {need / 2**30:.1f} GiB (budget {self.cache_gb} "
-                 "GiB): computing the teacher on the fly")
+        logger.info(f"teacher cache would need {need / 2**30:.1f} GiB (budget {self.cache_gb} "
+                    "GiB): computing the teacher on the fly")
 
-    def _teacher_targets(self, x: Tensor, pairs: List[Tuple[str, str, str]],
-                         spatial: str) -> Dict[str, Tensor]:
+    def _teacher_targets(self, x: Tensor, pairs: list[tuple[str, str, str]],
+                         spatial: str) -> dict[str, Tensor]:
         """Teacher output and, per hooked layer, its distances (spatial layers: distances or
         features, by ``spatial``; raw features for SKD), in float32 or float64."""
         with torch.no_grad(), FeatureCapture(self.teacher, [p[2] for p in pairs]) as cap:
@@ -230,10 +232,10 @@ class DistillObjective:
                     out[t_name] = feat
         return out
 
-    def _layer_pairs(self, student: nn.Module) -> List[Tuple[str, str, str]]:
+    def _layer_pairs(self, student: nn.Module) -> list[tuple[str, str, str]]:
         """(kind, student layer, teacher layer) for the features this loss reads."""
         loss = self.config.loss
-        out: List[Tuple[str, str, str]] = []
+        out: list[tuple[str, str, str]] = []
         if loss in ("tcd", "stcd"):
             out += [("t", s, t) for s, t in _pairs(student, self.teacher,
                                                    "temporal_layer_names", self._temporal_pairs)]
@@ -241,12 +243,13 @@ class DistillObjective:
             out += [("s", s, t) for s, t in _pairs(student, self.teacher,
                                                    "spatial_layer_names", self._spatial_pairs)]
         if loss == "skd":
-            pair = self._hidden_pair or (student.hidden_layer_name, self.teacher.hidden_layer_name)
+            pair = self._hidden_pair or (str(student.hidden_layer_name),
+                                         str(self.teacher.hidden_layer_name))
             out.append(("h", pair[0], pair[1]))
         return out
 
     def __call__(self, student: nn.Module, x: Tensor, y: Tensor,
-                 index: Optional[Tensor] = None) -> Tuple[Tensor, Dict[str, float]]:
+                 index: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
         cfg = self.config
         target = y[:, 0]
         if cfg.loss == "none":  # student W/O KD: the teacher is not needed
@@ -270,7 +273,7 @@ class DistillObjective:
         with FeatureCapture(inner, [p[1] for p in pairs]) as s_cap:
             y_s = student(x, self.edge_index, self.edge_weight)[:, 0, :, 0]
         y_t = y_t.to(y_s.dtype)
-        logs: Dict[str, float] = {}
+        logs: dict[str, float] = {}
         if cfg.loss == "rd-l2":
             return Fd.response_l2(y_s, y_t, target, cfg.beta), logs
         if cfg.loss == "rd-kl":
@@ -305,7 +308,7 @@ class DistillObjective:
 
 @torch.no_grad()
 def teacher_share(teacher: nn.Module, batches, alpha1: float,  # type: ignore[no-untyped-def]
-                  edge_index: Tensor, edge_weight: Optional[Tensor] = None) -> float:
+                  edge_index: Tensor, edge_weight: Tensor | None = None) -> float:
     """Share of training entries where ``L_ORD`` follows the teacher (paper Table 3).
 
     It depends only on the teacher, the targets and ``alpha1``, not on the student.

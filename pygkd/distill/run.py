@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any
 
 from pygkd.data.windows import ForecastDataset
 from pygkd.distill.objective import DistillObjective, teacher_share
 from pygkd.errors import InputError
-from pygkd.train.checkpoint import load_model
-from pygkd.train.config import DataConfig, RunConfig
-from pygkd.train.evaluate import evaluate_model
 from pygkd.runtime.distributed import start_runtime
+from pygkd.train.checkpoint import load_model
+from pygkd.train.config import RunConfig
+from pygkd.train.evaluate import evaluate_model
 from pygkd.train.runs import (
     build_dataset,
     build_model,
+    checkpoint_data_config,
     data_info,
     end_training,
     finish_run,
@@ -23,19 +25,14 @@ from pygkd.train.runs import (
 )
 from pygkd.train.trainer import Trainer
 
-__all__ = ["run_distill", "teacher_data_config"]
+__all__ = ["run_distill"]
 
-
-def teacher_data_config(payload: Dict[str, Any]) -> DataConfig:
-    """The dataset a teacher checkpoint was trained on."""
-    saved = payload.get("data", {})
-    return DataConfig(name=saved.get("name", "synthetic"), root=saved.get("root"),
-                      split=saved.get("split"), options=dict(saved.get("options", {})))
+logger = logging.getLogger(__name__)
 
 
 def run_distill(config: RunConfig, teacher_path: Path, out_dir: Path, fresh: bool = False,
-                progress: bool = True, log: Callable[[str], None] = print,
-                dataset: Optional[ForecastDataset] = None) -> Dict[str, Any]:
+                progress: bool = True,
+                dataset: ForecastDataset | None = None) -> dict[str, Any]:
     """Distil the student of ``config.model`` from the teacher at ``teacher_path``.
 
     The data are the teacher's (same graph, split and normalisation). ``metrics.json`` adds the
@@ -43,7 +40,7 @@ def run_distill(config: RunConfig, teacher_path: Path, out_dir: Path, fresh: boo
     followed the teacher (paper Table 3).
     """
     teacher, payload = load_model(teacher_path)
-    config = dataclasses.replace(config, data=teacher_data_config(payload))
+    config = dataclasses.replace(config, data=checkpoint_data_config(payload))
     config.distill.teacher = str(teacher_path)
     dataset = dataset or build_dataset(config.data)
     if dataset.num_nodes != teacher.num_nodes:
@@ -57,20 +54,24 @@ def run_distill(config: RunConfig, teacher_path: Path, out_dir: Path, fresh: boo
     device, dist = start_runtime(config.device)
     out_dir = start_run_dir(config, out_dir, fresh, dist)
     student = build_model(config, dataset.num_nodes)
+    t_params = sum(p.numel() for p in teacher.parameters())
+    s_params = sum(p.numel() for p in student.parameters())
+    if t_params <= s_params:
+        logger.warning(f"{teacher_path}: the teacher has {t_params:,} parameters, no more than "
+                       f"the student's {s_params:,}; is it a student checkpoint?")
     meta = {"run": config.to_dict(), "model_config": student.config(),
             "data": data_info(config.data, dataset)}
     objective = DistillObjective(teacher, config.distill, dataset.edge_index, dataset.edge_weight,
                                  num_windows=dataset.num_samples("train"),
                                  cache_gb=config.distill.cache_gb, seed=config.seed)
-    objective.log = log if dist.is_main else (lambda message: None)
     trainer = Trainer(student, dataset, config.train, out_dir, seed=config.seed,
                       step_loss=objective, meta=meta, device=device, distributed=dist)
-    trainer.fit(progress=progress, log=log)
+    trainer.fit(progress=progress)
     if not end_training(dist):
         return {}
-    dataset, teacher = trainer.dataset, objective.teacher
-    extra: Dict[str, Any] = {"distill": dataclasses.asdict(config.distill),
-                             "teacher_test": evaluate_model(teacher, dataset, "test")}
+    dataset = trainer.dataset
+    extra: dict[str, Any] = {"distill": dataclasses.asdict(config.distill),
+                             "teacher_test": evaluate_model(objective.teacher, dataset, "test")}
     if config.distill.loss in ("ord", "tcd", "scd", "stcd"):
         extra["teacher_share"] = teacher_share(
             teacher, dataset.batches("train", config.train.eval_batch_size),

@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any
 
 import numpy as np
 import yaml
 
-from pygkd.distill.compare import _recipe
+from pygkd.distill.compare import loss_recipe
 from pygkd.distill.run import run_distill
 from pygkd.errors import InputError
 from pygkd.train.config import RunConfig, apply_overrides
 from pygkd.train.runs import write_json
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["TUNED", "run_tuning"]
 
 #: The hyper-parameters searched per loss.
-TUNED: Dict[str, Sequence[str]] = {
+TUNED: dict[str, Sequence[str]] = {
     "rd-l2": ("beta",), "rd-kl": ("beta",), "skd": ("alpha",), "ord": ("alpha1",),
     "tcd": ("alpha1", "alpha3"), "scd": ("alpha1", "alpha3"),
     "stcd": ("alpha1", "alpha2", "alpha3"),
@@ -33,8 +37,7 @@ TUNED: Dict[str, Sequence[str]] = {
 
 
 def run_tuning(teacher_path: Path, loss: str, out_dir: Path, trials: int = 8, seed: int = 0,
-               recipe_dir: Path | None = None, overrides: Sequence[str] = (),
-               log: Callable[[str], None] = print) -> Dict[str, Any]:
+               recipe_dir: Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Run the search; return ``{"best": {...}, "trials": [...]}`` (also in ``tuning.json``)."""
     if loss not in TUNED:
         raise InputError(f"--loss: nothing to tune for {loss!r} (choose from: {', '.join(TUNED)})")
@@ -43,9 +46,9 @@ def run_tuning(teacher_path: Path, loss: str, out_dir: Path, trials: int = 8, se
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    base = apply_overrides(copy.deepcopy(_recipe(loss, recipe_dir)), overrides)
+    base = apply_overrides(copy.deepcopy(loss_recipe(loss, recipe_dir)), overrides)
     base["seed"] = seed
-    results: List[Dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     for k in range(trials):
         values = {name: round(float(rng.uniform(0.0, 1.0)), 3) for name in TUNED[loss]}
         raw = copy.deepcopy(base)
@@ -55,11 +58,11 @@ def run_tuning(teacher_path: Path, loss: str, out_dir: Path, trials: int = 8, se
         if metrics_file.exists():
             metrics = json.loads(metrics_file.read_text())
         else:
-            log(f"[{k + 1}/{trials}] {loss} {values}")
+            logger.info(f"[{k + 1}/{trials}] {loss} {values}")
             metrics = run_distill(RunConfig.from_dict(raw, f"{loss} trial {k}"), teacher_path,
-                                  run_dir, progress=False, log=lambda m: log(f"    {m}"))
+                                  run_dir, progress=False)
         results.append({"trial": k, **values, "val_mae": metrics["best_val_mae"]})
-        log(f"    validation MAE {metrics['best_val_mae']:.4f}")
+        logger.info(f"    validation MAE {metrics['best_val_mae']:.4f}")
     best = min(results, key=lambda r: r["val_mae"])
     recipe = copy.deepcopy(base)
     recipe.pop("seed", None)

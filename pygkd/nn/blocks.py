@@ -1,8 +1,8 @@
-r"""STGCN blocks: the spatio-temporal convolution block and the output block (SPEC section 1)."""
+r"""STGCN blocks: the spatio-temporal convolution block and the output block (paper Sec. 3.1)."""
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -34,13 +34,18 @@ class SpatialGraphConv(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, K: int = 3,
-                 normalization: Optional[str] = "sym") -> None:
+                 normalization: str | None = "sym") -> None:
         super().__init__()
         self.cheb = FastChebConv(in_channels, out_channels, K=K, normalization=normalization)
         self.align = ChannelAlign(in_channels, out_channels)
 
+    def reset_parameters(self) -> None:
+        """Re-initialise the Chebyshev convolution and the residual alignment."""
+        self.cheb.reset_parameters()
+        self.align.reset_parameters()
+
     def forward(self, x: Tensor, edge_index: OptTensor = None, edge_weight: OptTensor = None,
-                operator: Optional[GraphOperator] = None) -> Tensor:
+                operator: GraphOperator | None = None) -> Tensor:
         return torch.relu(self.cheb(x, edge_index, edge_weight, operator=operator)
                           + self.align(x))
 
@@ -72,7 +77,7 @@ class STConvBlock(nn.Module):
     """
 
     def __init__(self, num_nodes: int, channels: Sequence[int], kernel_size: int = 3, K: int = 3,
-                 dropout: float = 0.0, normalization: Optional[str] = "sym") -> None:
+                 dropout: float = 0.0, normalization: str | None = "sym") -> None:
         super().__init__()
         c_in, c_t, c_out = (int(c) for c in channels)
         self.channels = (c_in, c_t, c_out)
@@ -82,8 +87,16 @@ class STConvBlock(nn.Module):
         self.norm = nn.LayerNorm([num_nodes, c_out])
         self.dropout = nn.Dropout(dropout)
 
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer of the block."""
+        for layer in (self.temporal1, self.spatial, self.temporal2, self.norm):
+            layer.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return f"channels={list(self.channels)}"
+
     def forward(self, x: Tensor, edge_index: OptTensor = None, edge_weight: OptTensor = None,
-                operator: Optional[GraphOperator] = None) -> Tensor:
+                operator: GraphOperator | None = None) -> Tensor:
         x = self.temporal1(x)
         x = self.spatial(x, edge_index, edge_weight, operator=operator)
         x = self.temporal2(x)
@@ -114,6 +127,9 @@ class NodeReadout(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return (x @ self.weight + self.bias).unsqueeze(-1)
 
+    def extra_repr(self) -> str:
+        return f"in_channels={self.weight.numel()}, num_nodes={self.bias.numel()}"
+
 
 class OutputBlock(nn.Module):
     r"""STGCN's output block: gated temporal conv over the remaining :math:`K_o` steps, norm,
@@ -133,6 +149,11 @@ class OutputBlock(nn.Module):
         self.norm = nn.LayerNorm([num_nodes, channels])
         self.conv = TemporalConv(channels, channels, 1, activation="sigmoid", residual=False)
         self.fc = NodeReadout(num_nodes, channels)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer of the block."""
+        for layer in (self.temporal, self.norm, self.conv, self.fc):
+            layer.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.conv(self.norm(self.temporal(x))))

@@ -11,12 +11,12 @@ folder and is reused when the command is started again.
 
 from __future__ import annotations
 
-import copy
 import json
+import logging
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
-
-import yaml
+from typing import Any
 
 from pygkd.distill.run import run_distill
 from pygkd.prune.run import run_prune
@@ -25,38 +25,43 @@ from pygkd.train.checkpoint import load_model
 from pygkd.train.config import RunConfig, apply_overrides
 from pygkd.train.runs import run_evaluate, write_json
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["run_table7", "run_table8"]
 
-Row = Tuple[str, List[Dict[str, Any]], Optional[Dict[str, Any]]]
+Row = tuple[str, list[dict[str, Any]], dict[str, Any] | None]
 
 
-def _raw(recipe: Optional[Path], fallback: Dict[str, Any]) -> Dict[str, Any]:
-    if recipe is not None and Path(recipe).is_file():
-        return yaml.safe_load(Path(recipe).read_text()) or {}
-    return copy.deepcopy(fallback)
+def _raw(recipe_dir: Path | None, name: str) -> dict[str, Any]:
+    """The recipe ``<recipe_dir>/<name>.yaml`` (default: the installed recipes); a missing
+    file is an error."""
+    from pygkd.train.recipes import read_yaml, recipe_root
+
+    folder = Path(recipe_dir) if recipe_dir is not None else recipe_root()
+    return read_yaml(folder / f"{name}.yaml", f"--recipes: the {name!r} recipe")
 
 
-def _cached(run_dir: Path, make: Callable[[], Dict[str, Any]], log: Callable[[str], None],
-            label: str) -> Dict[str, Any]:
+def _cached(run_dir: Path, make: Callable[[], dict[str, Any]],
+            label: str) -> dict[str, Any]:
     metrics_file = run_dir / "metrics.json"
     if metrics_file.exists():
-        log(f"{label}: done earlier, reusing {metrics_file}")
+        logger.info(f"{label}: done earlier, reusing {metrics_file}")
         return json.loads(metrics_file.read_text())
-    log(f"{label} -> {run_dir}")
+    logger.info(f"{label} -> {run_dir}")
     return make()
 
 
-def _rows_with_share(rows: List[Row], base_params: int) -> List[Row]:
+def _rows_with_share(rows: list[Row], base_params: int) -> list[Row]:
     out = []
     for name, runs, summary in rows:
         if summary is not None:
-            kept = summary.get("nonzero_parameters", summary["parameters"])
+            kept = int(summary.get("nonzero_parameters") or summary["parameters"])
             name = f"{name} ({100 * kept / base_params:.1f} % params)"
         out.append((name, runs, summary))
     return out
 
 
-def _write(out_dir: Path, title: str, rows: List[Row], payload: Dict[str, Any]) -> str:
+def _write(out_dir: Path, title: str, rows: list[Row], payload: dict[str, Any]) -> str:
     table = mean_std_table(rows)
     text = title + "\n\n" + table + "\n"
     (out_dir / "comparison.md").write_text(text)
@@ -65,8 +70,8 @@ def _write(out_dir: Path, title: str, rows: List[Row], payload: Dict[str, Any]) 
 
 
 def run_table7(teacher_path: Path, out_dir: Path, seeds: Sequence[int] = (0, 1, 2),
-               recipe_dir: Path = Path("recipes"), mode: str = "structured",
-               overrides: Sequence[str] = (), log: Callable[[str], None] = print) -> str:
+               recipe_dir: Path | None = None, mode: str = "structured",
+               overrides: Sequence[str] = ()) -> str:
     """Teacher vs hand-designed ``L_STCD`` student vs the teacher pruned by Algorithm 1 to the
     student's parameter count."""
     out_dir = Path(out_dir)
@@ -75,28 +80,27 @@ def run_table7(teacher_path: Path, out_dir: Path, seeds: Sequence[int] = (0, 1, 
     t_params = sum(p.numel() for p in teacher.parameters())
     students, pruned = [], []
     for seed in seeds:
-        raw = apply_overrides(_raw(recipe_dir / "distill" / "stcd.yaml",
-                                   {"model": {"preset": "student"}, "distill": {"loss": "stcd"}}),
+        raw = apply_overrides(_raw(recipe_dir, "distill/stcd"),
                               overrides)
         raw["seed"] = seed
         cfg = RunConfig.from_dict(raw, "student recipe")
         run_dir = out_dir / "student-stcd" / f"seed{seed}"
-        students.append(_cached(run_dir, lambda: run_distill(
-            cfg, teacher_path, run_dir, progress=False, log=lambda m: log(f"    {m}")), log,
+        students.append(_cached(run_dir, partial(
+            run_distill, cfg, teacher_path, run_dir, progress=False),
             f"student L_STCD seed {seed}"))
         s_params = students[-1]["model"]["parameters"]
         target = round(1.0 - s_params / t_params, 4)
-        raw = apply_overrides(_raw(recipe_dir / "prune" / "kd-97.yaml", {"prune": {}}), overrides)
+        raw = apply_overrides(_raw(recipe_dir, "prune/kd-97"), overrides)
         raw["seed"] = seed
         raw.setdefault("prune", {}).update({"target": target, "mode": mode, "method": "kd"})
         pcfg = RunConfig.from_dict(raw, "pruning recipe")
         run_dir = out_dir / f"pruned-kd-{mode}" / f"seed{seed}"
-        pruned.append(_cached(run_dir, lambda: run_prune(
-            pcfg, teacher_path, teacher_path, run_dir, progress=False,
-            log=lambda m: log(f"    {m}")), log, f"teacher pruned to {1 - target:.1%} seed {seed}"))
+        pruned.append(_cached(run_dir, partial(
+            run_prune, pcfg, teacher_path, teacher_path, run_dir, progress=False),
+            f"teacher pruned to {1 - target:.1%} seed {seed}"))
     teacher_metrics = run_evaluate(teacher_path, latency_batch=students[0]["model"]["latency"]
                                    ["batch"])
-    rows: List[Row] = [
+    rows: list[Row] = [
         ("Persistence (last observed value)", [students[0]["persistence_test"]], None),
         ("Teacher", [teacher_metrics["test"]], teacher_metrics["model"]),
         ("Student W/O pruning algorithm (L_STCD)", [r["test"] for r in students],
@@ -113,33 +117,32 @@ def run_table7(teacher_path: Path, out_dir: Path, seeds: Sequence[int] = (0, 1, 
 
 def run_table8(base_path: Path, teacher_path: Path, out_dir: Path,
                targets: Sequence[float] = (0.25, 0.5, 0.75), seeds: Sequence[int] = (0, 1, 2),
-               recipe_dir: Path = Path("recipes"), mode: str = "unstructured",
-               overrides: Sequence[str] = (), log: Callable[[str], None] = print) -> str:
+               recipe_dir: Path | None = None, mode: str = "unstructured",
+               overrides: Sequence[str] = ()) -> str:
     """Algorithm 1 vs the Taylor baseline on the pruning base at several pruning levels."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     base, _ = load_model(base_path)
     b_params = sum(p.numel() for p in base.parameters())
-    results: Dict[str, List[Dict[str, Any]]] = {}
+    results: dict[str, list[dict[str, Any]]] = {}
     for target in targets:
         level = round(100 * target)
         for method in ("taylor", "kd"):
             key = f"{method}-{level}"
             results[key] = []
             for seed in seeds:
-                raw = apply_overrides(_raw(recipe_dir / "prune" / f"{key}.yaml",
-                                           {"prune": {"method": method}}), overrides)
+                raw = apply_overrides(_raw(recipe_dir, f"prune/{key}"), overrides)
                 raw["seed"] = seed
                 raw.setdefault("prune", {}).update({"target": target, "mode": mode,
                                                     "method": method})
                 cfg = RunConfig.from_dict(raw, f"{key} recipe")
                 run_dir = out_dir / f"{key}-{mode}" / f"seed{seed}"
-                results[key].append(_cached(run_dir, lambda: run_prune(
-                    cfg, base_path, teacher_path, run_dir, progress=False,
-                    log=lambda m: log(f"    {m}")), log, f"{key} seed {seed}"))
+                results[key].append(_cached(run_dir, partial(
+                    run_prune, cfg, base_path, teacher_path, run_dir, progress=False),
+                    f"{key} seed {seed}"))
     first = next(iter(results.values()))[0]
     base_metrics = run_evaluate(base_path, latency_batch=first["model"]["latency"]["batch"])
-    rows: List[Row] = [
+    rows: list[Row] = [
         ("Persistence (last observed value)", [first["persistence_test"]], None),
         ("Base model", [base_metrics["test"]], base_metrics["model"]),
     ]

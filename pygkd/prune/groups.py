@@ -15,7 +15,6 @@ width must equal it). The raw input channel and the readout are never pruned.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Tuple
 
 from pygkd.nn.models.stgcn import STGCN
 
@@ -37,16 +36,16 @@ class ChannelGroup:
 
     name: str
     size: int
-    slices: List[Slice] = field(default_factory=list)
+    slices: list[Slice] = field(default_factory=list)
     #: modules whose outputs carry these channels (masked in the masked model)
-    activations: List[str] = field(default_factory=list)
+    activations: list[str] = field(default_factory=list)
     #: LayerNorms over ``[N, C]`` of these channels
-    norms: List[str] = field(default_factory=list)
+    norms: list[str] = field(default_factory=list)
     #: residual alignments ``(module, side)`` with ``side`` "in" or "out" in this group
-    aligns: List[Tuple[str, str]] = field(default_factory=list)
+    aligns: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _conv(prefix: str, produce: bool, gated: bool, size: int) -> List[Slice]:
+def _conv(prefix: str, produce: bool, gated: bool, size: int) -> list[Slice]:
     if produce:
         out = [Slice(f"{prefix}.conv.weight", 0), Slice(f"{prefix}.conv.bias", 0)]
         if gated:
@@ -55,16 +54,16 @@ def _conv(prefix: str, produce: bool, gated: bool, size: int) -> List[Slice]:
     return [Slice(f"{prefix}.conv.weight", 1)]
 
 
-def _align(model: STGCN, path: str, side: str) -> List[Slice]:
+def _align(model: STGCN, path: str, side: str) -> list[Slice]:
     module = model.get_submodule(path)
     if module.proj is not None:
         return [Slice(f"{path}.proj.weight", 0 if side == "out" else 1)]
     return []
 
 
-def stgcn_channel_groups(model: STGCN) -> List[ChannelGroup]:
+def stgcn_channel_groups(model: STGCN) -> list[ChannelGroup]:
     """The prunable channel groups of ``model``, in order."""
-    groups: List[ChannelGroup] = []
+    groups: list[ChannelGroup] = []
     last = len(model.blocks) - 1
     for i, (_, c_t, c_out) in enumerate(model.block_channels):
         b = f"blocks.{i}"

@@ -10,7 +10,7 @@ loss alone gives the "W/O KD" baseline of Table 8. It never calls ``backward`` i
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -32,7 +32,7 @@ class TaylorImportance:
         [[9.0, 4.0]]
     """
 
-    def __init__(self, model: nn.Module, names: Optional[Sequence[str]] = None) -> None:
+    def __init__(self, model: nn.Module, names: Sequence[str] | None = None) -> None:
         self.params = {n: p for n, p in model.named_parameters()
                        if names is None or n in set(names)}
         self.scores = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in self.params.items()}
@@ -46,7 +46,7 @@ class TaylorImportance:
                 self.scores[name] += (p.grad.double() * p.double()) ** 2
         self.count += 1
 
-    def average(self) -> Dict[str, Tensor]:
+    def average(self) -> dict[str, Tensor]:
         """Scores divided by the number of minibatches (Algorithm 1, line 15)."""
         return {n: s / max(self.count, 1) for n, s in self.scores.items()}
 
@@ -56,7 +56,7 @@ class TaylorImportance:
         self.count = 0
 
     @staticmethod
-    def group_scores(scores: Dict[str, Tensor], groups: List[ChannelGroup]) -> Dict[str, Tensor]:
+    def group_scores(scores: dict[str, Tensor], groups: list[ChannelGroup]) -> dict[str, Tensor]:
         """Per-channel importance: the sum over every slice of the channel (Eq. 14)."""
         out = {}
         for g in groups:

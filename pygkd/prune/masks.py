@@ -9,7 +9,7 @@ weights at zero (the paper's masks; only the count of nonzero weights shrinks).
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, List, Optional
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -51,16 +51,16 @@ class ChannelMasks:
 
     def __init__(self, model: STGCN) -> None:
         self.model = model
-        self.groups: List[ChannelGroup] = stgcn_channel_groups(model)
-        self.keep: Dict[str, Tensor] = {g.name: torch.ones(g.size, dtype=torch.bool)
+        self.groups: list[ChannelGroup] = stgcn_channel_groups(model)
+        self.keep: dict[str, Tensor] = {g.name: torch.ones(g.size, dtype=torch.bool)
                                         for g in self.groups}
-        self._handles: List[RemovableHandle] = []
+        self._handles: list[RemovableHandle] = []
 
     # ----------------------------------------------------------------- masked model
     def _mask(self, name: str, like: Tensor) -> Tensor:
         return self.keep[name].to(device=like.device, dtype=like.dtype)
 
-    def attach(self) -> "ChannelMasks":
+    def attach(self) -> ChannelMasks:
         self.detach()
         for g in self.groups:
             for path in g.activations:
@@ -75,7 +75,7 @@ class ChannelMasks:
         while self._handles:
             self._handles.pop().remove()
 
-    def __enter__(self) -> "ChannelMasks":
+    def __enter__(self) -> ChannelMasks:
         return self.attach()
 
     def __exit__(self, *exc: object) -> None:
@@ -100,10 +100,10 @@ class ChannelMasks:
         return hook
 
     # ----------------------------------------------------------------- pruning
-    def sizes(self) -> Dict[str, int]:
+    def sizes(self) -> dict[str, int]:
         return {name: int(k.sum()) for name, k in self.keep.items()}
 
-    def prune(self, scores: Dict[str, Tensor], share: float) -> Dict[str, int]:
+    def prune(self, scores: dict[str, Tensor], share: float) -> dict[str, int]:
         """In every group, turn off ``ceil(share * alive)`` lowest-scoring alive channels
         (always keeping one). Returns how many were removed per group."""
         removed = {}
@@ -113,22 +113,22 @@ class ChannelMasks:
             removed[g.name] = int(idx.numel())
         return removed
 
-    def state(self) -> Dict[str, Tensor]:
+    def state(self) -> dict[str, Tensor]:
         """A copy of the channel masks, for :meth:`restore`."""
         return {name: k.clone() for name, k in self.keep.items()}
 
-    def restore(self, state: Dict[str, Tensor]) -> None:
+    def restore(self, state: dict[str, Tensor]) -> None:
         """Put back the masks saved by :meth:`state`."""
         for name, k in state.items():
             self.keep[name].copy_(k)
 
-    def kept_indices(self) -> Dict[str, List[int]]:
+    def kept_indices(self) -> dict[str, list[int]]:
         """The original indices of the channels each group kept (the found architecture)."""
         return {name: torch.nonzero(k).flatten().tolist() for name, k in self.keep.items()}
 
     # ----------------------------------------------------------------- export
-    def _align_sides(self) -> Dict[str, Dict[str, str]]:
-        sides: Dict[str, Dict[str, str]] = {}
+    def _align_sides(self) -> dict[str, dict[str, str]]:
+        sides: dict[str, dict[str, str]] = {}
         for g in self.groups:
             for path, side in g.aligns:
                 sides.setdefault(path, {})[side] = g.name
@@ -164,7 +164,7 @@ class ChannelMasks:
         small = STGCN.from_config(small.config())  # keep only the non-default residuals
         small = small.to(next(m.parameters()).dtype)
         state = {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
-        plans: Dict[str, Dict[int, List[int]]] = {}
+        plans: dict[str, dict[int, list[tuple[int, str]]]] = {}
         for g in self.groups:
             for s in g.slices:
                 plans.setdefault(s.param, {}).setdefault(s.dim, []).append((s.offset, g.name))
@@ -178,7 +178,7 @@ class ChannelMasks:
         return small
 
 
-def prunable_parameters(model: nn.Module) -> List[str]:
+def prunable_parameters(model: nn.Module) -> list[str]:
     """Parameters of the hidden layers: everything but the output readout ``output.fc``."""
     return [name for name, _ in model.named_parameters() if not name.startswith("output.fc.")]
 
@@ -194,7 +194,7 @@ class WeightMasks:
         [[False, True], [True, False]]
     """
 
-    def __init__(self, model: nn.Module, names: Optional[List[str]] = None) -> None:
+    def __init__(self, model: nn.Module, names: list[str] | None = None) -> None:
         self.model = model
         params = dict(model.named_parameters())
         self.names = names if names is not None else prunable_parameters(model)
@@ -206,7 +206,7 @@ class WeightMasks:
         for name, mask in self.masks.items():
             params[name].mul_(mask.to(params[name].device, params[name].dtype))
 
-    def prune(self, scores: Dict[str, Tensor], share: float) -> Dict[str, int]:
+    def prune(self, scores: dict[str, Tensor], share: float) -> dict[str, int]:
         """In every hidden layer (parameter tensor), zero the ``ceil(share * remaining)``
         lowest-scoring remaining weights (Algorithm 1, lines 16-20)."""
         removed = {}
@@ -217,7 +217,7 @@ class WeightMasks:
         self.apply()
         return removed
 
-    def state(self) -> Dict[str, Tensor]:
+    def state(self) -> dict[str, Tensor]:
         """A copy of the masks and of the masked weights (pruning zeroes them), for
         :meth:`restore`."""
         params = dict(self.model.named_parameters())
@@ -226,7 +226,7 @@ class WeightMasks:
         return saved
 
     @torch.no_grad()
-    def restore(self, state: Dict[str, Tensor]) -> None:
+    def restore(self, state: dict[str, Tensor]) -> None:
         """Put back the masks and weights saved by :meth:`state`."""
         params = dict(self.model.named_parameters())
         for n in self.names:

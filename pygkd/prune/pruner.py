@@ -9,8 +9,9 @@ pruned, until ``target`` of the parameters are gone.
 
 from __future__ import annotations
 
+import logging
 import math
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -24,9 +25,11 @@ from pygkd.runtime.precision import Precision
 from pygkd.train.config import PruneConfig, TrainConfig
 from pygkd.train.trainer import StepLoss, make_optimizer, place_model
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["prune_model", "prune_step", "pruned_share"]
 
-Masks = Union[ChannelMasks, WeightMasks]
+Masks = ChannelMasks | WeightMasks
 
 
 def pruned_share(masks: Masks, base_parameters: int) -> float:
@@ -39,7 +42,7 @@ def pruned_share(masks: Masks, base_parameters: int) -> float:
     return 1.0 - remaining / base_parameters
 
 
-def prune_step(masks: Masks, scores: Dict[str, torch.Tensor], config: PruneConfig,
+def prune_step(masks: Masks, scores: dict[str, torch.Tensor], config: PruneConfig,
                base_parameters: int, iterations: int = 20) -> float:
     """One pruning step of Algorithm 1: the lowest ``config.step_share`` of what remains in
     every hidden layer. If that passes ``config.target`` and ``config.exact_target`` is set,
@@ -67,9 +70,9 @@ def prune_step(masks: Masks, scores: Dict[str, torch.Tensor], config: PruneConfi
 
 def prune_model(model: STGCN, dataset: ForecastDataset, step_loss: StepLoss,
                 config: PruneConfig, train: TrainConfig, seed: int = 0, progress: bool = True,
-                log: Callable[[str], None] = print, device: Optional[torch.device] = None,
-                distributed: Optional[DistributedContext] = None
-                ) -> tuple[Masks, List[Dict[str, Any]]]:
+                device: torch.device | None = None,
+                distributed: DistributedContext | None = None
+                ) -> tuple[Masks, list[dict[str, Any]]]:
     """The pruning phase of Algorithm 1; returns the masks and one history row per pruning.
 
     Runs on ``device`` (default: where the model is), under ``train.precision``, and under
@@ -86,23 +89,24 @@ def prune_model(model: STGCN, dataset: ForecastDataset, step_loss: StepLoss,
     precision = Precision(train.precision, device)
     base = sum(p.numel() for p in model.parameters())
     masks: Masks = ChannelMasks(model) if config.mode == "structured" else WeightMasks(model)
-    structured = isinstance(masks, ChannelMasks)
-    scorer = TaylorImportance(model, None if structured else masks.names)
+    scorer = TaylorImportance(model, None if isinstance(masks, ChannelMasks) else masks.names)
     optimizer = make_optimizer(model.parameters(), train)
     set_step = getattr(step_loss, "set_step", None)
     if not dist.is_main:
-        progress, log = False, (lambda message: None)
-    history: List[Dict[str, Any]] = []
+        progress = False
+    history: list[dict[str, Any]] = []
     share, steps, epoch = 0.0, 0, 0
     n = dataset.num_samples("train")
-    if structured:
+    if isinstance(masks, ChannelMasks):
         masks.attach()
     forward_model = dist.wrap(model, device)
     try:
         while share < config.target:
             epoch += 1
             if epoch > config.max_epochs:
-                log(f"stopped after {config.max_epochs} epochs at {share:.1%} pruned")
+                logger.warning(f"target {config.target:.1%} not reached: stopped after "
+                               f"max_epochs={config.max_epochs} at {share:.1%} pruned (this "
+                               "architecture cannot be pruned further, or raise max_epochs)")
                 break
             generator = torch.Generator().manual_seed(seed * 100003 + 7919 * epoch)
             order = dataset.shuffled_order("train", generator)
@@ -122,25 +126,26 @@ def prune_model(model: STGCN, dataset: ForecastDataset, step_loss: StepLoss,
                 precision.backward(loss.float() * weight)
                 scorer.accumulate()
                 precision.step(optimizer)
-                if not structured:
+                if isinstance(masks, WeightMasks):
                     masks.apply()
                 steps += 1
                 if steps % config.pruning_minibatch:
                     continue
                 scores = scorer.average()
-                if structured:
+                if isinstance(masks, ChannelMasks):
                     scores = TaylorImportance.group_scores(scores, masks.groups)
                 share = prune_step(masks, scores, config, base)
                 scorer.reset()
-                row = {"step": steps, "epoch": epoch, "loss": loss.item(), "pruned": share}
-                if structured:
+                row: dict[str, Any] = {"step": steps, "epoch": epoch, "loss": loss.item(),
+                                       "pruned": share}
+                if isinstance(masks, ChannelMasks):
                     row["sizes"] = masks.sizes()
                 history.append(row)
                 bar.set_postfix(pruned=f"{share:.1%}")
                 if share >= config.target:
                     break
-            log(f"pruning epoch {epoch}: {share:.1%} of {base:,} parameters pruned")
+            logger.info(f"pruning epoch {epoch}: {share:.1%} of {base:,} parameters pruned")
     finally:
-        if structured:
+        if isinstance(masks, ChannelMasks):
             masks.detach()
     return masks, history

@@ -10,21 +10,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
-
+from typing import Any
 
 from pygkd.distill.objective import DistillObjective
-from pygkd.distill.run import teacher_data_config
 from pygkd.errors import InputError
 from pygkd.nn.models.stgcn import STGCN
 from pygkd.prune.masks import ChannelMasks, WeightMasks
 from pygkd.prune.pruner import prune_model, pruned_share
+from pygkd.runtime.distributed import start_runtime
 from pygkd.train.checkpoint import cpu_state, load_checkpoint, load_model, save_checkpoint
 from pygkd.train.config import RunConfig
-from pygkd.runtime.distributed import start_runtime
-from pygkd.train.runs import build_dataset, data_info, end_training, finish_run, start_run_dir
-from pygkd.train.trainer import Trainer, next_step_mse
+from pygkd.train.runs import (
+    build_dataset,
+    checkpoint_data_config,
+    data_info,
+    end_training,
+    finish_run,
+    start_run_dir,
+)
+from pygkd.train.trainer import StepLoss, Trainer, next_step_mse
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["run_prune", "channel_report"]
 
@@ -38,14 +46,13 @@ def channel_report(masks: ChannelMasks) -> str:
     return "\n".join(lines)
 
 
-def _same_graph(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+def _same_graph(a: dict[str, Any], b: dict[str, Any]) -> bool:
     keys = ("name", "split", "options", "num_nodes")
     return all(a.get(k) == b.get(k) for k in keys)
 
 
-def run_prune(config: RunConfig, model_path: Path, teacher_path: Optional[Path], out_dir: Path,
-              fresh: bool = False, progress: bool = True,
-              log: Callable[[str], None] = print) -> Dict[str, Any]:
+def run_prune(config: RunConfig, model_path: Path, teacher_path: Path | None, out_dir: Path,
+              fresh: bool = False, progress: bool = True) -> dict[str, Any]:
     """Prune the STGCN at ``model_path`` by Algorithm 1 (``config.prune``), fine-tune, export."""
     pcfg = config.prune.validate()
     base, base_payload = load_model(model_path)
@@ -58,7 +65,7 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Optional[Path],
                 teacher_payload.get("data", {}), base_payload.get("data", {})):
             raise InputError(f"{teacher_path}: the teacher and {model_path} were trained on "
                              "different graphs or data; they must match")
-    config = dataclasses.replace(config, data=teacher_data_config(base_payload))
+    config = dataclasses.replace(config, data=checkpoint_data_config(base_payload))
     dataset = build_dataset(config.data)
     if dataset.num_nodes != base.num_nodes:
         raise InputError(f"{model_path}: the model has {base.num_nodes} nodes but the data "
@@ -70,33 +77,33 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Optional[Path],
     resolved = config.to_dict()
     base_params = sum(p.numel() for p in base.parameters())
     if not dist.is_main:
-        progress, log = False, (lambda message: None)
+        progress = False
 
-    if pcfg.method == "kd":
+    step_loss: StepLoss
+    if pcfg.method == "kd" and teacher is not None:
         objective = DistillObjective(teacher, config.distill, dataset.edge_index,
                                      dataset.edge_weight, num_windows=dataset.num_samples("train"),
                                      cache_gb=config.distill.cache_gb, seed=config.seed)
-        objective.log = log
         step_loss = objective
     else:
         step_loss = next_step_mse(dataset.edge_index, dataset.edge_weight)
 
     pruned_file = out_dir / "pruned.pt"
-    report: Dict[str, Any] = {}
+    report: dict[str, Any] = {}
     if pruned_file.exists():
         saved = load_checkpoint(pruned_file)
         base.load_state_dict(saved["base_state"])
         history = saved["history"]
         masks = ChannelMasks(base) if pcfg.mode == "structured" else WeightMasks(base)
-        target = masks.keep if pcfg.mode == "structured" else masks.masks
+        target = masks.keep if isinstance(masks, ChannelMasks) else masks.masks
         for key, value in saved["masks"].items():
             target[key] = value
-        log(f"pruning phase done earlier: reusing {pruned_file}")
+        logger.info(f"pruning phase done earlier: reusing {pruned_file}")
     else:
-        log(f"Algorithm 1 ({pcfg.method}, {pcfg.mode}): pruning {pcfg.target:.0%} of "
-            f"{base_params:,} parameters")
+        logger.info(f"Algorithm 1 ({pcfg.method}, {pcfg.mode}): pruning {pcfg.target:.0%} of "
+                    f"{base_params:,} parameters")
         masks, history = prune_model(base, dataset, step_loss, pcfg, config.train, config.seed,
-                                     progress, log, device=device, distributed=dist)
+                                     progress, device=device, distributed=dist)
         if dist.is_main:
             save_checkpoint(pruned_file, {
                 "kind": "pruning-state", "base_config": base.config(),
@@ -112,7 +119,7 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Optional[Path],
         report = {"kept_channels": masks.kept_indices(), "sizes": masks.sizes()}
         if dist.is_main:
             (out_dir / "channels.json").write_text(json.dumps(report, indent=2))
-        log("\nChannels kept per layer:\n" + channel_report(masks))
+        logger.info("\nChannels kept per layer:\n" + channel_report(masks))
         after_step = None
     else:
         student = base
@@ -123,8 +130,8 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Optional[Path],
     trainer = Trainer(student, dataset, tcfg, out_dir, seed=config.seed, step_loss=step_loss,
                       meta=meta, after_step=after_step, device=device, distributed=dist)
     if pcfg.finetune_epochs > 0:
-        log(f"\nfine-tuning for up to {pcfg.finetune_epochs} epochs")
-        trainer.fit(progress=progress, log=log)
+        logger.info(f"\nfine-tuning for up to {pcfg.finetune_epochs} epochs")
+        trainer.fit(progress=progress)
     if after_step is not None:
         after_step()
     if not end_training(dist):

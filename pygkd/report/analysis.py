@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
-
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -24,7 +22,7 @@ __all__ = ["hidden_features", "fit_channel_map", "tsne_embedding", "sensor_forec
 
 @torch.no_grad()
 def hidden_features(model: nn.Module, dataset: ForecastDataset, split: str, index: Tensor,
-                    layer: Optional[str] = None, batch_size: int = 200) -> Tensor:
+                    layer: str | None = None, batch_size: int = 200) -> Tensor:
     """The input of the output layer for windows ``index`` of ``split``, averaged over time.
 
     The layer is ``model.hidden_layer_name`` (STGCN: the last ST-Conv block) unless ``layer``
@@ -67,7 +65,8 @@ def fit_channel_map(source: Tensor, target: Tensor) -> Tensor:
         [2.0, 0.0, 1.0]
     """
     if source.shape[:2] != target.shape[:2]:
-        raise InputError(f"Expected features of the same windows and nodes, got {tuple(source.shape)}"
+        raise InputError("Expected features of the same windows and nodes, "
+                         f"got {tuple(source.shape)}"
                          f" and {tuple(target.shape)}")
     a = source.reshape(-1, source.size(-1)).double()
     a = torch.cat([a, torch.ones(a.size(0), 1, dtype=a.dtype, device=a.device)], dim=1)
@@ -75,8 +74,8 @@ def fit_channel_map(source: Tensor, target: Tensor) -> Tensor:
     return torch.linalg.lstsq(a, b).solution.float()
 
 
-def tsne_embedding(teacher: Tensor, student: Tensor, channel_map: Optional[Tensor] = None,
-                   seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+def tsne_embedding(teacher: Tensor, student: Tensor, channel_map: Tensor | None = None,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Teacher and student representations of the same samples in one t-SNE map.
 
     The student's channels are first mapped into the teacher's (``channel_map`` from
@@ -90,6 +89,9 @@ def tsne_embedding(teacher: Tensor, student: Tensor, channel_map: Optional[Tenso
     Returns:
         ``(teacher_xy [S, 2], student_xy [S, 2])``.
     """
+    from pygkd.compat import require_extra
+
+    require_extra("sklearn", "report", "t-SNE figures")
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
@@ -114,9 +116,9 @@ def busiest_sensor(dataset: ForecastDataset, split: str = "test") -> int:
     return int(dataset.series[first:last].std(dim=0).argmax())
 
 
-def sensor_forecast(models: Dict[str, nn.Module], dataset: ForecastDataset, sensor: int,
+def sensor_forecast(models: dict[str, nn.Module], dataset: ForecastDataset, sensor: int,
                     step: int = 3, split: str = "test", day: int = 0
-                    ) -> Tuple[np.ndarray, np.ndarray, Dict[str, np.ndarray]]:
+                    ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Forecasts ``step`` steps ahead for one sensor over one day of ``split``.
 
     Args:

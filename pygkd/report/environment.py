@@ -7,7 +7,6 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Dict
 
 __all__ = ["environment_info"]
 
@@ -34,7 +33,7 @@ def _git_commit() -> str:
     return out.stdout.strip() or "-"
 
 
-def environment_info() -> Dict[str, str]:
+def environment_info() -> dict[str, str]:
     """Python, OS, CPU, core count, torch threads, package versions and the pygkd commit.
 
     Example:

@@ -5,8 +5,8 @@ curves. Each function returns a :class:`matplotlib.figure.Figure` (no global pyp
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
@@ -16,12 +16,15 @@ TEACHER_COLOR, STUDENT_COLOR = "tab:blue", "tab:red"
 
 
 def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
+    from pygkd.compat import require_extra
+
+    require_extra("matplotlib", "report", "Figures")
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def tsne_figure(panels: Sequence[Tuple[str, np.ndarray, np.ndarray]],
+def tsne_figure(panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
                 teacher_label: str = "Teacher"):  # type: ignore[no-untyped-def]
     """One panel per student: teacher points blue, student points red (paper Sec. 4.2).
 
@@ -83,7 +86,7 @@ def forecast_figure(hours: np.ndarray, truth: np.ndarray, forecasts: Mapping[str
     return fig
 
 
-def curves_figure(histories: Mapping[str, List[Dict[str, float]]]):  # type: ignore[no-untyped-def]
+def curves_figure(histories: Mapping[str, list[dict[str, float]]]):  # type: ignore[no-untyped-def]
     """Training loss and validation MAE per epoch, one line per run."""
     if not histories:
         raise ValueError("curves_figure: expected at least one run with a history")
@@ -107,7 +110,7 @@ def curves_figure(histories: Mapping[str, List[Dict[str, float]]]):  # type: ign
 
 
 def save_figure(fig, stem: Path, formats: Sequence[str] = ("png", "svg"),  # type: ignore[no-untyped-def]
-                dpi: int = 120) -> List[Path]:
+                dpi: int = 120) -> list[Path]:
     """Write ``stem.png`` and ``stem.svg`` (atomically: a partial file is never left)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)

@@ -14,13 +14,17 @@ import base64
 import datetime as _dt
 import html
 import json
+import logging
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from pygkd.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["RunRecord", "find_runs", "find_tables", "group_label", "markdown_to_html",
            "representatives",
@@ -34,7 +38,7 @@ class RunRecord:
 
     path: Path
     label: str
-    metrics: Dict[str, Any]
+    metrics: dict[str, Any]
     config_text: str
 
     @property
@@ -50,7 +54,7 @@ class RunRecord:
         return self.path / "model.pt"
 
     @property
-    def teacher(self) -> Optional[str]:
+    def teacher(self) -> str | None:
         return (self.metrics.get("distill") or {}).get("teacher")
 
 
@@ -64,7 +68,7 @@ def _label(path: Path, roots: Sequence[Path]) -> str:
     return path.as_posix()
 
 
-def find_runs(roots: Sequence[Path]) -> List[RunRecord]:
+def find_runs(roots: Sequence[Path]) -> list[RunRecord]:
     """Every run folder (``metrics.json`` + ``model.pt``) at or below ``roots``, in path order."""
     seen, out = set(), []
     for root in roots:
@@ -81,7 +85,7 @@ def find_runs(roots: Sequence[Path]) -> List[RunRecord]:
     return out
 
 
-def find_tables(roots: Sequence[Path]) -> List[Tuple[str, str]]:
+def find_tables(roots: Sequence[Path]) -> list[tuple[str, str]]:
     """``(label, markdown)`` of every ``comparison.md`` at or below ``roots``."""
     out, seen = [], set()
     for root in roots:
@@ -95,10 +99,10 @@ def find_tables(roots: Sequence[Path]) -> List[Tuple[str, str]]:
 _SEED = re.compile(r"^seed(\d+)$")
 
 
-def representatives(runs: Sequence[RunRecord]) -> List[RunRecord]:
+def representatives(runs: Sequence[RunRecord]) -> list[RunRecord]:
     """One run per configuration: of the folders ``.../<name>/seed<k>``, the lowest seed."""
-    best: Dict[str, Tuple[int, RunRecord]] = {}
-    order: List[str] = []
+    best: dict[str, tuple[int, RunRecord]] = {}
+    order: list[str] = []
     for run in runs:
         match = _SEED.match(run.path.name)
         key = str(run.path.parent) if match else str(run.path)
@@ -115,7 +119,7 @@ def group_label(run: RunRecord) -> str:
     return run.label.rsplit("/", 1)[0] if _SEED.match(run.path.name) else run.label
 
 
-def _resolve_teacher(runs: Sequence[RunRecord], explicit: Optional[Path]) -> Optional[Path]:
+def _resolve_teacher(runs: Sequence[RunRecord], explicit: Path | None) -> Path | None:
     if explicit is not None:
         if not Path(explicit).is_file():
             raise InputError(f"--teacher: no such checkpoint {explicit}")
@@ -138,23 +142,22 @@ def _resolve_teacher(runs: Sequence[RunRecord], explicit: Optional[Path]) -> Opt
 # --------------------------------------------------------------------------------- figures
 
 
-def _figures(runs: List[RunRecord], teacher_path: Optional[Path], fig_dir: Path,
-             sensor: Optional[int], step: int, samples: int, seed: int,
-             log: Callable[[str], None]) -> List[Dict[str, Any]]:
+def _figures(runs: list[RunRecord], teacher_path: Path | None, fig_dir: Path,
+             sensor: int | None, step: int, samples: int, seed: int) -> list[dict[str, Any]]:
     from pygkd.report import plots
 
-    figures: List[Dict[str, Any]] = []
+    figures: list[dict[str, Any]] = []
     reps = representatives(runs)
     histories = {group_label(r): r.metrics["history"] for r in reps if r.metrics.get("history")}
     if histories:
         figures.append(plots.curves_plot(histories, fig_dir))
     if teacher_path is None:
-        log("no teacher found: forecast and t-SNE figures left out (give --teacher)")
+        logger.info("no teacher found: forecast and t-SNE figures left out (give --teacher)")
         return figures
     teacher, dataset = plots.load_teacher(teacher_path)
     students = plots.load_students(
         [(group_label(r), r.model_path) for r in reps
-         if r.model_path.resolve() != teacher_path.resolve()], dataset, log)
+         if r.model_path.resolve() != teacher_path.resolve()], dataset)
     figures.append(plots.forecast_plot(teacher, students, dataset, fig_dir, sensor, step))
     if students:
         figures.append(plots.tsne_plot(teacher, students, dataset, fig_dir, samples, seed))
@@ -172,7 +175,7 @@ def markdown_to_html(text: str) -> str:
         <p>Title</p>
         <table><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1</td><td>2</td></tr></tbody></table>
     """
-    out: List[str] = []
+    out: list[str] = []
     for block in re.split(r"\n\s*\n", text.strip()):
         lines = [ln for ln in block.splitlines() if ln.strip()]
         if lines and all(ln.strip().startswith("|") for ln in lines):
@@ -210,10 +213,9 @@ img{max-width:100%}pre{background:#f6f6f6;padding:.6em;font-size:12px;overflow:a
 figcaption{font-size:13px;color:#444}"""
 
 
-def write_report(run_dirs: Sequence[Path], out: Optional[Path] = None,
-                 teacher: Optional[Path] = None, sensor: Optional[int] = None, step: int = 3,
-                 samples: int = 50, seed: int = 0, figures: bool = True,
-                 log: Callable[[str], None] = print) -> Path:
+def write_report(run_dirs: Sequence[Path], out: Path | None = None,
+                 teacher: Path | None = None, sensor: int | None = None, step: int = 3,
+                 samples: int = 50, seed: int = 0, figures: bool = True) -> Path:
     """Write the report page for ``run_dirs``; returns its path.
 
     Args:
@@ -235,10 +237,12 @@ def write_report(run_dirs: Sequence[Path], out: Optional[Path] = None,
         raise InputError(f"RUN_DIR: found no metrics.json or comparison.md under "
                          f"{', '.join(map(str, roots))}")
     out = Path(out) if out is not None else roots[0] / "report" / "index.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
+    from pygkd.train.runs import ensure_writable
+
+    ensure_writable(out, "--out")
     teacher_path = _resolve_teacher(runs, teacher)
-    figs = _figures(runs, teacher_path, out.parent / "figures", sensor, step, samples, seed,
-                    log) if figures else []
+    figs = _figures(runs, teacher_path, out.parent / "figures", sensor, step, samples,
+                    seed) if figures else []
 
     from pygkd.report.environment import environment_info
 

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -13,6 +15,8 @@ from pygkd.data.windows import ForecastDataset
 from pygkd.report import analysis
 from pygkd.report.figures import curves_figure, forecast_figure, save_figure, tsne_figure
 
+logger = logging.getLogger(__name__)
+
 __all__ = ["load_teacher", "load_students", "curves_plot", "forecast_plot", "tsne_plot"]
 
 MAX_CURVES = 10
@@ -20,43 +24,42 @@ MAX_FORECAST_PANELS = 10
 MAX_TSNE_PANELS = 9
 UNITS = {name: "mph" for name in ("synthetic", "los-loop", "pemsd7m", "pems08", "pems04")}
 
-Figure = Dict[str, Any]
+Figure = dict[str, Any]
 
 
-def load_teacher(path: Path, device: str = "cpu") -> Tuple[nn.Module, ForecastDataset]:
+def load_teacher(path: Path, device: str = "cpu") -> tuple[nn.Module, ForecastDataset]:
     """The teacher checkpoint and the dataset it was trained on, both on ``device``."""
-    from pygkd.distill.run import teacher_data_config
     from pygkd.runtime.device import resolve_device
     from pygkd.train.checkpoint import load_model
-    from pygkd.train.runs import build_dataset
+    from pygkd.train.runs import build_dataset, checkpoint_data_config
     from pygkd.train.trainer import place_model
 
     where = resolve_device(device)
     teacher, payload = load_model(path)
-    dataset = build_dataset(teacher_data_config(payload)).to(where)
+    dataset = build_dataset(checkpoint_data_config(payload)).to(where)
     return place_model(teacher, where, dataset.edge_index, dataset.edge_weight), dataset
 
 
-def load_students(items: Sequence[Tuple[str, Path]], dataset: ForecastDataset,
-                  log: Callable[[str], None] = print) -> List[Tuple[str, nn.Module]]:
+def load_students(items: Sequence[tuple[str, Path]], dataset: ForecastDataset
+                  ) -> list[tuple[str, nn.Module]]:
     """``(label, model)`` for each checkpoint on ``dataset``'s graph (placed on its device);
     others are reported and left out."""
     from pygkd.train.checkpoint import load_model
     from pygkd.train.trainer import place_model
 
-    out = []
+    out: list[tuple[str, nn.Module]] = []
     for label, path in items:
         model, _ = load_model(path)
         if model.num_nodes != dataset.num_nodes:
-            log(f"{label}: {model.num_nodes} nodes but the teacher's data have "
-                f"{dataset.num_nodes}: left out of the figures")
+            logger.warning(f"{label}: {model.num_nodes} nodes but the teacher's data have "
+                        f"{dataset.num_nodes}: left out of the figures")
             continue
         out.append((label, place_model(model, dataset.device, dataset.edge_index,
                                        dataset.edge_weight)))
     return out
 
 
-def curves_plot(histories: Mapping[str, List[Dict[str, float]]], fig_dir: Path) -> Figure:
+def curves_plot(histories: Mapping[str, list[dict[str, float]]], fig_dir: Path) -> Figure:
     """Training loss and validation MAE per epoch (``training-curves.png/svg``)."""
     shown = dict(list(histories.items())[:MAX_CURVES])
     more = len(histories) - len(shown)
@@ -66,8 +69,8 @@ def curves_plot(histories: Mapping[str, List[Dict[str, float]]], fig_dir: Path) 
                        "per configuration." + (f" {more} more left out." if more > 0 else "")}
 
 
-def forecast_plot(teacher: nn.Module, students: Sequence[Tuple[str, nn.Module]],
-                  dataset: ForecastDataset, fig_dir: Path, sensor: Optional[int] = None,
+def forecast_plot(teacher: nn.Module, students: Sequence[tuple[str, nn.Module]],
+                  dataset: ForecastDataset, fig_dir: Path, sensor: int | None = None,
                   step: int = 3, day: int = 0) -> Figure:
     """One sensor's forecast vs ground truth over a test day (``forecast.png/svg``).
 
@@ -88,7 +91,7 @@ def forecast_plot(teacher: nn.Module, students: Sequence[Tuple[str, nn.Module]],
                                                       if more > 0 else "")}
 
 
-def tsne_plot(teacher: nn.Module, students: Sequence[Tuple[str, nn.Module]],
+def tsne_plot(teacher: nn.Module, students: Sequence[tuple[str, nn.Module]],
               dataset: ForecastDataset, fig_dir: Path, samples: int = 50,
               seed: int = 0, fit_windows: int = 256) -> Figure:
     """t-SNE of the hidden representation, teacher blue vs each student red (``tsne.png/svg``).

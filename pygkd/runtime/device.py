@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Optional, Union
 
 import torch
 
@@ -15,8 +14,8 @@ __all__ = ["resolve_device", "DEVICE_HELP"]
 DEVICE_HELP = "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps"
 
 
-def resolve_device(spec: Optional[Union[str, torch.device]] = "auto",
-                   local_rank: Optional[int] = None) -> torch.device:
+def resolve_device(spec: str | torch.device | None = "auto",
+                   local_rank: int | None = None) -> torch.device:
     """The :class:`torch.device` for ``spec``; a clear error when it is not available.
 
     Under ``torchrun`` (``local_rank`` given) ``auto`` and ``cuda`` pick the process's own GPU.

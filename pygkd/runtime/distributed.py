@@ -8,15 +8,16 @@ of windows as a single process would, and takes its own contiguous share of each
 (:func:`shard_batch`). Each share's loss is weighted by its size, so the gradients DDP averages
 equal the gradient of the global batch's mean loss: one process and N processes take the same
 optimisation steps (up to float rounding). Rank 0 alone writes checkpoints, metrics and
-progress; checkpoints hold the unwrapped model's state (no ``module.`` prefixes).
+progress (the ``pygkd`` logger of other ranks shows warnings only); checkpoints hold the
+unwrapped model's state (no ``module.`` prefixes).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -24,8 +25,8 @@ from torch import Tensor, nn
 __all__ = ["DistributedContext", "shard_batch", "unwrap_model", "start_runtime"]
 
 
-def start_runtime(device: Optional[str | torch.device] = "auto"
-                  ) -> Tuple[torch.device, "DistributedContext"]:
+def start_runtime(device: str | torch.device | None = "auto"
+                  ) -> tuple[torch.device, DistributedContext]:
     """The device of this process and its :class:`DistributedContext`.
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) ``auto``/``cuda`` resolve to the process's own GPU
@@ -49,12 +50,12 @@ def unwrap_model(model: nn.Module) -> nn.Module:
             model = model.module
         elif type(model).__name__ == "OptimizedModule" and isinstance(
                 getattr(model, "_orig_mod", None), nn.Module):
-            model = model._orig_mod
+            model = model._orig_mod  # type: ignore[assignment]
         else:
             return model
 
 
-def shard_batch(index: Tensor, rank: int, world_size: int) -> Tuple[Tensor, float]:
+def shard_batch(index: Tensor, rank: int, world_size: int) -> tuple[Tensor, float]:
     """This rank's contiguous share of a global batch and the weight of its mean loss.
 
     The weight is ``world_size * len(share) / len(batch)``: DDP averages gradients over ranks,
@@ -93,7 +94,7 @@ class DistributedContext:
         return self.rank == 0
 
     @classmethod
-    def from_env(cls, device: Optional[torch.device] = None) -> "DistributedContext":
+    def from_env(cls, device: torch.device | None = None) -> DistributedContext:
         """Join the process group ``torchrun`` describes in the environment (one process
         without it). The backend is NCCL for CUDA devices, gloo otherwise."""
         world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -109,6 +110,8 @@ class DistributedContext:
                 torch.cuda.set_device(device)
             dist.init_process_group(backend=backend)
             here = True
+        if rank != 0:  # rank 0 alone reports; warnings and errors still show
+            logging.getLogger("pygkd").setLevel(logging.WARNING)
         return cls(rank=rank, world_size=world, local_rank=local, initialised_here=here)
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:

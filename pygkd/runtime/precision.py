@@ -8,7 +8,7 @@ Only the forward pass runs under :func:`torch.autocast`; the distillation distan
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager, Optional
+from contextlib import AbstractContextManager as ContextManager
 
 import torch
 from torch import Tensor
@@ -31,7 +31,7 @@ class Precision:
         torch.bfloat16
     """
 
-    def __init__(self, precision: str = "32", device: Optional[torch.device] = None) -> None:
+    def __init__(self, precision: str = "32", device: torch.device | None = None) -> None:
         precision = str(precision)
         if precision in ("32", "32-true", "fp32"):
             precision = "32"

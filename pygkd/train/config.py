@@ -3,7 +3,7 @@
 A recipe is YAML with ``seed``, ``data``, ``model`` and ``train`` sections::
 
     seed: 0
-    data: {name: los-loop, root: ../shared/data, split: 5/1/1}
+    data: {name: los-loop, root: data, split: 5/1/1}
     model: {preset: teacher}
     train: {epochs: 30, batch_size: 50, lr: 1.0e-3, optimizer: rmsprop}
 
@@ -13,11 +13,14 @@ Command-line flags and ``--set section.key=value`` override recipe values.
 from __future__ import annotations
 
 import dataclasses
+import typing
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Type, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
+from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from pygkd.errors import InputError
 from pygkd.nn.models.stgcn import PRESETS
@@ -29,26 +32,37 @@ __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DistillConfig", "PruneCo
 
 T = TypeVar("T")
 
+# Constrained field types: recipes are validated by pydantic (strict: 1.5 or true is not an
+# integer, "3" is not a number), with one-line errors naming the key, what was expected and
+# what was given.
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+NonNegativeFloat = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+PrecisionName = Annotated[Literal["32", "bf16", "16-mixed"], BeforeValidator(
+    lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v)]
+
 
 @dataclass
 class DataConfig:
     """Which dataset and how to split it (``options`` go to the loader: ``sigma2``, ...)."""
 
     name: str = "synthetic"
-    root: Optional[str] = None
-    split: Optional[str] = None
-    options: Dict[str, Any] = field(default_factory=dict)
+    root: str | None = None
+    split: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class ModelConfig:
     """STGCN shape: a preset name or explicit ``blocks``; explicit blocks win."""
 
-    preset: Optional[str] = "teacher"
-    blocks: Optional[List[List[int]]] = None
-    kernel_size: int = 3
-    K: int = 3
-    dropout: float = 0.0
+    preset: str | None = "teacher"
+    blocks: list[list[int]] | None = None
+    kernel_size: PositiveInt = 3
+    K: PositiveInt = 3
+    dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
 
 
 @dataclass
@@ -61,38 +75,24 @@ class TrainConfig:
     model in ``torch.compile``.
     """
 
-    epochs: int = 30
-    batch_size: int = 50
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    lr_decay: float = 0.7
-    lr_step: int = 5
-    patience: int = 10
-    eval_batch_size: int = 200
-    latency_batch: int = 1140
-    latency_repeats: int = 3
-    max_batches: Optional[int] = None
-    precision: str = "32"
+    epochs: PositiveInt = 30
+    batch_size: PositiveInt = 50
+    lr: PositiveFloat = 1e-3
+    optimizer: Literal["adam", "rmsprop"] = "adam"
+    weight_decay: NonNegativeFloat = 0.0
+    lr_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 0.7
+    lr_step: PositiveInt = 5
+    patience: PositiveInt = 10
+    eval_batch_size: PositiveInt = 200
+    latency_batch: PositiveInt = 1140
+    latency_repeats: PositiveInt = 3
+    max_batches: PositiveInt | None = None
+    precision: PrecisionName = "32"
     compile: bool = False
 
-    def validate(self) -> "TrainConfig":
-        checks = [
-            ("epochs", self.epochs >= 1, "a whole number >= 1"),
-            ("batch_size", self.batch_size >= 1, "a whole number >= 1"),
-            ("lr", self.lr > 0, "a positive learning rate"),
-            ("optimizer", self.optimizer in ("adam", "rmsprop"), "'adam' or 'rmsprop'"),
-            ("lr_decay", 0 < self.lr_decay <= 1, "a factor in (0, 1]"),
-            ("lr_step", self.lr_step >= 1, "a whole number >= 1"),
-            ("patience", self.patience >= 1, "a whole number >= 1"),
-            ("precision", str(self.precision) in ("32", "bf16", "16-mixed"),
-             "'32', 'bf16' or '16-mixed'"),
-            ("compile", isinstance(self.compile, bool), "true or false"),
-        ]
-        for key, ok, expected in checks:
-            if not ok:
-                raise InputError(f"train.{key}: expected {expected} (got {getattr(self, key)!r})")
-        return self
+    def validate(self, where: str = "train") -> TrainConfig:
+        """This configuration checked (an :class:`InputError` names the bad key)."""
+        return validated(TrainConfig, asdict(self), where)
 
 
 #: Loss names accepted by ``pygkd distill --loss`` (``none`` = student W/O KD).
@@ -111,29 +111,24 @@ class DistillConfig:
     """
 
     loss: str = "stcd"
-    teacher: Optional[str] = None
-    alpha1: float = 0.170
-    alpha2: float = 0.047
-    alpha3: float = 0.313
-    alpha: float = 0.333
-    beta: float = 0.045
-    tau: float = 1.0
-    cache_gb: float = 6.0
-    scd_nodes: Optional[int] = None
+    teacher: str | None = None
+    alpha1: Share = 0.170
+    alpha2: Share = 0.047
+    alpha3: Share = 0.313
+    alpha: Share = 0.333
+    beta: Share = 0.045
+    tau: PositiveFloat = 1.0
+    cache_gb: NonNegativeFloat = 6.0
+    scd_nodes: NonNegativeInt | None = None
 
-    def validate(self, where: str = "distill") -> "DistillConfig":
-        if self.loss not in DISTILL_LOSSES:
+    def validate(self, where: str = "distill") -> DistillConfig:
+        """This configuration checked (an :class:`InputError` names the bad key)."""
+        checked = validated(DistillConfig, asdict(self), where)
+        if checked.loss not in DISTILL_LOSSES:
             raise InputError(
                 f"{where}.loss: unknown {self.loss!r} (choose from: {', '.join(DISTILL_LOSSES)})"
             )
-        for key in ("alpha1", "alpha2", "alpha3", "alpha", "beta"):
-            value = getattr(self, key)
-            if not 0.0 <= float(value) <= 1.0:
-                raise InputError(f"{where}.{key}: expected a value in [0, 1] (got {value})")
-        if self.tau <= 0:
-            raise InputError(f"{where}.tau: expected a temperature > 0 (got {self.tau})")
-        if self.cache_gb < 0:
-            raise InputError(f"{where}.cache_gb: expected a budget >= 0 GiB (got {self.cache_gb})")
+        self = checked
         if self.scd_nodes is not None:
             if isinstance(self.scd_nodes, bool) or not isinstance(self.scd_nodes, int) \
                     or self.scd_nodes < 0 or self.scd_nodes == 1:
@@ -154,30 +149,18 @@ class PruneConfig:
     what remains); with ``exact_target`` it is shrunk to the smallest share that reaches it.
     """
 
-    method: str = "kd"
-    mode: str = "structured"
-    target: float = 0.97
-    step_share: float = 0.1
-    pruning_minibatch: int = 10
-    finetune_epochs: int = 10
-    max_epochs: int = 100
+    method: Literal["kd", "taylor"] = "kd"
+    mode: Literal["structured", "unstructured"] = "structured"
+    target: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.97
+    step_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.1
+    pruning_minibatch: PositiveInt = 10
+    finetune_epochs: NonNegativeInt = 10
+    max_epochs: PositiveInt = 100
     exact_target: bool = False
 
-    def validate(self, where: str = "prune") -> "PruneConfig":
-        checks = [
-            ("method", self.method in ("kd", "taylor"), "'kd' or 'taylor'"),
-            ("mode", self.mode in ("structured", "unstructured"), "'structured' or 'unstructured'"),
-            ("target", 0.0 < float(self.target) < 1.0, "a share in (0, 1)"),
-            ("step_share", 0.0 < float(self.step_share) <= 1.0, "a share in (0, 1]"),
-            ("pruning_minibatch", self.pruning_minibatch >= 1, "a whole number >= 1"),
-            ("finetune_epochs", self.finetune_epochs >= 0, "a whole number >= 0"),
-            ("max_epochs", self.max_epochs >= 1, "a whole number >= 1"),
-            ("exact_target", isinstance(self.exact_target, bool), "true or false"),
-        ]
-        for key, ok, expected in checks:
-            if not ok:
-                raise InputError(f"{where}.{key}: expected {expected} (got {getattr(self, key)!r})")
-        return self
+    def validate(self, where: str = "prune") -> PruneConfig:
+        """This configuration checked (an :class:`InputError` names the bad key)."""
+        return validated(PruneConfig, asdict(self), where)
 
 
 @dataclass
@@ -186,7 +169,7 @@ class RunConfig:
     settings. ``device`` is ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:N``
     or ``mps``."""
 
-    seed: int = 0
+    seed: NonNegativeInt = 0
     device: str = "auto"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -194,18 +177,20 @@ class RunConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
 
-    def to_dict(self) -> Dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: Dict[str, Any], source: str = "recipe") -> "RunConfig":
+    def from_dict(cls, raw: dict[str, Any], source: str = "recipe") -> RunConfig:
         if not isinstance(raw, dict):
             raise InputError(f"{source}: expected a mapping with seed/data/model/train")
         _check_keys(raw, {"seed", "device", "data", "model", "train", "distill", "prune"},
                     source)
+        top = validated(_TopLevel, {"seed": raw.get("seed", 0),
+                                    "device": raw.get("device") or "auto"}, f"{source}:")
         config = cls(
-            seed=int(raw.get("seed", 0)),
-            device=str(raw.get("device") or "auto"),
+            seed=top.seed,
+            device=top.device,
             data=_build(DataConfig, raw.get("data") or {}, f"{source}: data"),
             model=_build(ModelConfig, raw.get("model") or {}, f"{source}: model"),
             train=_build(TrainConfig, raw.get("train") or {}, f"{source}: train"),
@@ -221,40 +206,83 @@ class RunConfig:
                 f"{source}: model.preset: unknown {config.model.preset!r} "
                 f"(choose from: {', '.join(PRESETS)})"
             )
-        config.train.validate()
         return config
 
 
-def _check_keys(raw: Dict[str, Any], allowed: set, where: str) -> None:
+@dataclass
+class _TopLevel:
+    seed: NonNegativeInt = 0
+    device: str = "auto"
+
+
+def _check_keys(raw: dict[str, Any], allowed: set, where: str) -> None:
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise InputError(f"{where}: unknown key(s) {unknown} "
                          f"(choose from: {', '.join(sorted(allowed))})")
 
 
-def _build(cls: Type[T], raw: Dict[str, Any], where: str) -> T:
+def _build(cls: type[T], raw: dict[str, Any], where: str) -> T:
     if not isinstance(raw, dict):
         raise InputError(f"{where}: expected a mapping (got {raw!r})")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     _check_keys(raw, set(fields), where)
+    return validated(cls, raw, where)
+
+
+def validated(cls: type[T], raw: dict[str, Any], where: str) -> T:
+    """``cls(**raw)`` checked against its field types and bounds by pydantic (strict types,
+    ints accepted for floats); the first problem becomes a one-line :class:`InputError`.
+
+    Example:
+        >>> validated(TrainConfig, {"epochs": 1.5}, "recipe: train")
+        Traceback (most recent call last):
+        ...
+        pygkd.errors.InputError: recipe: train.epochs: expected a whole number (got 1.5)
+    """
+    hints = typing.get_type_hints(cls, include_extras=True)
     values = {}
     for key, value in raw.items():
-        default = getattr(cls(), key)
-        if isinstance(default, bool) or value is None:
-            values[key] = value
-        elif isinstance(default, (int, float)) and not isinstance(value, (int, float)):
-            try:
-                values[key] = type(default)(value)
-            except (TypeError, ValueError):
-                raise InputError(
-                    f"{where}.{key}: expected a {type(default).__name__} (got {value!r})"
-                ) from None
-        else:
-            values[key] = value
+        try:
+            values[key] = _adapter(hints[key]).validate_python(value)
+        except ValidationError as err:
+            message = _expected(err.errors(include_url=False)[0])
+            name = f"{where} {key}" if where.endswith(":") else f"{where}.{key}"
+            raise InputError(f"{name}: {message} (got {value!r})") from None
     return cls(**values)
 
 
-def parse_blocks(value: Any, option: str = "--blocks") -> List[List[int]]:
+#: pydantic error types -> what the user should give.
+_EXPECTED = {
+    "greater_than_equal": "a value >= {ge}", "greater_than": "a value > {gt}",
+    "less_than_equal": "a value <= {le}", "less_than": "a value < {lt}",
+    "int_type": "a whole number", "int_from_float": "a whole number",
+    "float_type": "a number", "finite_number": "a finite number", "bool_type": "true or false",
+    "string_type": "text", "dict_type": "a mapping", "list_type": "a list",
+}
+
+
+def _expected(error: Any) -> str:
+    template = _EXPECTED.get(error["type"])
+    if template is not None:
+        ctx = {k: f"{v:g}" if isinstance(v, float) else v
+               for k, v in (error.get("ctx") or {}).items()}
+        return "expected " + template.format(**ctx)
+    message = str(error["msg"])
+    return message.replace("Input should be", "expected").replace("input should be", "expected")
+
+
+_ADAPTERS: dict[Any, TypeAdapter] = {}
+
+
+def _adapter(hint: Any) -> TypeAdapter:
+    key = repr(hint)
+    if key not in _ADAPTERS:
+        _ADAPTERS[key] = TypeAdapter(hint, config=ConfigDict(strict=True))
+    return _ADAPTERS[key]
+
+
+def parse_blocks(value: Any, option: str = "--blocks") -> list[list[int]]:
     """Blocks from ``"1,2,4;4,2,8"`` or a nested list.
 
     Example:
@@ -277,7 +305,7 @@ def parse_blocks(value: Any, option: str = "--blocks") -> List[List[int]]:
     return blocks
 
 
-def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` strings (values parsed as YAML) to a raw recipe dict.
 
     Example:
@@ -298,15 +326,14 @@ def apply_overrides(raw: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, 
     return raw
 
 
-def load_recipe(path: Optional[Path], overrides: Sequence[str] = ()) -> RunConfig:
-    """Read a recipe YAML file (or defaults when ``path`` is None) and apply overrides."""
-    raw: Dict[str, Any] = {}
+def load_recipe(path: Path | str | None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Read a recipe (a YAML file or an installed recipe's name, see
+    :func:`pygkd.train.recipes.resolve_recipe`), or defaults when ``path`` is None, and apply
+    overrides."""
+    from pygkd.train.recipes import read_yaml, resolve_recipe
+
+    raw: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: recipe file not found")
-        try:
-            raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise InputError(f"{path}: not valid YAML ({err})") from None
+        path = resolve_recipe(path)
+        raw = read_yaml(path)
     return RunConfig.from_dict(apply_overrides(raw, overrides), str(path or "recipe"))

@@ -1,9 +1,10 @@
-"""Autoregressive multi-step forecasting, persistence baseline, metrics and latency (SPEC 3)."""
+"""Autoregressive multi-step forecasting, persistence baseline, metrics and latency
+(paper Sec. 4.3)."""
 
 from __future__ import annotations
 
 import time
-from typing import Callable, Dict, Tuple
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -57,7 +58,7 @@ def autoregressive_forecast(
 def forecast_split(
     model: nn.Module, dataset: ForecastDataset, split: str, batch_size: int = 200,
     horizon: int | None = None, limit: int | None = None,
-) -> Tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor]:
     """De-normalised ``(forecast, truth)``, each ``[S, H, N]``, over a split's windows."""
     horizon = horizon or dataset.n_out
     was_training = model.training
@@ -73,7 +74,7 @@ def forecast_split(
     return scale.inverse(torch.cat(preds)), scale.inverse(torch.cat(truths))
 
 
-def _model_place(model: nn.Module) -> Tuple[torch.device, torch.dtype]:
+def _model_place(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     """Device and floating dtype of a model's parameters (CPU float32 without any)."""
     param = next(iter(model.parameters()), None)
     if param is None:
@@ -81,7 +82,7 @@ def _model_place(model: nn.Module) -> Tuple[torch.device, torch.dtype]:
     return param.device, param.dtype
 
 
-def persistence_split(dataset: ForecastDataset, split: str) -> Tuple[Tensor, Tensor]:
+def persistence_split(dataset: ForecastDataset, split: str) -> tuple[Tensor, Tensor]:
     """Persistence baseline: the last observed value for every future step (de-normalised)."""
     x, y = dataset.batch(split, torch.arange(dataset.num_samples(split)))
     x, y = x.cpu(), y.cpu()
@@ -91,20 +92,21 @@ def persistence_split(dataset: ForecastDataset, split: str) -> Tuple[Tensor, Ten
 
 def evaluate_model(
     model: nn.Module, dataset: ForecastDataset, split: str = "test", batch_size: int = 200
-) -> Dict[str, Dict[str, float]]:
+) -> dict[str, dict[str, float]]:
     """MAE / RMSE / MAPE at 15, 30, 45 min (steps 3, 6, 9) on de-normalised speeds."""
     pred, truth = forecast_split(model, dataset, split, batch_size)
-    return horizon_metrics(pred, truth, steps=_steps(dataset), minutes_per_step=dataset.minutes_per_step)
+    return horizon_metrics(pred, truth, steps=_steps(dataset),
+                           minutes_per_step=dataset.minutes_per_step)
 
 
-def _steps(dataset: ForecastDataset) -> Tuple[int, ...]:
+def _steps(dataset: ForecastDataset) -> tuple[int, ...]:
     return tuple(s for s in (3, 6, 9) if s <= dataset.n_out)
 
 
 def measure_latency(
     model: nn.Module, dataset: ForecastDataset, batch_size: int = 1140, repeats: int = 20,
     split: str = "test",
-) -> Dict[str, float]:
+) -> dict[str, float]:
     """Mean and best wall time of one forward pass on a batch of test windows.
 
     The paper times a batch of 1,140 samples over 100 runs; when the split has fewer windows

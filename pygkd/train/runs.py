@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from typing import Any, cast
 
 import torch
 import yaml
@@ -27,7 +27,7 @@ from pygkd.nn.models.stgcn import STGCN, resolve_blocks
 from pygkd.runtime.device import resolve_device
 from pygkd.runtime.distributed import DistributedContext, start_runtime
 from pygkd.train.checkpoint import cpu_state, load_model, save_checkpoint
-from pygkd.train.config import DataConfig, RunConfig
+from pygkd.train.config import DataConfig, RunConfig, validated
 from pygkd.train.evaluate import (
     count_flops,
     count_parameters,
@@ -39,10 +39,28 @@ from pygkd.train.trainer import Trainer, place_model
 
 __all__ = ["build_dataset", "build_model", "run_train", "run_evaluate", "model_summary",
            "write_json", "prepare_run_dir", "start_run_dir", "end_training", "finish_run",
-           "data_info", "evaluation_metrics"]
+           "data_info", "evaluation_metrics", "checkpoint_data_config", "ensure_writable",
+           "check_same_config"]
 
 
-def write_json(path: Path, payload: Dict[str, Any]) -> None:
+def ensure_writable(path: Path, option: str) -> Path:
+    """Check, before any work, that the file ``path`` can be written (its folder is created);
+    a one-line :class:`InputError` names ``option`` otherwise."""
+    path = Path(path)
+    existed = path.exists()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as err:
+        raise InputError(f"{option} {path}: cannot write there "
+                         f"({err.strerror or type(err).__name__})") from None
+    return path
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write JSON atomically."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(payload, indent=2, default=float))
@@ -63,7 +81,25 @@ def build_model(config: RunConfig, num_nodes: int) -> STGCN:
                      K=m.K, dropout=m.dropout)
 
 
-def data_info(cfg: DataConfig, dataset: ForecastDataset) -> Dict[str, Any]:
+def checkpoint_data_config(payload: dict[str, Any],
+                           overrides: dict[str, Any] | None = None) -> DataConfig:
+    """The dataset a checkpoint's model was trained on (the one place a run's data are
+    rebuilt from a checkpoint), with ``overrides`` (``name``, ``root``, ``split``,
+    ``options``) applied; a new ``name`` drops the saved loader options."""
+    saved = payload.get("data", {}) or {}
+    base: dict[str, Any] = {"name": saved.get("name", "synthetic"), "root": saved.get("root"),
+                            "split": saved.get("split"),
+                            "options": dict(saved.get("options", {}) or {})}
+    section = dict(overrides or {})
+    if "name" in section and section["name"] != base["name"]:
+        base["options"] = {}
+    options = section.pop("options", {}) or {}
+    base.update(section)
+    base["options"].update(options)
+    return validated(DataConfig, base, "data")
+
+
+def data_info(cfg: DataConfig, dataset: ForecastDataset) -> dict[str, Any]:
     """What a checkpoint needs to rebuild and de-normalise its dataset."""
     root = str(Path(cfg.root).resolve()) if cfg.root is not None else None
     return {
@@ -76,7 +112,7 @@ def data_info(cfg: DataConfig, dataset: ForecastDataset) -> Dict[str, Any]:
 
 
 def model_summary(model: STGCN, dataset: ForecastDataset, latency_batch: int = 1140,
-                  latency_repeats: int = 3) -> Dict[str, Any]:
+                  latency_repeats: int = 3) -> dict[str, Any]:
     """Parameters, FLOPs of one forward pass on one sample, and batch latency."""
     param = next(model.parameters())
     dataset = dataset.to(param.device, param.dtype)
@@ -93,17 +129,25 @@ def model_summary(model: STGCN, dataset: ForecastDataset, latency_batch: int = 1
 def prepare_run_dir(out_dir: Path, fresh: bool) -> Path:
     """Create the run folder; with ``fresh``, drop what an earlier run left there."""
     out_dir = Path(out_dir)
-    if fresh and out_dir.exists():
-        for name in ("last.pt", "model.pt", "metrics.json"):
-            (out_dir / name).unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if fresh and out_dir.exists():
+            for name in ("last.pt", "model.pt", "metrics.json", "config.yaml"):
+                (out_dir / name).unlink(missing_ok=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".pygkd-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise InputError(f"--out {out_dir}: cannot write the run folder there "
+                         f"({err.strerror or type(err).__name__})") from None
     return out_dir
 
 
 def finish_run(trainer: Trainer, config: RunConfig, out_dir: Path,
-               extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+               extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """After training: write ``model.pt`` and ``metrics.json``; return the metrics."""
-    model, dataset, state, meta = trainer.model, trainer.dataset, trainer.state, trainer.meta
+    model = cast(STGCN, trainer.model)
+    dataset, state, meta = trainer.dataset, trainer.state, trainer.meta
     save_checkpoint(out_dir / "model.pt", {
         "kind": "stgcn", "model_config": model.config(), "model_state": cpu_state(model),
         "graph": {"edge_index": dataset.edge_index.cpu(),
@@ -126,10 +170,39 @@ def start_run_dir(config: RunConfig, out_dir: Path, fresh: bool,
     """Rank 0 prepares the run folder and writes ``config.yaml``; the others wait for it."""
     out_dir = Path(out_dir)
     if dist.is_main:
+        if not fresh:
+            check_same_config(config, out_dir)
         prepare_run_dir(out_dir, fresh)
         (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     dist.barrier()
     return out_dir
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def check_same_config(config: RunConfig, out_dir: Path) -> None:
+    """Refuse to continue a run folder that holds another configuration (a resumed run, or
+    a prune run reusing its pruning phase, must be the same run); ``device`` may differ."""
+    from pygkd.train.recipes import read_yaml
+
+    saved_file = Path(out_dir) / "config.yaml"
+    if not saved_file.is_file():
+        return
+    saved, new = _flat(read_yaml(saved_file, "run configuration")), _flat(config.to_dict())
+    changed = [k for k in sorted(set(saved) | set(new))
+               if k != "device" and saved.get(k) != new.get(k)]
+    if changed:
+        shown = "; ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
+        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+        raise InputError(f"{out_dir}: holds a run with another configuration ({shown}{more}); "
+                         "give another --out, or --fresh to start it again")
 
 
 def end_training(dist: DistributedContext) -> bool:
@@ -141,8 +214,7 @@ def end_training(dist: DistributedContext) -> bool:
 
 
 def run_train(config: RunConfig, out_dir: Path, fresh: bool = False, progress: bool = True,
-              log: Callable[[str], None] = print,
-              dataset: Optional[ForecastDataset] = None) -> Dict[str, Any]:
+              dataset: ForecastDataset | None = None) -> dict[str, Any]:
     """Train and evaluate the model of ``config``; write the run folder; return the metrics
     (an empty dict on ranks other than 0 of a ``torchrun`` job)."""
     device, dist = start_runtime(config.device)
@@ -153,14 +225,14 @@ def run_train(config: RunConfig, out_dir: Path, fresh: bool = False, progress: b
             "data": data_info(config.data, dataset)}
     trainer = Trainer(model, dataset, config.train, out_dir, seed=config.seed, meta=meta,
                       device=device, distributed=dist)
-    trainer.fit(progress=progress, log=log)
+    trainer.fit(progress=progress)
     if not end_training(dist):
         return {}
     return finish_run(trainer, config, out_dir)
 
 
 def evaluation_metrics(model: STGCN, dataset: ForecastDataset, batch_size: int = 200,
-                       latency_batch: int = 1140, latency_repeats: int = 3) -> Dict[str, Any]:
+                       latency_batch: int = 1140, latency_repeats: int = 3) -> dict[str, Any]:
     """Test and validation errors, the persistence baseline and the model summary."""
     persistence = horizon_metrics(*persistence_split(dataset, "test"),
                                   minutes_per_step=dataset.minutes_per_step)
@@ -172,15 +244,13 @@ def evaluation_metrics(model: STGCN, dataset: ForecastDataset, batch_size: int =
     }
 
 
-def run_evaluate(checkpoint: Path, data: Optional[DataConfig] = None,
+def run_evaluate(checkpoint: Path, data: DataConfig | None = None,
                  latency_batch: int = 1140, latency_repeats: int = 3,
-                 device: str = "auto") -> Dict[str, Any]:
+                 device: str = "auto") -> dict[str, Any]:
     """Evaluate a saved model on its own dataset (or ``data``), as ``pygkd evaluate`` does."""
     model, payload = load_model(checkpoint)
     where = resolve_device(device)
-    saved = payload.get("data", {})
-    cfg = data or DataConfig(name=saved.get("name", "synthetic"), root=saved.get("root"),
-                             split=saved.get("split"), options=dict(saved.get("options", {})))
+    cfg = data or checkpoint_data_config(payload)
     dataset = build_dataset(cfg)
     if dataset.num_nodes != model.num_nodes:
         raise InputError(

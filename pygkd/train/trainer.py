@@ -13,11 +13,13 @@ process, each rank computes its share, and only rank 0 writes files and shows pr
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -32,18 +34,21 @@ from pygkd.train.checkpoint import cpu_state, load_checkpoint, save_checkpoint
 from pygkd.train.config import TrainConfig
 from pygkd.train.evaluate import forecast_split
 
+logger = logging.getLogger(__name__)
+ModelT = TypeVar("ModelT", bound=nn.Module)
+
 __all__ = ["Trainer", "StepLoss", "next_step_mse", "make_optimizer", "place_model"]
 
 #: ``(model, x [B, T, N, C], y [B, H, N], index [B]) -> (loss, logs)``; ``index`` holds the
 #: training-window indices of the batch (for caches keyed by window).
-StepLoss = Callable[[nn.Module, Tensor, Tensor, Tensor], Tuple[Tensor, Dict[str, float]]]
+StepLoss = Callable[[nn.Module, Tensor, Tensor, Tensor], tuple[Tensor, dict[str, float]]]
 
 
 def next_step_mse(edge_index: Tensor, edge_weight: Tensor) -> StepLoss:
     """The plain task loss: mean squared error of the next step (z-scored)."""
 
     def loss(model: nn.Module, x: Tensor, y: Tensor,
-             index: Optional[Tensor] = None) -> Tuple[Tensor, Dict[str, float]]:
+             index: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
         pred = model(x, edge_index, edge_weight)[:, 0, :, 0]
         value = torch.mean((pred - y[:, 0]) ** 2)
         return value, {}
@@ -51,9 +56,9 @@ def next_step_mse(edge_index: Tensor, edge_weight: Tensor) -> StepLoss:
     return loss
 
 
-def place_model(model: nn.Module, device: torch.device, edge_index: Tensor,
-                edge_weight: Optional[Tensor] = None,
-                dtype: Optional[torch.dtype] = None) -> nn.Module:
+def place_model(model: ModelT, device: torch.device, edge_index: Tensor,
+                edge_weight: Tensor | None = None,
+                dtype: torch.dtype | None = None) -> ModelT:
     """Move ``model`` to ``device`` (and floating ``dtype``) and, for models that support it
     (:meth:`pygkd.nn.STGCN.cache_graph`), build its graph operator once on that device."""
     model = model.to(device=device, dtype=dtype) if dtype is not None else model.to(device)
@@ -76,7 +81,7 @@ class _State:
     best_val: float = math.inf
     best_epoch: int = 0
     bad_epochs: int = 0
-    history: List[Dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -104,12 +109,12 @@ class Trainer:
         config: TrainConfig,
         out_dir: Path,
         seed: int = 0,
-        step_loss: Optional[StepLoss] = None,
-        meta: Optional[Dict[str, Any]] = None,
+        step_loss: StepLoss | None = None,
+        meta: dict[str, Any] | None = None,
         params=None,  # type: ignore[no-untyped-def]
-        after_step: Optional[Callable[[], None]] = None,
-        device: Optional[torch.device | str] = None,
-        distributed: Optional[DistributedContext] = None,
+        after_step: Callable[[], None] | None = None,
+        device: torch.device | str | None = None,
+        distributed: DistributedContext | None = None,
     ) -> None:
         self.dist = distributed or DistributedContext()
         self.device = resolve_device(device if device is not None else "cpu",
@@ -138,13 +143,13 @@ class Trainer:
         )
         self.after_step = after_step
         self.state = _State()
-        self.best_state: Dict[str, Tensor] = cpu_state(model)
+        self.best_state: dict[str, Tensor] = cpu_state(model)
 
     @property
     def last_path(self) -> Path:
         return self.out_dir / "last.pt"
 
-    def _payload(self) -> Dict[str, Any]:
+    def _payload(self) -> dict[str, Any]:
         s = self.state
         return {
             "kind": "training-state",
@@ -202,7 +207,7 @@ class Trainer:
         total = self.dist.all_reduce_sum(local).cpu()
         return float(total[0] / total[1])
 
-    def train_epoch(self, epoch: int, progress: bool = True) -> Dict[str, float]:
+    def train_epoch(self, epoch: int, progress: bool = True) -> dict[str, float]:
         """One pass over the training windows (each rank: its share of every global batch)."""
         cfg = self.config
         generator = torch.Generator().manual_seed(self.seed * 100003 + epoch)
@@ -212,7 +217,7 @@ class Trainer:
             total = min(total, cfg.max_batches)
         limit = None if cfg.max_batches is None else cfg.max_batches * cfg.batch_size
         self.model.train()
-        sums: Dict[str, float] = {}
+        sums: dict[str, float] = {}
         count = 0
         order = self.dataset.shuffled_order("train", generator, limit)
         batches = order.split(cfg.batch_size)
@@ -230,7 +235,12 @@ class Trainer:
                 loss, logs = self.step_loss(self.forward_model, x, y, index)
             loss = loss.float()
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"epoch {epoch}: loss is {float(loss)}; lower the lr")
+                if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
+                    raise InputError(f"epoch {epoch}: the training windows hold NaN or inf "
+                                     "values; check the data")
+                raise InputError(
+                    f"epoch {epoch}, step {i + 1}: the loss became {float(loss)} with "
+                    f"lr {self.optimizer.param_groups[0]['lr']:g}; lower train.lr (--lr)")
             self.precision.backward(loss * weight)
             self.precision.step(self.optimizer)
             if self.after_step is not None:
@@ -242,7 +252,7 @@ class Trainer:
             bar.set_postfix(loss=f"{sums['loss'] / count:.4f}")
         return {k: v / max(count, 1) for k, v in sums.items()}
 
-    def _global_means(self, logs: Dict[str, float], weight: float) -> Dict[str, float]:
+    def _global_means(self, logs: dict[str, float], weight: float) -> dict[str, float]:
         """Per-batch logs as means over the global batch (identical on every rank)."""
         if not self.dist.enabled:
             return logs
@@ -251,23 +261,25 @@ class Trainer:
         if self.device.type == "cuda":  # NCCL reduces device tensors
             local = local.to(self.device)
         total = self.dist.all_reduce_sum(local) / self.dist.world_size
-        return dict(zip(keys, total.cpu().tolist()))
+        return dict(zip(keys, total.cpu().tolist(), strict=False))
 
-    def fit(self, progress: bool = True, resume: bool = True,
-            log: Callable[[str], None] = print) -> _State:
+    def fit(self, progress: bool = True, resume: bool = True) -> _State:
         """Train until ``epochs`` or early stopping; return the final state.
 
         Leaves the best weights (by validation MAE) loaded in ``self.model``.
         """
-        if not self.dist.is_main:
-            log = _silent
         if resume and self.resume():
-            log(f"resuming {self.out_dir} after epoch {self.state.epoch}")
+            logger.info(f"resuming {self.out_dir} after epoch {self.state.epoch}")
         while not self.finished:
             epoch = self.state.epoch + 1
             start = time.perf_counter()
+            lr_now = self.optimizer.param_groups[0]["lr"]
             logs = self.train_epoch(epoch, progress)
             val = self.validation_mae()
+            if not math.isfinite(val):
+                raise InputError(
+                    f"epoch {epoch}: the validation error became {val} with lr {lr_now:g} "
+                    "(training diverged); lower train.lr (--lr)")
             lr = self.optimizer.param_groups[0]["lr"]
             self.scheduler.step()
             s = self.state
@@ -283,7 +295,8 @@ class Trainer:
                 save_checkpoint(self.last_path, self._payload())
             self.dist.barrier()
             extras = "".join(f" {k} {v:.4f}" for k, v in logs.items() if k != "loss")
-            log(f"epoch {epoch:3d}  loss {logs.get('loss', float('nan')):.4f}{extras}  val MAE "
+            logger.info(f"epoch {epoch:3d}  loss {logs.get('loss', float('nan')):.4f}{extras}  "
+                        "val MAE "
                 f"{val:.3f}{' *' if improved else ''}  ({time.perf_counter() - start:.1f}s)")
         self.model.load_state_dict(self.best_state)
         return self.state
@@ -294,10 +307,6 @@ def _identity(run: Any) -> Any:
     if not isinstance(run, dict):
         return run
     return {k: v for k, v in run.items() if k != "device"}
-
-
-def _silent(message: str) -> None:
-    """The log of ranks other than 0."""
 
 
 def _to_cpu(value: Any) -> Any:

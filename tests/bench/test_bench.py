@@ -43,18 +43,18 @@ def test_prune_benchmark_on_a_small_run(tmp_path):
     assert diff < 1e-5 and "| exported pruned STGCN |" in result.output
 
 
-def test_scale_and_product_benchmarks_report_every_row():
+def test_scale_and_product_benchmarks_report_every_row(caplog):
     from pygkd.bench import bench_product, bench_scale
 
-    lines = []
-    rows = bench_scale(sizes=(30,), batch=2, repeats=1, log=lines.append)
+    caplog.set_level("INFO", logger="pygkd")
+    rows = bench_scale(sizes=(30,), batch=2, repeats=1)
     row = rows[0]
     assert row["nodes"] == 30 and row["edges"] > 0 and "dense_s" in row
     assert row["operator_mb"] > 0
     for key in ("teacher_s", "student_s", "kd_s"):
         assert row[key] > 0, key
-    assert lines[-1].startswith("| 30 |")
-    results = bench_product(batch=2, repeats=1, log=lines.append)
+    assert caplog.messages[-1].startswith("| 30 |")
+    results = bench_product(batch=2, repeats=1)
     assert set(results) == {"student", "student (per-slice)", "pruning-base",
                             "pruning-base (per-slice)", "teacher", "teacher (per-slice)"}
     assert all(v > 0 for v in results.values())

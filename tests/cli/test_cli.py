@@ -155,7 +155,7 @@ def test_unknown_preset_and_bad_recipe(tmp_path):
     assert result.exit_code == 2 and "model.preset: unknown 'huge'" in result.output
     recipe.write_text("train: {epochs: 0}\n")
     result = run("train", "--recipe", recipe)
-    assert result.exit_code == 2 and "train.epochs: expected a whole number >= 1" in result.output
+    assert result.exit_code == 2 and "train.epochs: expected a value >= 1 (got 0)" in result.output
     recipe.write_text("trian: {}\n")
     result = run("train", "--recipe", recipe)
     assert "unknown key(s) ['trian']" in result.output

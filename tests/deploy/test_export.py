@@ -70,8 +70,9 @@ def test_a_numpy_and_onnxruntime_script_forecasts(trained, tmp_path):
                          timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("step +") == 9
-    from pygkd.deploy import Forecaster
     import pandas as pd
+
+    from pygkd.deploy import Forecaster
 
     expected = Forecaster.load(trained["student"]).predict(tmp_path / "recent.csv")
     first = [float(v) for v in out.stdout.splitlines()[0].split(":")[1].split()[:5]]
@@ -87,17 +88,17 @@ def test_export_refuses_bad_arguments(trained, tmp_path):
     assert result.exit_code == 2 and "checkpoint not found" in result.output
 
 
-def test_serving_benchmark_rows_agree_with_eager_and_evaluate(trained):
+def test_serving_benchmark_rows_agree_with_eager_and_evaluate(trained, caplog):
     import json
 
     from pygkd.bench import bench_serve
 
-    lines = []
+    caplog.set_level("INFO", logger="pygkd")
     rows = bench_serve([trained["student"]], batch=16, repeats=1, single_repeats=2,
-                       compile_model=False, log=lines.append)
+                       compile_model=False)
     assert [r["runtime"] for r in rows] == ["eager PyTorch", "ONNX Runtime", "ONNX Runtime int8"]
     assert rows[0]["max_diff"] == 0.0 and rows[1]["max_diff"] <= 1e-4
     metrics = json.loads((trained["student"].parent / "metrics.json").read_text())
     for horizon, values in metrics["test"].items():  # the same test MAE as pygkd evaluate
         assert rows[0][f"MAE {horizon[:-3]} min"] == pytest.approx(values["MAE"], rel=1e-4)
-    assert any("student | ONNX Runtime |" in line for line in lines)
+    assert any("student | ONNX Runtime |" in line for line in caplog.messages)

@@ -6,11 +6,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
 from pygkd.deploy import Forecaster
-from pygkd.distill.run import teacher_data_config
 from pygkd.train.checkpoint import load_model
 from pygkd.train.evaluate import forecast_split
-from pygkd.train.runs import build_dataset
+from pygkd.train.runs import build_dataset, checkpoint_data_config
 from tests.deploy.conftest import DATA, invoke
 
 
@@ -25,7 +25,7 @@ def exported(trained):
 def _clean_test_window(model_path):
     """A test window whose 12 input rows have no missing reading, and its start step."""
     model, payload = load_model(model_path)
-    dataset = build_dataset(teacher_data_config(payload))
+    dataset = build_dataset(checkpoint_data_config(payload))
     starts = dataset.starts["test"]
     from pygkd.data.datasets import load_dataset
 

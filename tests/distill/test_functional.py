@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 
-from pygkd.distill import functional as Fd
 from pygkd.distill import (
     OverseenResponseLoss,
     ResponseKLLoss,
@@ -15,6 +14,7 @@ from pygkd.distill import (
     StructuralKDLoss,
     TemporalCorrelationLoss,
 )
+from pygkd.distill import functional as Fd
 
 
 def test_rd_l2_hand_value():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from pygkd._compat import import_pyg_temporal
+from pygkd.compat import import_pyg_temporal
 from pygkd.distill import FeatureCapture
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "distill_pyg_temporal.py"

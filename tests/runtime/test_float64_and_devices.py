@@ -32,8 +32,7 @@ def _is_float64(model):
 def test_train_and_distill_end_to_end_in_float64(tmp_path, loss):
     ds = toy_forecast_dataset()
     teacher, student = _models()
-    Trainer(teacher, ds, TINY_TRAIN, tmp_path / "t", device="cpu").fit(progress=False,
-                                                                        log=lambda m: None)
+    Trainer(teacher, ds, TINY_TRAIN, tmp_path / "t", device="cpu").fit(progress=False)
     # exact and sampled L_SCD, cached and on the fly
     for scd_nodes, cache_gb in ((None, 1.0), (3, 0.0)):
         objective = DistillObjective(teacher, DistillConfig(loss=loss, scd_nodes=scd_nodes),
@@ -41,7 +40,7 @@ def test_train_and_distill_end_to_end_in_float64(tmp_path, loss):
                                      num_windows=ds.num_samples("train"), cache_gb=cache_gb)
         trainer = Trainer(student, ds, TINY_TRAIN, tmp_path / f"s-{loss}-{cache_gb}",
                           step_loss=objective, device="cpu")
-        trainer.fit(progress=False, log=lambda m: None)
+        trainer.fit(progress=False)
         assert trainer.dataset.series.dtype == torch.float64
         if objective.cache is not None:
             assert all(v.dtype == torch.float64 for v in objective.cache.store.values())
@@ -59,13 +58,13 @@ def test_prune_end_to_end_in_float64(tmp_path, mode):
                                  ds.edge_weight, num_windows=ds.num_samples("train"))
     config = PruneConfig(mode=mode, target=0.5, step_share=0.3, pruning_minibatch=1)
     masks, history = prune_model(base, ds, objective, config, TINY_TRAIN, progress=False,
-                                 log=lambda m: None, device=torch.device("cpu"))
+                                 device=torch.device("cpu"))
     assert history and history[-1]["pruned"] >= 0.5
     if mode == "structured":
         small = masks.export()
         assert _is_float64(small)
         Trainer(small, ds, TINY_TRAIN, tmp_path / "ft", step_loss=objective,
-                device="cpu").fit(progress=False, log=lambda m: None)
+                device="cpu").fit(progress=False)
     else:
         masks.apply()
         assert _is_float64(base)
@@ -75,7 +74,7 @@ def test_checkpoints_are_device_free(tmp_path):
     ds = toy_forecast_dataset()
     _, student = _models()
     trainer = Trainer(student, ds, TINY_TRAIN, tmp_path, device="cpu")
-    trainer.fit(progress=False, log=lambda m: None)
+    trainer.fit(progress=False)
     payload = torch.load(tmp_path / "last.pt", weights_only=True)
     tensors = [*payload["model_state"].values(), *payload["best_state"].values()]
     assert all(t.device.type == "cpu" for t in tensors)
@@ -99,7 +98,7 @@ def test_bf16_autocast_trains_and_keeps_kd_distances_in_float32(tmp_path):
                                  ds.edge_weight, num_windows=ds.num_samples("train"))
     config = TrainConfig(epochs=1, batch_size=8, max_batches=2, precision="bf16")
     trainer = Trainer(student, ds, config, tmp_path, step_loss=objective, device="cpu")
-    trainer.fit(progress=False, log=lambda m: None)
+    trainer.fit(progress=False)
     assert all(v.dtype == torch.float32 for v in objective.cache.store.values())
     assert all(p.dtype == torch.float32 for p in student.parameters())
     x, y = ds.batch("train", torch.arange(4))

@@ -10,7 +10,7 @@ from pygkd.train import RunConfig, build_dataset, run_train
 
 
 def _run(config, dataset, out):
-    return run_train(config, out, progress=False, log=lambda s: None, dataset=dataset)
+    return run_train(config, out, progress=False, dataset=dataset)
 
 
 def test_graph_model_beats_per_sensor_model_on_synthetic_network(tmp_path):

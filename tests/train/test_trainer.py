@@ -24,7 +24,7 @@ def _trainer(tmp_path, epochs=3, after_step=None):
 
 def test_training_lowers_the_loss(tmp_path):
     trainer = _trainer(tmp_path, epochs=4)
-    state = trainer.fit(progress=False, log=lambda s: None)
+    state = trainer.fit(progress=False)
     losses = [h["loss"] for h in state.history]
     assert losses[-1] < losses[0]
     assert [h["lr"] for h in state.history] == pytest.approx([0.01] * 4)
@@ -35,13 +35,13 @@ def test_lr_decays_by_0_7_every_5_epochs(tmp_path):
     trainer = _trainer(tmp_path, epochs=6)
     trainer.config.max_batches = 1
     trainer.config.patience = 10
-    state = trainer.fit(progress=False, log=lambda s: None)
+    state = trainer.fit(progress=False)
     assert [h["lr"] for h in state.history] == pytest.approx([0.01] * 5 + [0.007])
 
 
-def test_killed_run_resumes_to_the_same_result(tmp_path):
+def test_killed_run_resumes_to_the_same_result(tmp_path, caplog):
     reference = _trainer(tmp_path / "ref")
-    reference.fit(progress=False, log=lambda s: None)
+    reference.fit(progress=False)
 
     steps = {"n": 0}
 
@@ -51,30 +51,31 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _trainer(tmp_path / "run", after_step=kill_in_epoch_two).fit(progress=False,
-                                                                      log=lambda s: None)
+        _trainer(tmp_path / "run", after_step=kill_in_epoch_two).fit(progress=False)
     assert load_checkpoint(tmp_path / "run" / "last.pt")["state"]["epoch"] == 1
     resumed = _trainer(tmp_path / "run")
-    messages = []
-    resumed.fit(progress=False, log=messages.append)
-    assert messages[0].startswith("resuming")
+    caplog.set_level("INFO", logger="pygkd")
+    caplog.clear()
+    resumed.fit(progress=False)
+    assert caplog.messages[0].startswith("resuming")
     assert [h["epoch"] for h in resumed.state.history] == [1, 2, 3]
-    for a, b in zip(reference.model.state_dict().values(), resumed.model.state_dict().values()):
+    for a, b in zip(reference.model.state_dict().values(), resumed.model.state_dict().values(),
+                    strict=True):
         assert torch.allclose(a, b, atol=1e-6)
     assert resumed.state.history[-1]["val_mae"] == pytest.approx(
         reference.state.history[-1]["val_mae"], rel=1e-5)
 
 
 def test_resume_refuses_a_different_configuration(tmp_path):
-    _trainer(tmp_path, epochs=1).fit(progress=False, log=lambda s: None)
+    _trainer(tmp_path, epochs=1).fit(progress=False)
     other = _trainer(tmp_path, epochs=2)
     with pytest.raises(InputError, match="different configuration"):
-        other.fit(progress=False, log=lambda s: None)
+        other.fit(progress=False)
 
 
 def test_run_folder_contents_and_evaluate(tmp_path):
     cfg = RunConfig.from_dict(FAST)
-    metrics = run_train(cfg, tmp_path, progress=False, log=lambda s: None)
+    metrics = run_train(cfg, tmp_path, progress=False)
     assert {p.name for p in tmp_path.iterdir()} >= {"config.yaml", "last.pt", "model.pt",
                                                      "metrics.json"}
     saved = json.loads((tmp_path / "metrics.json").read_text())

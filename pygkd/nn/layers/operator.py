@@ -21,7 +21,6 @@ a registered custom operator (``pygkd::csr_matmul``) with its own backward.
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -81,7 +80,7 @@ except Exception:  # pragma: no cover - older torch without the public hook
 
 
 def _laplacian_entries(edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
-                       normalization: Optional[str]) -> Tuple[Tensor, Tensor]:
+                       normalization: str | None) -> tuple[Tensor, Tensor]:
     """``(index [2, E'], weight [E'])`` of :math:`L` in float64, as PyG's ``ChebConv``."""
     if edge_weight is not None:
         edge_weight = edge_weight.to(torch.float64)
@@ -135,8 +134,8 @@ def laplacian_lambda_max(laplacian: Tensor) -> float:
 
 
 def _scaled_entries(edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
-                    normalization: Optional[str], lambda_max: Optional[float]
-                    ) -> Tuple[Tensor, float]:
+                    normalization: str | None, lambda_max: float | None
+                    ) -> tuple[Tensor, float]:
     """Coalesced sparse :math:`\\tilde L` (float64) and the :math:`\\lambda_{max}` used."""
     index, weight = _laplacian_entries(edge_index, edge_weight, num_nodes, normalization)
     lap = _coalesced(index, weight, num_nodes)
@@ -158,10 +157,10 @@ def scaled_laplacian(
     edge_index: Tensor,
     edge_weight: OptTensor,
     num_nodes: int,
-    normalization: Optional[str] = "sym",
-    lambda_max: Optional[float] = None,
+    normalization: str | None = "sym",
+    lambda_max: float | None = None,
     dtype: torch.dtype = torch.float32,
-) -> Tuple[Tensor, float]:
+) -> tuple[Tensor, float]:
     r"""Dense :math:`\tilde L = 2 L / \lambda_{max} - I`, oriented so that ``L @ x`` aggregates
     messages at their targets, and the :math:`\lambda_{max}` used (for small graphs and tests;
     :class:`GraphOperator` is what the layers use).
@@ -176,7 +175,7 @@ def scaled_laplacian(
     return scaled.to_dense().to(dtype), lam
 
 
-def _csr_parts(coo: Tensor, dtype: torch.dtype) -> Tuple[Tensor, Tensor, Tensor]:
+def _csr_parts(coo: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor, Tensor]:
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
         csr = coo.to_sparse_csr()
@@ -212,8 +211,17 @@ class GraphOperator(nn.Module):
         [-0.7071067690849304, -1.4142135381698608, -0.7071067690849304]
     """
 
+    # buffers (non-persistent): ``matrix`` when dense, the CSR parts of L~ and L~^T otherwise
+    matrix: Tensor
+    crow: Tensor
+    col: Tensor
+    values: Tensor
+    crow_t: Tensor
+    col_t: Tensor
+    values_t: Tensor
+
     def __init__(self, matrix: Tensor, lambda_max: float, dense: bool,
-                 dtype: Optional[torch.dtype] = None) -> None:
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
         dtype = dtype or (matrix.dtype if matrix.is_floating_point() else torch.float32)
         self.num_nodes = int(matrix.size(0))
@@ -227,14 +235,14 @@ class GraphOperator(nn.Module):
             crow, col, val = _csr_parts(coo, dtype)
             crow_t, col_t, val_t = _csr_parts(coo.t().coalesce(), dtype)
             for name, value in zip(("crow", "col", "values", "crow_t", "col_t", "values_t"),
-                                   (crow, col, val, crow_t, col_t, val_t)):
+                                   (crow, col, val, crow_t, col_t, val_t), strict=True):
                 self.register_buffer(name, value, persistent=False)
 
     @classmethod
     def from_edges(cls, edge_index: Tensor, edge_weight: OptTensor = None,
-                   num_nodes: Optional[int] = None, normalization: Optional[str] = "sym",
-                   lambda_max: Optional[float] = None, dtype: Optional[torch.dtype] = None,
-                   dense_threshold: float = 0.05) -> "GraphOperator":
+                   num_nodes: int | None = None, normalization: str | None = "sym",
+                   lambda_max: float | None = None, dtype: torch.dtype | None = None,
+                   dense_threshold: float = 0.05) -> GraphOperator:
         r"""Build :math:`\tilde L` of a graph from its edge list (on ``edge_index``'s device).
 
         Args:

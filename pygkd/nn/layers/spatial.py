@@ -10,8 +10,6 @@ propagation over all leading dimensions and channels.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from torch import Tensor
 from torch_geometric.nn import ChebConv
 
@@ -57,14 +55,14 @@ class FastChebConv(ChebConv):
         torch.Size([2, 10, 5, 8])
     """
 
-    def __init__(self, in_channels: int, out_channels: int, K: int, normalization: Optional[str]
+    def __init__(self, in_channels: int, out_channels: int, K: int, normalization: str | None
                  = "sym", bias: bool = True, cached: bool = False, dense_threshold: float = 0.05,
                  **kwargs) -> None:
         super().__init__(in_channels, out_channels, K, normalization=normalization, bias=bias,
                          **kwargs)
         self.cached = cached
         self.dense_threshold = dense_threshold
-        self.cached_operator: Optional[GraphOperator] = None
+        self.cached_operator: GraphOperator | None = None
 
     def reset_cache(self) -> None:
         """Forget the cached operator (the next call builds it again)."""
@@ -81,7 +79,7 @@ class FastChebConv(ChebConv):
 
     def forward(self, x: Tensor, edge_index: OptTensor = None, edge_weight: OptTensor = None,
                 batch: OptTensor = None, lambda_max: OptTensor = None,
-                operator: Optional[GraphOperator] = None) -> Tensor:
+                operator: GraphOperator | None = None) -> Tensor:
         if batch is not None:
             raise NotImplementedError("FastChebConv serves one static graph; use ChebConv")
         op = operator if operator is not None else self.cached_operator

@@ -2,7 +2,8 @@ r"""Temporal convolutions of STGCN (Yu et al. 2018), channel-last ``[B, T, N, C]
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,7 @@ __all__ = ["ChannelAlign", "TemporalGatedConv", "TemporalConv"]
 
 
 class ChannelAlign(nn.Module):
-    r"""Residual alignment of STGCN: bring ``c_in`` channels to ``c_out`` (SPEC section 1).
+    r"""Residual alignment of STGCN: bring ``c_in`` channels to ``c_out`` (paper Sec. 3.1).
 
     By default, a 1x1 convolution **without bias** if ``c_in > c_out`` (``c_in * c_out``
     parameters), zero-padding of channels if ``c_in < c_out``, identity otherwise. Structured
@@ -33,8 +34,8 @@ class ChannelAlign(nn.Module):
         [2.0, 0.0, 0.0]
     """
 
-    def __init__(self, in_channels: int, out_channels: int, mode: Optional[str] = None,
-                 pairs: Optional[Sequence[Sequence[int]]] = None) -> None:
+    def __init__(self, in_channels: int, out_channels: int, mode: str | None = None,
+                 pairs: Sequence[Sequence[int]] | None = None) -> None:
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.mode = mode or ("proj" if in_channels > out_channels else "select")
@@ -61,7 +62,7 @@ class ChannelAlign(nn.Module):
         if self.proj is not None:
             self.proj.reset_parameters()
 
-    def spec(self) -> Dict[str, Any]:
+    def spec(self) -> dict[str, Any]:
         """``{"mode": ..., "pairs": ...}``, enough to rebuild this alignment."""
         return {"mode": self.mode, "pairs": [list(p) for p in self.pairs]}
 
@@ -94,6 +95,13 @@ class _TemporalConvBase(nn.Module):
         width = 2 * out_channels if gated else out_channels
         self.conv = nn.Conv2d(in_channels, width, (kernel_size, 1), bias=bias)
 
+    def reset_parameters(self) -> None:
+        """Re-initialise the convolution and the residual alignment (PyG convention)."""
+        self.conv.reset_parameters()
+        align = getattr(self, "align", None)
+        if align is not None:
+            align.reset_parameters()
+
     def _conv(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.size(-1) != self.in_channels:
             raise ValueError(
@@ -111,7 +119,7 @@ class _TemporalConvBase(nn.Module):
 
 
 class TemporalGatedConv(_TemporalConvBase):
-    r"""Gated temporal convolution with a GLU and an aligned residual (STGCN, SPEC section 1).
+    r"""Gated temporal convolution with a GLU and an aligned residual (STGCN, paper Sec. 3.1).
 
     .. math::
         [P, Q] = \mathrm{Conv}_{K_t \times 1}(X), \qquad

@@ -1,4 +1,4 @@
-r"""STGCN (Yu et al., IJCAI 2018, Chebyshev variant) as used by Izadi et al. (SPEC section 1).
+r"""STGCN (Yu et al., IJCAI 2018, Chebyshev variant) as used by Izadi et al. (paper Sec. 3.1).
 
 Teacher, student and pruning base are one class with different ``blocks`` channels
 (paper Table 1):
@@ -14,7 +14,8 @@ preset            blocks                            N = 228     N = 170
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch  # noqa: F401  (doctest)
 from torch import Tensor, nn
@@ -27,15 +28,15 @@ from pygkd.typing import OptTensor
 __all__ = ["STGCN", "PRESETS", "resolve_blocks"]
 
 #: Block configurations of the paper's Table 1: ``[c_in, c_t, c_out]`` per ST-Conv block.
-PRESETS: Dict[str, List[List[int]]] = {
+PRESETS: dict[str, list[list[int]]] = {
     "teacher": [[1, 32, 64], [64, 32, 128]],
     "pruning-base": [[1, 8, 16], [16, 8, 32]],
     "student": [[1, 2, 4], [4, 2, 8]],
 }
 
 
-def resolve_blocks(preset: Optional[str] = None, blocks: Optional[Sequence[Sequence[int]]] = None
-                   ) -> List[List[int]]:
+def resolve_blocks(preset: str | None = None, blocks: Sequence[Sequence[int]] | None = None
+                   ) -> list[list[int]]:
     """Block channels from a preset name or an explicit list (explicit wins).
 
     Example:
@@ -95,13 +96,14 @@ class STGCN(nn.Module):
 
     def __init__(self, num_nodes: int, blocks: Sequence[Sequence[int]], n_in: int = 12,
                  kernel_size: int = 3, K: int = 3, dropout: float = 0.0,
-                 normalization: Optional[str] = "sym",
-                 residuals: Optional[Dict[str, Dict[str, Any]]] = None) -> None:
+                 normalization: str | None = "sym",
+                 residuals: dict[str, dict[str, Any]] | None = None) -> None:
         super().__init__()
         blocks = [[int(c) for c in b] for b in blocks]
         if not blocks or any(len(b) != 3 or min(b) < 1 for b in blocks):
             raise InputError(
-                f"blocks: expected a list of [c_in, c_t, c_out] with positive channels (got {blocks})"
+                "blocks: expected a list of [c_in, c_t, c_out] with positive channels "
+                f"(got {blocks})"
             )
         for i in range(1, len(blocks)):
             if blocks[i][0] != blocks[i - 1][2]:
@@ -129,21 +131,21 @@ class STGCN(nn.Module):
             parent = self.get_submodule(path.rsplit(".", 1)[0])
             parent.align = ChannelAlign(old.in_channels, old.out_channels, spec.get("mode"),
                                         spec.get("pairs"))
-        self.graph_operator: Optional[GraphOperator] = None
+        self.graph_operator: GraphOperator | None = None
 
     def build_graph(self, edge_index: Tensor, edge_weight: OptTensor = None,
-                    lambda_max: Optional[float] = None,
-                    dtype: Optional[torch.dtype] = None) -> GraphOperator:
+                    lambda_max: float | None = None,
+                    dtype: torch.dtype | None = None) -> GraphOperator:
         """The scaled Laplacian of a graph for this model (on ``edge_index``'s device, in the
         model's floating dtype unless ``dtype`` is given)."""
         if dtype is None:
             dtype = next(self.parameters()).dtype
-        threshold = self.blocks[0].spatial.cheb.dense_threshold
         return GraphOperator.from_edges(edge_index, edge_weight, self.num_nodes,
-                                        self.normalization, lambda_max, dtype, threshold)
+                                        self.normalization, lambda_max, dtype,
+                                        self.operator_dense_threshold)
 
     def cache_graph(self, edge_index: Tensor, edge_weight: OptTensor = None,
-                    lambda_max: Optional[float] = None) -> "STGCN":
+                    lambda_max: float | None = None) -> STGCN:
         """Build the graph operator once and keep it (a submodule ``graph_operator`` with
         non-persistent buffers: it moves with ``.to()``, is not in the state dict). Later calls
         use it whatever ``edge_index`` they pass. Returns the model."""
@@ -152,7 +154,7 @@ class STGCN(nn.Module):
                                       param.dtype).to(param.device)
         return self
 
-    def uncache_graph(self) -> "STGCN":
+    def uncache_graph(self) -> STGCN:
         """Drop the cached operator; later calls build it from their ``edge_index``."""
         self.graph_operator = None
         return self
@@ -162,12 +164,18 @@ class STGCN(nn.Module):
         return self.block_channels[0][0]
 
     @property
-    def temporal_layer_names(self) -> List[str]:
+    def temporal_layer_names(self) -> list[str]:
         """Submodules whose outputs feed ``L_TCD`` (Eq. 7-8), in order."""
-        return [f"blocks.{i}.{n}" for i in range(len(self.blocks)) for n in ("temporal1", "temporal2")]
+        return [f"blocks.{i}.{n}" for i in range(len(self.blocks))
+                for n in ("temporal1", "temporal2")]
 
     @property
-    def spatial_layer_names(self) -> List[str]:
+    def operator_dense_threshold(self) -> float:
+        """Density from which the graph operator is stored dense (the Chebyshev layers')."""
+        return float(self.blocks[0].spatial.cheb.dense_threshold)  # type: ignore
+
+    @property
+    def spatial_layer_names(self) -> list[str]:
         """Submodules whose outputs feed ``L_SCD`` (Eq. 9-10), in order."""
         return [f"blocks.{i}.spatial" for i in range(len(self.blocks))]
 
@@ -176,7 +184,7 @@ class STGCN(nn.Module):
         """The submodule whose output feeds the output block (for t-SNE, paper Sec. 4.2)."""
         return f"blocks.{len(self.blocks) - 1}"
 
-    def config(self) -> Dict[str, Any]:
+    def config(self) -> dict[str, Any]:
         """Constructor arguments, enough to rebuild the model (saved in checkpoints)."""
         config = {
             "num_nodes": self.num_nodes,
@@ -194,11 +202,21 @@ class STGCN(nn.Module):
         return config
 
     @classmethod
-    def from_config(cls, config: Dict[str, Any]) -> "STGCN":
+    def from_config(cls, config: dict[str, Any]) -> STGCN:
         return cls(**config)
 
+    def reset_parameters(self) -> None:
+        """Re-initialise every block (the cached graph operator, if any, is kept)."""
+        for block in self.blocks:
+            block.reset_parameters()  # type: ignore[operator]
+        self.output.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return (f"num_nodes={self.num_nodes}, n_in={self.n_in}, kernel_size={self.kernel_size}, "
+                f"K={self.K}")
+
     def forward(self, x: Tensor, edge_index: OptTensor = None, edge_weight: OptTensor = None,
-                operator: Optional[GraphOperator] = None) -> Tensor:
+                operator: GraphOperator | None = None) -> Tensor:
         if x.dim() != 4 or x.size(1) != self.n_in or x.size(2) != self.num_nodes \
                 or x.size(3) != self.in_channels:
             raise ValueError(

@@ -16,7 +16,7 @@ import sys
 import types
 from typing import Any
 
-__all__ = ["import_pyg_temporal", "static_graph_temporal_signal_class"]
+__all__ = ["import_pyg_temporal", "static_graph_temporal_signal_class", "require_extra"]
 
 
 def import_pyg_temporal() -> Any:
@@ -58,3 +58,19 @@ def import_pyg_temporal() -> Any:
 def static_graph_temporal_signal_class() -> type:
     """Return PyG Temporal's ``StaticGraphTemporalSignal`` class."""
     return import_pyg_temporal().signal.StaticGraphTemporalSignal
+
+
+def require_extra(module: str, extra: str, purpose: str) -> Any:
+    """Import ``module`` from an optional extra, or raise a one-line error naming the extra.
+
+    Example:
+        >>> require_extra("json", "report", "figures").__name__
+        'json'
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        from pygkd.errors import InputError
+
+        raise InputError(f"{purpose} need {module.split('.')[0]!r}, from the {extra!r} extra: "
+                         f"pip install 'pygkd[{extra}]'") from None

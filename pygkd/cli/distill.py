@@ -13,11 +13,11 @@ from pygkd.cli.recipe_args import (
     echo_results,
     merge_runtime,
     merge_section,
+    model_options,
     model_section,
     recipe_dict,
     recipe_option,
 )
-from pygkd.nn.models.stgcn import PRESETS
 from pygkd.train.config import DISTILL_LOSSES
 
 
@@ -29,9 +29,7 @@ from pygkd.train.config import DISTILL_LOSSES
 @recipe_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set distill.alpha1=0.5 (repeatable).")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
-              help="Student configuration [student].")
-@click.option("--blocks", default=None, metavar="C,C,C;C,C,C", help="Explicit student blocks.")
+@model_options(student=True)
 @click.option("--alpha1", type=float, default=None, help="L_ORD threshold (Eq. 6).")
 @click.option("--alpha2", type=float, default=None, help="SCD vs TCD weight (Eq. 11).")
 @click.option("--alpha3", type=float, default=None, help="Feature-loss weight (Eq. 11).")
@@ -47,9 +45,9 @@ from pygkd.train.config import DISTILL_LOSSES
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming a run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def distill(teacher: Path, recipe: str | None, overrides: tuple[str, ...],
-            preset: str | None, blocks: str | None, out: Path | None, fresh: bool,
-            quiet: bool, **kwargs: Any) -> None:
-    """Distil a student STGCN from a frozen TEACHER checkpoint (on the teacher's data).
+            out: Path | None, fresh: bool, quiet: bool, **kwargs: Any) -> None:
+    """Distil a student (STGCN or any family of the zoo, --student-model) from a frozen
+    TEACHER checkpoint of any family (on the teacher's data).
 
     Writes config.yaml, last.pt (resumable), model.pt and metrics.json (with the teacher's
     errors and, for ORD-based losses, the share of entries that followed the teacher).
@@ -61,7 +59,7 @@ def distill(teacher: Path, recipe: str | None, overrides: tuple[str, ...],
     raw = recipe_dict(recipe)
     merge_runtime(raw, kwargs)
     raw.setdefault("model", {"preset": "student"})
-    merge_section(raw, "model", model_section(preset, blocks))
+    merge_section(raw, "model", model_section(kwargs))
     merge_section(raw, "distill", {k: kwargs.pop(k) for k in ("loss", "alpha1", "alpha2", "alpha3",
                                                        "alpha", "beta")})
     merge_section(raw, "train", {k: kwargs.pop(k) for k in ("epochs", "batch_size", "lr")})

@@ -3,6 +3,7 @@ results printed. Shared by ``train``, ``distill`` and ``prune``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,8 @@ import click
 
 from pygkd.cli.options import runtime_overrides
 
-__all__ = ["recipe_option", "recipe_dict", "merge_runtime", "merge_section", "model_section",
-           "echo_results"]
+__all__ = ["recipe_option", "recipe_dict", "merge_runtime", "merge_section", "model_options",
+           "model_section", "echo_results"]
 
 #: ``--recipe``: a YAML file or the name of an installed recipe (``pygkd recipes``).
 recipe_option = click.option(
@@ -46,15 +47,53 @@ def merge_section(raw: dict[str, Any], section: str, values: dict[str, Any]) -> 
             target.setdefault("options", {}).update(options)
 
 
-def model_section(preset: str | None, blocks: str | None) -> dict[str, Any]:
-    """The ``model`` recipe values given by --preset / --blocks (explicit blocks win)."""
+def model_options(student: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--model`` (``--student-model`` for distillation), ``--preset``, ``--blocks``,
+    ``--hidden``, ``--layers``: which model of the zoo and its size."""
+    from pygkd.nn.models.registry import MODELS
+    from pygkd.nn.models.stgcn import PRESETS
+
+    role = "Student model" if student else "Model"
+    flag = "--student-model" if student else "--model"
+    default = "student" if student else "teacher"
+    options = [
+        click.option(flag, "model_name", type=click.Choice(sorted(MODELS), case_sensitive=False),
+                     default=None, help=f"{role} family [stgcn]; 'pygkd train --help' lists "
+                     "them: " + ", ".join(f"{k} ({v.summary})" for k, v in MODELS.items())
+                     if not student else f"{role} family [stgcn]."),
+        click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
+                     help=f"STGCN configuration [{default}]."),
+        click.option("--blocks", default=None, metavar="C,C,C;C,C,C",
+                     help="Explicit STGCN block channels, e.g. '1,32,64;64,32,128' "
+                          "(overrides --preset)."),
+        click.option("--hidden", type=click.IntRange(min=1), default=None,
+                     help="Hidden channels of the other families [32; stconv 16]."),
+        click.option("--layers", type=click.IntRange(min=1), default=None,
+                     help="Blocks of stconv [2]."),
+    ]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def model_section(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The ``model`` recipe values of the :func:`model_options` flags (popped from
+    ``kwargs``; explicit blocks win over a preset)."""
     from pygkd.train.config import parse_blocks
 
+    name, preset, blocks = (kwargs.pop(k, None) for k in ("model_name", "preset", "blocks"))
+    section: dict[str, Any] = {"name": name.lower() if name else None,
+                               "hidden": kwargs.pop("hidden", None),
+                               "layers": kwargs.pop("layers", None)}
     if blocks is not None:
-        return {"blocks": parse_blocks(blocks), "preset": None}
-    if preset is not None:
-        return {"preset": preset, "blocks": None}
-    return {}
+        section.update(blocks=parse_blocks(blocks), preset=None)
+    elif preset is not None:
+        section.update(preset=preset, blocks=None)
+    return section
 
 
 def echo_results(metrics: dict[str, Any], name: str) -> None:

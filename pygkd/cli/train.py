@@ -18,21 +18,18 @@ from pygkd.cli.recipe_args import (
     echo_results,
     merge_runtime,
     merge_section,
+    model_options,
     model_section,
     recipe_dict,
     recipe_option,
 )
-from pygkd.nn.models.stgcn import PRESETS
 
 
 @main.command()
 @recipe_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set train.lr=0.0005 (repeatable).")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=None,
-              help="Named STGCN configuration [default: teacher].")
-@click.option("--blocks", default=None, metavar="C,C,C;C,C,C",
-              help="Explicit block channels, e.g. '1,32,64;64,32,128' (overrides --preset).")
+@model_options()
 @data_options()
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum epochs [30].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size [50].")
@@ -46,10 +43,10 @@ from pygkd.nn.models.stgcn import PRESETS
               help="Run folder [default: runs/train-<dataset>-<model>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming a run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def train(recipe: str | None, overrides: tuple[str, ...], preset: str | None,
-          blocks: str | None, out: Path | None, fresh: bool, quiet: bool,
-          **kwargs: Any) -> None:
-    """Train an STGCN (teacher, student, pruning base or any --blocks) and evaluate it.
+def train(recipe: str | None, overrides: tuple[str, ...], out: Path | None, fresh: bool,
+          quiet: bool, **kwargs: Any) -> None:
+    """Train a forecaster (STGCN teacher, student, pruning base, any --blocks, or another
+    family of the zoo with --model) and evaluate it.
 
     Writes config.yaml, last.pt (resumable), model.pt and metrics.json into the run folder.
     A run that is interrupted continues from its last finished epoch when started again.
@@ -62,21 +59,22 @@ def train(recipe: str | None, overrides: tuple[str, ...], preset: str | None,
     raw = recipe_dict(recipe)
     merge_runtime(raw, kwargs)
     merge_section(raw, "data", data_overrides(kwargs))
-    merge_section(raw, "model", model_section(preset, blocks))
+    merge_section(raw, "model", model_section(kwargs))
     train_keys = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr",
                   "optimizer": "optimizer", "patience": "patience"}
     merge_section(raw, "train", {dst: kwargs.pop(src) for src, dst in train_keys.items()})
     if kwargs.get("seed") is not None:
         raw["seed"] = kwargs.pop("seed")
     config = RunConfig.from_dict(apply_overrides(raw, overrides), str(recipe or "options"))
-    name = config.model.preset if config.model.blocks is None else "custom"
+    m = config.model
+    name = (m.preset if m.blocks is None else "custom") if m.name == "stgcn" else m.name
     dataset_name = Path(config.data.name).stem
     out = out or Path("runs") / f"train-{dataset_name}-{name}-seed{config.seed}"
     seed_everything(config.seed)
     metrics = run_train(config, out, fresh=fresh, progress=not quiet)
     if not metrics:  # a torchrun rank other than 0
         return
-    echo_results(metrics, name.capitalize() if name else "Model")
+    echo_results(metrics, (str(name).capitalize() if m.name == "stgcn" else str(name)))
     click.echo(f"\nResults in {out}/ (metrics.json, model.pt, config.yaml)")
 
 

@@ -128,7 +128,7 @@ def check_distance_matrix(matrix: np.ndarray, source: str) -> np.ndarray:
     if matrix.shape[0] > 1 and not matrix[off].any():
         raise InputError(f"{source}: every distance between different sensors is zero (a "
                          "distance matrix needs the road distances; for weights use "
-                         "--graph-kind weight)")
+                         "graph_kind=weight, --graph-kind weight)")
     return matrix
 
 

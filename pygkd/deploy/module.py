@@ -31,8 +31,9 @@ class ForecastModule(nn.Module):
         \hat X_{t+h} = \sigma\, f\big((X - \mu) / \sigma\big)_{h} + \mu, \quad h = 1..H
 
     Args:
-        model (STGCN): a one-step forecaster ``[B, T, N, C] -> [B, 1, N, 1]`` whose graph
-            operator is cached (:meth:`~pygkd.nn.STGCN.cache_graph`).
+        model (nn.Module): a one-step forecaster ``[B, T, N, C] -> [B, 1, N, 1]``: an STGCN
+            whose graph operator is cached (:meth:`~pygkd.nn.STGCN.cache_graph`), or any model
+            of the zoo with ``edge_index`` / ``edge_weight`` given (kept as buffers).
         mean (float), std (float): the training split's statistics (Eq. 15).
         horizon (int): forecast steps :math:`H`.
         sensor_ids (list of str, optional): column names, kept for predictions.
@@ -54,13 +55,19 @@ class ForecastModule(nn.Module):
 
     mean: Tensor
     std: Tensor
+    model: Any
 
-    def __init__(self, model: STGCN, mean: float, std: float, horizon: int,
+    def __init__(self, model: nn.Module, mean: float, std: float, horizon: int,
                  sensor_ids: list[str] | None = None,
-                 minutes_per_step: int | None = None) -> None:
+                 minutes_per_step: int | None = None, edge_index: Tensor | None = None,
+                 edge_weight: Tensor | None = None) -> None:
         super().__init__()
-        if model.graph_operator is None:
-            raise ValueError("Expected a model with a cached graph operator (cache_graph())")
+        self.cached = getattr(model, "graph_operator", None) is not None
+        if not self.cached and edge_index is None:
+            raise ValueError("Expected a model with a cached graph operator (cache_graph()) "
+                             "or the graph (edge_index)")
+        self.register_buffer("edge_index", edge_index)
+        self.register_buffer("edge_weight", edge_weight)
         if horizon < 1:
             raise ValueError(f"Expected horizon >= 1 (got {horizon})")
         self.model = model.eval()
@@ -87,7 +94,11 @@ class ForecastModule(nn.Module):
 
     def rollout(self, z: Tensor) -> Tensor:
         """The forecasts ``[B, H, N]`` of z-scored inputs ``z [B, T, N, C]``, z-scored."""
-        return autoregressive_forecast(self.model, z, self.horizon)
+        if self.cached:
+            return autoregressive_forecast(self.model, z, self.horizon)
+        return autoregressive_forecast(
+            lambda window: self.model(window, self.edge_index, self.edge_weight), z,
+            self.horizon)
 
     def forward(self, x: Tensor) -> Tensor:
         z = (x - self.mean) / self.std
@@ -125,12 +136,16 @@ def load_forecast_module(path: Path, horizon: int | None = None,
                 "n_out": dataset.n_out, "minutes_per_step": dataset.minutes_per_step}
     if int(edge_index.max()) >= model.num_nodes if edge_index.numel() else False:
         raise InputError(f"{path}: the graph has more nodes than the model's {model.num_nodes}")
-    threshold = 0.0 if dense else model.operator_dense_threshold
-    model.graph_operator = GraphOperator.from_edges(
-        edge_index, edge_weight, model.num_nodes, model.normalization, dtype=torch.float32,
-        dense_threshold=threshold)
+    edges: dict[str, Any] = {}
+    if isinstance(model, STGCN):
+        threshold = 0.0 if dense else model.operator_dense_threshold
+        model.graph_operator = GraphOperator.from_edges(
+            edge_index, edge_weight, model.num_nodes, model.normalization, dtype=torch.float32,
+            dense_threshold=threshold)
+    else:
+        edges = {"edge_index": edge_index.long(), "edge_weight": edge_weight.float()}
     module = ForecastModule(model, info["scaler"]["mean"], info["scaler"]["std"],
                             horizon or int(info.get("n_out") or 9),
                             sensor_ids=[str(s) for s in info["sensor_ids"]],
-                            minutes_per_step=info.get("minutes_per_step"))
+                            minutes_per_step=info.get("minutes_per_step"), **edges)
     return module.eval(), payload

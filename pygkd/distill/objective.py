@@ -66,12 +66,50 @@ def _pairs(student: nn.Module, teacher: nn.Module, attr: str,
     s_names, t_names = getattr(student, attr, None), getattr(teacher, attr, None)
     if s_names is None or t_names is None:
         raise ValueError(f"Name the layer pairs: the models do not expose '{attr}'")
-    if len(s_names) != len(t_names):
-        raise ValueError(
-            f"Student and teacher have {len(s_names)} and {len(t_names)} layers in '{attr}'; "
-            "give an explicit pairing"
-        )
-    return list(zip(s_names, t_names, strict=False))
+    return pair_by_depth(list(s_names), list(t_names))
+
+
+def pair_by_depth(student: Sequence[str], teacher: Sequence[str]) -> list[tuple[str, str]]:
+    """Pair feature layers of models of different depths: student layer ``i`` of ``L_s`` with
+    the teacher layer at the same relative depth, ``ceil((i + 1) * L_t / L_s) - 1`` (the last
+    with the last; equal depths pair by position).
+
+    Example:
+        >>> pair_by_depth(["h"], ["t1", "t2", "t3", "t4"])
+        [('h', 't4')]
+        >>> pair_by_depth(["a", "b"], ["t1", "t2", "t3", "t4"])
+        [('a', 't2'), ('b', 't4')]
+    """
+    if not student or not teacher:
+        raise ValueError("Expected feature layers on both models (got none on one side)")
+    ls, lt = len(student), len(teacher)
+    return [(s, teacher[-(-(i + 1) * lt // ls) - 1]) for i, s in enumerate(student)]
+
+
+def common_steps(student: Tensor, teacher: Tensor, time_dim: int = 1) -> tuple[Tensor, Tensor]:
+    """Both tensors cut to their common last steps along ``time_dim`` (models of other
+    families keep other numbers of steps: an STGCN layer ``T - 2(K_t - 1)``, a recurrent
+    model all ``T``); the last steps are the ones nearest the forecast.
+
+    Example:
+        >>> a, b = common_steps(torch.zeros(2, 12, 3, 4), torch.zeros(2, 8, 3, 5))
+        >>> a.shape[1], b.shape[1]
+        (8, 8)
+    """
+    steps = min(student.size(time_dim), teacher.size(time_dim))
+    return (student.narrow(time_dim, student.size(time_dim) - steps, steps),
+            teacher.narrow(time_dim, teacher.size(time_dim) - steps, steps))
+
+
+def _align_steps(kind: str, student: Tensor, teacher: Tensor) -> tuple[Tensor, Tensor]:
+    """Student features ``[B, T_s, N, C]`` and the teacher's target for them (temporal
+    distances ``[B, N, T_t, T_t]``, else ``[B, T_t, ...]``) on their common last steps."""
+    t_steps = teacher.size(-1) if kind == "t" else teacher.size(1)
+    steps = min(student.size(1), t_steps)
+    student = student[:, student.size(1) - steps:]
+    cut = t_steps - steps
+    teacher = teacher[..., cut:, cut:] if kind == "t" else teacher[:, cut:]
+    return student, teacher
 
 
 class TeacherCache:
@@ -278,7 +316,8 @@ class DistillObjective:
             return Fd.response_l2(y_s, y_t, target, cfg.beta), logs
         if cfg.loss == "rd-kl":
             return Fd.response_kl(y_s, y_t, target, cfg.beta, cfg.tau), logs
-        feats = {kind: [(s_cap.features[s], teach[t]) for k, s, t in pairs if k == kind]
+        feats = {kind: [_align_steps(kind, s_cap.features[s], teach[t])
+                        for k, s, t in pairs if k == kind]
                  for kind in ("t", "s", "h")}
         if cfg.loss == "skd":
             h_s, h_t = feats["h"][0]

@@ -56,6 +56,14 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Path | None, ou
     """Prune the STGCN at ``model_path`` by Algorithm 1 (``config.prune``), fine-tune, export."""
     pcfg = config.prune.validate()
     base, base_payload = load_model(model_path)
+    from pygkd.nn.models.registry import MODELS, model_family
+
+    family = model_family(base)
+    if not MODELS[family].prunable:
+        prunable = ", ".join(k for k, v in MODELS.items() if v.prunable)
+        raise InputError(f"{model_path}: Algorithm 1 prunes the channel groups of {prunable} "
+                         f"models (got a {family} model); distil a smaller {family} instead "
+                         "(pygkd distill --student-model)")
     if pcfg.method == "kd" and teacher_path is None:
         raise InputError("--teacher: required with --method kd (Algorithm 1 distils from it)")
     teacher = None

@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from pygkd.errors import InputError
-from pygkd.nn.models.stgcn import STGCN
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_model", "cpu_state", "FORMAT",
            "FORMAT_VERSION"]
@@ -81,13 +80,19 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return payload
 
 
-def load_model(path: Path) -> tuple[STGCN, dict[str, Any]]:
-    """Rebuild the STGCN stored in a checkpoint; returns ``(model, checkpoint)``."""
+def load_model(path: Path) -> tuple[Any, dict[str, Any]]:
+    """Rebuild the model stored in a checkpoint (any family of the zoo); returns
+    ``(model, checkpoint)``."""
+    from pygkd.nn.models.registry import MODELS, model_class
+
     payload = load_checkpoint(path)
-    if payload.get("kind") != "stgcn" or "model_config" not in payload:
-        raise InputError(f"{path}: expected an STGCN checkpoint (got kind {payload.get('kind')!r})")
+    kind = payload.get("kind")
+    if kind not in MODELS or "model_config" not in payload:
+        raise InputError(f"{path}: expected a model checkpoint of {', '.join(sorted(MODELS))} "
+                         f"(got kind {kind!r})")
     try:
-        model = STGCN.from_config(payload["model_config"])
+        model = model_class(kind).from_config(  # type: ignore[attr-defined]
+            payload["model_config"])
         model.load_state_dict(payload["model_state"])
     except InputError as err:
         raise InputError(f"{path}: the stored model configuration is invalid ({err})") from None

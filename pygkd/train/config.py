@@ -56,13 +56,19 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """STGCN shape: a preset name or explicit ``blocks``; explicit blocks win."""
+    """The model: ``name`` is its family in the zoo (``stgcn``, ``gconvgru``, ``tgcn``,
+    ``a3tgcn``, ``dcrnn``, ``stconv``). STGCN's shape is a ``preset`` or explicit ``blocks``
+    (explicit blocks win); the other families take ``hidden`` channels (and ``layers`` for
+    ``stconv``). ``K`` is the graph filter size, ``kernel_size`` the temporal kernel."""
 
+    name: str = "stgcn"
     preset: str | None = "teacher"
     blocks: list[list[int]] | None = None
     kernel_size: PositiveInt = 3
     K: PositiveInt = 3
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    hidden: PositiveInt | None = None
+    layers: PositiveInt | None = None
 
 
 @dataclass
@@ -199,7 +205,15 @@ class RunConfig:
         )
         config.distill.validate(f"{source}: distill")
         config.prune.validate(f"{source}: prune")
-        if config.model.blocks is not None:
+        from pygkd.nn.models.registry import MODELS
+
+        config.model.name = str(config.model.name).lower()
+        if config.model.name not in MODELS:
+            raise InputError(f"{source}: model.name: unknown {config.model.name!r} (choose "
+                             f"from: {', '.join(sorted(MODELS))})")
+        if config.model.name != "stgcn":
+            pass
+        elif config.model.blocks is not None:
             config.model.blocks = parse_blocks(config.model.blocks, f"{source}: model.blocks")
         elif config.model.preset not in PRESETS:
             raise InputError(

@@ -14,15 +14,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 import yaml
+from torch import nn
 
 from pygkd.data.datasets import load_forecast_dataset
 from pygkd.data.windows import ForecastDataset
 from pygkd.errors import InputError
 from pygkd.metrics import horizon_metrics
+from pygkd.nn.models.registry import build_forecaster, model_family
 from pygkd.nn.models.stgcn import STGCN, resolve_blocks
 from pygkd.runtime.device import resolve_device
 from pygkd.runtime.distributed import DistributedContext, start_runtime
@@ -72,13 +74,24 @@ def build_dataset(cfg: DataConfig) -> ForecastDataset:
     return load_forecast_dataset(cfg.name, cfg.root, cfg.split, cfg.options)
 
 
-def build_model(config: RunConfig, num_nodes: int) -> STGCN:
-    """The STGCN of ``config.model``, initialised from ``config.seed`` (global RNG untouched)."""
+def build_model(config: RunConfig, num_nodes: int, n_in: int = 12,
+                in_channels: int = 1) -> Any:
+    """The model of ``config.model`` (any family of :data:`pygkd.nn.models.MODELS`),
+    initialised from ``config.seed`` (global RNG untouched)."""
     m = config.model
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
-        return STGCN(num_nodes, resolve_blocks(m.preset, m.blocks), kernel_size=m.kernel_size,
-                     K=m.K, dropout=m.dropout)
+        if m.name == "stgcn":
+            blocks = [list(b) for b in resolve_blocks(m.preset, m.blocks)]
+            blocks[0][0] = in_channels
+            return STGCN(num_nodes, blocks, n_in=n_in, kernel_size=m.kernel_size, K=m.K,
+                         dropout=m.dropout)
+        try:
+            return build_forecaster(m.name, num_nodes, in_channels=in_channels, n_in=n_in,
+                                    hidden=m.hidden, K=m.K, kernel_size=m.kernel_size,
+                                    layers=m.layers)
+        except ValueError as err:
+            raise InputError(f"model ({m.name}): {err}") from None
 
 
 def checkpoint_data_config(payload: dict[str, Any],
@@ -111,14 +124,15 @@ def data_info(cfg: DataConfig, dataset: ForecastDataset) -> dict[str, Any]:
     }
 
 
-def model_summary(model: STGCN, dataset: ForecastDataset, latency_batch: int = 1140,
+def model_summary(model: nn.Module, dataset: ForecastDataset, latency_batch: int = 1140,
                   latency_repeats: int = 3) -> dict[str, Any]:
     """Parameters, FLOPs of one forward pass on one sample, and batch latency."""
     param = next(model.parameters())
     dataset = dataset.to(param.device, param.dtype)
     x, _ = dataset.batch("test", torch.arange(1))
     return {
-        "blocks": model.config()["blocks"],
+        "family": model_family(model),
+        "blocks": model.config().get("blocks"),  # type: ignore[operator]
         "parameters": count_parameters(model),
         "nonzero_parameters": count_parameters(model, nonzero=True),
         "flops_per_sample": count_flops(model, x, dataset.edge_index, dataset.edge_weight),
@@ -146,10 +160,11 @@ def prepare_run_dir(out_dir: Path, fresh: bool) -> Path:
 def finish_run(trainer: Trainer, config: RunConfig, out_dir: Path,
                extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """After training: write ``model.pt`` and ``metrics.json``; return the metrics."""
-    model = cast(STGCN, trainer.model)
+    model: Any = trainer.model
     dataset, state, meta = trainer.dataset, trainer.state, trainer.meta
     save_checkpoint(out_dir / "model.pt", {
-        "kind": "stgcn", "model_config": model.config(), "model_state": cpu_state(model),
+        "kind": model_family(model), "model_config": model.config(),
+        "model_state": cpu_state(model),
         "graph": {"edge_index": dataset.edge_index.cpu(),
                   "edge_weight": dataset.edge_weight.detach().float().cpu()},
         "data": meta["data"], "run": meta["run"], "best_epoch": state.best_epoch,
@@ -231,7 +246,7 @@ def run_train(config: RunConfig, out_dir: Path, fresh: bool = False, progress: b
     return finish_run(trainer, config, out_dir)
 
 
-def evaluation_metrics(model: STGCN, dataset: ForecastDataset, batch_size: int = 200,
+def evaluation_metrics(model: nn.Module, dataset: ForecastDataset, batch_size: int = 200,
                        latency_batch: int = 1140, latency_repeats: int = 3) -> dict[str, Any]:
     """Test and validation errors, the persistence baseline and the model summary."""
     persistence = horizon_metrics(*persistence_split(dataset, "test"),

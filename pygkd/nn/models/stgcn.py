@@ -48,7 +48,7 @@ def resolve_blocks(preset: str | None = None, blocks: Sequence[Sequence[int]] | 
     if preset is None:
         raise InputError(f"model: give a preset ({', '.join(PRESETS)}) or explicit blocks")
     if preset not in PRESETS:
-        raise InputError(f"--preset: unknown {preset!r} (choose from: {', '.join(PRESETS)})")
+        raise InputError(f"preset: unknown {preset!r} (choose from: {', '.join(PRESETS)})")
     return [list(b) for b in PRESETS[preset]]
 
 
@@ -93,6 +93,9 @@ class STGCN(nn.Module):
         >>> model.cache_graph(ei, ew)(torch.randn(2, 12, 5, 1)).shape
         torch.Size([2, 1, 5, 1])
     """
+
+    #: Name in the model registry (``pygkd train --model stgcn``).
+    family = "stgcn"
 
     def __init__(self, num_nodes: int, blocks: Sequence[Sequence[int]], n_in: int = 12,
                  kernel_size: int = 3, K: int = 3, dropout: float = 0.0,

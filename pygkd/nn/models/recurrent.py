@@ -1,0 +1,224 @@
+r"""Recurrent forecasters from PyG Temporal cells: ``GConvGRU``, ``TGCN``, ``DCRNN`` and
+``A3TGCN``, behind pygkd's model interface.
+
+Every forecaster maps a window ``x [B, T, N, C]`` and the graph to the next step
+``[B, 1, N, 1]`` (channel 0 of the input is the forecast quantity), like
+:class:`~pygkd.nn.STGCN`. The PyG Temporal cells take one graph of ``[N, F]`` node features;
+the ``B`` windows of a batch are folded into one graph of ``B * N`` nodes (``B`` copies of the
+road graph, no edges between them), so a batch costs one cell call per input step.
+
+Feature points for the distillation losses (paper Sec. 3.2): the hidden states of the
+``T`` steps, stacked to ``[B, T, N, H]``, pass through two identity taps, ``temporal`` (read by
+``L_TCD``, Eq. 7-8) and ``spatial`` (read by ``L_SCD``, Eq. 9-10); the last step's hidden state
+feeds a linear read-out :math:`H \to 1`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from pygkd.typing import OptTensor
+
+__all__ = ["RecurrentForecaster", "GConvGRUForecaster", "TGCNForecaster", "DCRNNForecaster",
+           "A3TGCNForecaster", "batched_graph"]
+
+
+def batched_graph(edge_index: Tensor, edge_weight: OptTensor, batch: int, num_nodes: int
+                  ) -> tuple[Tensor, OptTensor]:
+    """``batch`` copies of a graph of ``num_nodes`` nodes as one graph of ``batch * num_nodes``
+    nodes (copy ``b`` holds nodes ``b * N .. b * N + N - 1``).
+
+    Example:
+        >>> ei, ew = batched_graph(torch.tensor([[0], [1]]), torch.tensor([0.5]), 2, 3)
+        >>> ei.tolist(), ew.tolist()
+        ([[0, 3], [1, 4]], [0.5, 0.5])
+    """
+    offsets = torch.arange(batch, device=edge_index.device) * num_nodes
+    index = (edge_index.unsqueeze(1) + offsets.view(1, -1, 1)).reshape(2, -1)
+    weight = None if edge_weight is None else edge_weight.repeat(batch)
+    return index, weight
+
+
+class RecurrentForecaster(nn.Module):
+    r"""A PyG Temporal recurrent cell run over the input steps, then a linear read-out.
+
+    Args:
+        num_nodes (int): :math:`N`.
+        in_channels (int): :math:`C` (default: ``1``).
+        hidden (int): hidden channels :math:`H` of the cell (default: ``32``).
+        n_in (int): input steps :math:`T` (default: ``12``).
+        K (int): filter size of the graph convolution, where the cell has one (default: ``2``).
+
+    Shapes:
+        - **input:** ``x`` :math:`(B, T, N, C)`, ``edge_index`` :math:`(2, E)`,
+          ``edge_weight`` :math:`(E)`
+        - **output:** :math:`(B, 1, N, 1)`
+    """
+
+    #: Name in the model registry (``pygkd train --model NAME``).
+    family: ClassVar[str] = ""
+
+    def __init__(self, num_nodes: int, in_channels: int = 1, hidden: int = 32, n_in: int = 12,
+                 K: int = 2) -> None:
+        super().__init__()
+        if min(num_nodes, in_channels, hidden, n_in, K) < 1:
+            raise ValueError(f"Expected positive sizes (got num_nodes={num_nodes}, "
+                             f"in_channels={in_channels}, hidden={hidden}, n_in={n_in}, K={K})")
+        self.num_nodes, self.in_channels, self.hidden = num_nodes, in_channels, hidden
+        self.n_in, self.K = n_in, K
+        self.cell = self.make_cell()
+        self.temporal = nn.Identity()  # tap: hidden states [B, T, N, H] for L_TCD
+        self.spatial = nn.Identity()  # tap: the same states, for L_SCD
+        self.readout = nn.Linear(hidden, 1)
+
+    def make_cell(self) -> nn.Module:
+        raise NotImplementedError
+
+    def step(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor,
+             h: OptTensor) -> Tensor:
+        """One step of the cell: ``x [B*N, C]`` and state ``h [B*N, H]`` -> new state."""
+        return self.cell(x, edge_index, edge_weight, h)
+
+    def hidden_states(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor) -> Tensor:
+        """The cell's state after each input step, ``[B, T, N, H]``."""
+        b, t, n, c = x.shape
+        ei, ew = batched_graph(edge_index, edge_weight, b, n)
+        h: OptTensor = x.new_zeros(b * n, self.hidden)  # the cells' own default is float32
+        states = []
+        for i in range(t):
+            h = self.step(x[:, i].reshape(b * n, c), ei, ew, h)
+            states.append(h)
+        return torch.stack(states).view(t, b, n, -1).transpose(0, 1)
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor = None) -> Tensor:
+        if x.dim() != 4 or x.size(2) != self.num_nodes or x.size(3) != self.in_channels:
+            raise ValueError(f"Expected x as [batch, time, {self.num_nodes}, "
+                             f"{self.in_channels}] (got {tuple(x.shape)})")
+        states = self.spatial(self.temporal(self.hidden_states(x, edge_index, edge_weight)))
+        return self.readout(torch.relu(states[:, -1])).unsqueeze(1)
+
+    @property
+    def temporal_layer_names(self) -> list[str]:
+        """Submodules whose outputs feed ``L_TCD`` (Eq. 7-8)."""
+        return ["temporal"]
+
+    @property
+    def spatial_layer_names(self) -> list[str]:
+        """Submodules whose outputs feed ``L_SCD`` (Eq. 9-10)."""
+        return ["spatial"]
+
+    @property
+    def hidden_layer_name(self) -> str:
+        """The representation fed to the read-out (``L_SKD``, t-SNE)."""
+        return "spatial"
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, enough to rebuild the model (saved in checkpoints)."""
+        return {"num_nodes": self.num_nodes, "in_channels": self.in_channels,
+                "hidden": self.hidden, "n_in": self.n_in, "K": self.K}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> RecurrentForecaster:
+        return cls(**config)
+
+    def reset_parameters(self) -> None:
+        """Re-initialise the cell's layers and the read-out."""
+        for module in self.cell.modules():
+            if module is not self.cell and hasattr(module, "reset_parameters"):
+                module.reset_parameters()  # type: ignore[operator]
+        self.readout.reset_parameters()
+
+    def extra_repr(self) -> str:
+        return (f"num_nodes={self.num_nodes}, in_channels={self.in_channels}, "
+                f"hidden={self.hidden}, n_in={self.n_in}")
+
+
+def _pyg_temporal_recurrent() -> Any:
+    from pygkd.compat import import_pyg_temporal
+
+    return import_pyg_temporal().nn.recurrent
+
+
+class GConvGRUForecaster(RecurrentForecaster):
+    """PyG Temporal's ``GConvGRU`` (Seo et al. 2018: a GRU whose gates are Chebyshev graph
+    convolutions of order ``K``)."""
+
+    family = "gconvgru"
+
+    def make_cell(self) -> nn.Module:
+        return _pyg_temporal_recurrent().GConvGRU(self.in_channels, self.hidden, self.K)
+
+
+class TGCNForecaster(RecurrentForecaster):
+    """PyG Temporal's ``TGCN`` (Zhao et al. 2019: a GRU whose gates read GCN outputs; ``K`` is
+    not used)."""
+
+    family = "tgcn"
+
+    def make_cell(self) -> nn.Module:
+        return _pyg_temporal_recurrent().TGCN(self.in_channels, self.hidden)
+
+
+class DCRNNForecaster(RecurrentForecaster):
+    """PyG Temporal's ``DCRNN`` cell (Li et al. 2018: a GRU of ``K``-step diffusion
+    convolutions). Its convolution builds a dense adjacency of the whole folded batch
+    (``(B*N)^2`` entries): keep batches small on large graphs."""
+
+    family = "dcrnn"
+
+    def make_cell(self) -> nn.Module:
+        return _pyg_temporal_recurrent().DCRNN(self.in_channels, self.hidden, self.K)
+
+    def step(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor,
+             h: OptTensor) -> Tensor:
+        if edge_weight is None:  # DCRNN's convolution needs weights
+            edge_weight = x.new_ones(edge_index.size(1))
+        # PyG Temporal's DConv makes its degree vectors with the default dtype
+        previous = torch.get_default_dtype()
+        torch.set_default_dtype(x.dtype)
+        try:
+            return self.cell(x, edge_index, edge_weight, h)
+        finally:
+            torch.set_default_dtype(previous)
+
+
+class A3TGCNForecaster(RecurrentForecaster):
+    """PyG Temporal's ``A3TGCN`` (Bai et al. 2021: a TGCN cell applied to every input step,
+    combined by a learned attention over the steps). The per-step states read by the losses
+    are the cell's outputs, captured as it runs."""
+
+    family = "a3tgcn"
+
+    def make_cell(self) -> nn.Module:
+        cell = _pyg_temporal_recurrent().A3TGCN(self.in_channels, self.hidden, self.n_in)
+        cell._base_tgcn.register_forward_hook(self._collect)
+        return cell
+
+    def _collect(self, module: nn.Module, args: Any, output: Tensor) -> None:
+        self._states.append(output)
+
+    def hidden_states(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor) -> Tensor:
+        """The cell's output for each input step, ``[B, T, N, H]`` (the attention-weighted sum
+        of these is the final state)."""
+        b, t, n, c = x.shape
+        ei, ew = batched_graph(edge_index, edge_weight, b, n)
+        self._states: list[Tensor] = []
+        self._final = self.cell(x.permute(0, 2, 3, 1).reshape(b * n, c, t), ei, ew,
+                                x.new_zeros(b * n, self.hidden))
+        states = torch.stack(self._states).view(t, b, n, -1).transpose(0, 1)
+        self._states = []
+        return states
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor = None) -> Tensor:
+        if x.dim() != 4 or x.size(2) != self.num_nodes or x.size(3) != self.in_channels:
+            raise ValueError(f"Expected x as [batch, time, {self.num_nodes}, "
+                             f"{self.in_channels}] (got {tuple(x.shape)})")
+        if x.size(1) != self.n_in:
+            raise ValueError(f"Expected {self.n_in} input steps (got {x.size(1)})")
+        b, _, n, _ = x.shape
+        self.spatial(self.temporal(self.hidden_states(x, edge_index, edge_weight)))
+        final = self._final.view(b, n, -1)
+        return self.readout(torch.relu(final)).unsqueeze(1)

@@ -1,0 +1,84 @@
+"""The model zoo: every family maps [B, T, N, C] to the next step, exposes its feature points,
+rebuilds from its config, runs in float64, and matches PyG Temporal's own cell."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from pygkd.distill import FeatureCapture
+from pygkd.errors import InputError
+from pygkd.nn.models import MODELS, build_forecaster, model_class, model_family
+from pygkd.testing import toy_graph
+
+ZOO = sorted(set(MODELS) - {"stgcn"})
+
+
+def _model(name, nodes=6, hidden=8):
+    torch.manual_seed(0)
+    return build_forecaster(name, nodes, hidden=hidden, blocks=[[1, 4, 8], [8, 4, 8]])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_interface(name):
+    ei, ew = toy_graph(6)
+    x = torch.randn(3, 12, 6, 1)
+    model = _model(name)
+    assert model_family(model) == name
+    names = model.temporal_layer_names + model.spatial_layer_names
+    with FeatureCapture(model, names) as cap:
+        out = model(x, ei, ew)
+    assert out.shape == (3, 1, 6, 1)
+    for layer in names:
+        b, t, n, _ = cap.features[layer].shape
+        assert (b, n) == (3, 6) and 1 <= t <= 12, layer
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    twin = model_class(name).from_config(model.config())
+    twin.load_state_dict(model.state_dict())
+    assert torch.allclose(twin(x, ei, ew), model(x, ei, ew), atol=1e-6)
+    out64 = model.double()(x.double(), ei, ew.double())  # nothing the model makes is float32
+    assert out64.dtype == torch.float64
+
+
+def test_recurrent_states_match_pyg_temporal_cell():
+    """The batch folded into one graph gives each window the cell's own result."""
+    from pygkd.compat import import_pyg_temporal
+
+    ei, ew = toy_graph(5)
+    model = _model("gconvgru", nodes=5)
+    x = torch.randn(2, 12, 5, 1)
+    states = model.hidden_states(x, ei, ew)
+    cell = model.cell
+    for b in range(2):
+        h = torch.zeros(5, 8)
+        for t in range(12):
+            h = cell(x[b, t], ei, ew, h)
+            assert torch.allclose(states[b, t], h, atol=1e-5)
+    assert isinstance(cell, import_pyg_temporal().nn.recurrent.GConvGRU)
+
+
+def test_parameter_counts():
+    """GConvGRU(1, H, K=2): six Chebyshev convolutions and a read-out, 6H^2 + 12H + H + 1."""
+    model = build_forecaster("gconvgru", 5, hidden=8, K=2)
+    assert sum(p.numel() for p in model.parameters()) == 6 * 64 + 12 * 8 + 8 + 1
+    tgcn = build_forecaster("tgcn", 5, hidden=8)  # 3 GCN (2H) + 3 linear (2H^2 + H) + 9
+    assert sum(p.numel() for p in tgcn.parameters()) == 3 * 16 + 3 * (128 + 8) + 9
+
+
+def test_unknown_family_is_one_line():
+    with pytest.raises(InputError, match=r"model: unknown 'lstm' \(choose from: a3tgcn"):
+        model_class("lstm")
+
+
+def test_import_pygkd_makes_pyg_temporal_importable():
+    code = ("import importlib.util, sys, pygkd, torch_geometric_temporal\n"
+            "import torch_geometric.typing as t\n"
+            "real = importlib.util.find_spec('torch_sparse') is not None\n"
+            "assert t.WITH_TORCH_SPARSE == real  # PyG is not fooled by the stand-in\n"
+            "assert real or 'torch_sparse' not in sys.modules  # and it does not linger\n"
+            "print(torch_geometric_temporal.nn.recurrent.GConvGRU.__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "GConvGRU"

@@ -125,7 +125,7 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Path | None = None,
 
     def backward() -> None:
         student_forward()
-        ord_loss, _ = Fd.overseen_response(captured["y"], teach["y"], y[:, 0], 0.17)
+        ord_loss = Fd.overseen_response(captured["y"], teach["y"], y[:, 0], 0.17)
         Fd.spatio_temporal_correlation(ord_loss, losses("s"), losses("t"), 0.047,
                                        0.313).backward()
 

@@ -9,7 +9,7 @@ import click
 
 from pygkd.cli.main import main
 from pygkd.cli.options import runtime_options, runtime_set_items
-from pygkd.train.config import DISTILL_LOSSES
+from pygkd.distill.registry import LOSSES
 
 
 def _int_list(text: str, option: str) -> tuple[int, ...]:
@@ -30,7 +30,7 @@ def compare() -> None:
 @compare.command("distill")
 @click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Teacher checkpoint (model.pt); its dataset and split are used.")
-@click.option("--losses", default=",".join(DISTILL_LOSSES), show_default=True,
+@click.option("--losses", default=",".join(LOSSES), show_default=True,
               help="Comma-separated losses ('none' = student W/O KD).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
 @click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -59,7 +59,7 @@ def compare_distill(teacher: Path, losses: str, seeds: str, recipe_dir: Path | N
 @main.command("tune")
 @click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Teacher checkpoint (model.pt).")
-@click.option("--loss", type=click.Choice(["rd-l2", "rd-kl", "skd", "ord", "tcd", "scd", "stcd"]),
+@click.option("--loss", type=click.Choice([k for k, v in LOSSES.items() if v.tuned]),
               default="stcd", show_default=True)
 @click.option("--trials", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,

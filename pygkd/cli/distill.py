@@ -18,13 +18,13 @@ from pygkd.cli.recipe_args import (
     recipe_dict,
     recipe_option,
 )
-from pygkd.train.config import DISTILL_LOSSES
+from pygkd.distill.registry import LOSSES
 
 
 @main.command()
 @click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Teacher checkpoint (model.pt of 'pygkd train').")
-@click.option("--loss", type=click.Choice(DISTILL_LOSSES), default=None,
+@click.option("--loss", type=click.Choice(list(LOSSES)), default=None,
               help="Distillation loss ('none' = student W/O KD) [stcd].")
 @recipe_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

@@ -16,22 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pygkd.distill.registry import LOSSES
 from pygkd.distill.run import run_distill
 from pygkd.errors import InputError
 from pygkd.tables import mean_std_table
-from pygkd.train.config import DISTILL_LOSSES, RunConfig, apply_overrides
+from pygkd.train.config import RunConfig, apply_overrides
 from pygkd.train.runs import run_evaluate, write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LOSS_LABELS", "run_distill_comparison"]
+__all__ = ["run_distill_comparison"]
 
-#: Row names of the comparison table per loss.
-LOSS_LABELS = {
-    "none": "Student W/O KD", "rd-l2": "Student L_RD(L2)", "rd-kl": "Student L_RD(KL)",
-    "skd": "Student L_SKD", "ord": "Student L_ORD", "tcd": "Student L_TCD",
-    "scd": "Student L_SCD", "stcd": "Student L_STCD",
-}
 
 
 def loss_recipe(loss: str, recipe_dir: Path | None = None) -> dict[str, Any]:
@@ -46,14 +41,14 @@ def loss_recipe(loss: str, recipe_dir: Path | None = None) -> dict[str, Any]:
 
 
 def run_distill_comparison(
-    teacher_path: Path, out_dir: Path, losses: Sequence[str] = DISTILL_LOSSES,
+    teacher_path: Path, out_dir: Path, losses: Sequence[str] = tuple(LOSSES),
     seeds: Sequence[int] = (0, 1, 2), recipe_dir: Path | None = None,
     overrides: Sequence[str] = (), progress: bool = False,
 ) -> str:
     """Run every (seed, loss) student and write ``comparison.md`` / ``comparison.json``."""
-    unknown = [loss for loss in losses if loss not in DISTILL_LOSSES]
+    unknown = [loss for loss in losses if loss not in LOSSES]
     if unknown:
-        raise InputError(f"--losses: unknown {unknown} (choose from: {', '.join(DISTILL_LOSSES)})")
+        raise InputError(f"--losses: unknown {unknown} (choose from: {', '.join(LOSSES)})")
     if not seeds:
         raise InputError("--seeds: expected at least one seed")
     out_dir = Path(out_dir)
@@ -83,7 +78,7 @@ def run_distill_comparison(
             ("Teacher", [teacher["test"]], teacher["model"])]
     shares: dict[str, str] = {}
     for loss in losses:
-        label = LOSS_LABELS[loss]
+        label = LOSSES[loss].label
         rows.append((label, [r["test"] for r in results[loss]], results[loss][0]["model"]))
         if "teacher_share" in results[loss][0]:
             shares[label] = f"{100 * results[loss][0]['teacher_share']:.2f} %"

@@ -9,6 +9,8 @@ set (``reduction="mean"``), ``"sum"`` sums the same terms and ``"none"`` returns
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -108,8 +110,21 @@ def response_kl(y_s: Tensor, y_t: Tensor, target: Tensor, beta: float, tau: floa
     return _reduce(terms, reduction)
 
 
+@overload
 def overseen_response(y_s: Tensor, y_t: Tensor, target: Tensor, alpha1: float,
-                      reduction: Reduction = "mean") -> tuple[Tensor, Tensor]:
+                      reduction: Reduction = ..., return_share: Literal[False] = ...
+                      ) -> Tensor: ...
+
+
+@overload
+def overseen_response(y_s: Tensor, y_t: Tensor, target: Tensor, alpha1: float,
+                      reduction: Reduction = ..., *, return_share: Literal[True]
+                      ) -> tuple[Tensor, Tensor]: ...
+
+
+def overseen_response(y_s: Tensor, y_t: Tensor, target: Tensor, alpha1: float,
+                      reduction: Reduction = "mean", return_share: bool = False
+                      ) -> Tensor | tuple[Tensor, Tensor]:
     r"""Overseen response distillation :math:`L_{ORD}` (Eq. 4-6).
 
     :math:`D = |y^t - T|`, min-max normalised over nodes within each sample (``D = 0`` where
@@ -117,12 +132,14 @@ def overseen_response(y_s: Tensor, y_t: Tensor, target: Tensor, alpha1: float,
     teacher.
 
     Returns:
-        ``(loss, teacher_share)``: the loss and the share of entries that used the teacher
-        (paper Table 3).
+        The loss; with ``return_share``, ``(loss, teacher_share)``, the share of entries that
+        used the teacher (paper Table 3).
 
     Example:
         >>> y_s = torch.zeros(1, 3); y_t = torch.tensor([[1.0, 2.0, 5.0]]); T = torch.ones(1, 3)
-        >>> loss, share = overseen_response(y_s, y_t, T, alpha1=0.5)
+        >>> float(overseen_response(y_s, y_t, T, alpha1=0.5))
+        9.0
+        >>> loss, share = overseen_response(y_s, y_t, T, alpha1=0.5, return_share=True)
         >>> float(loss), float(share)  # D = [0, 0.25, 1]: target, target, teacher
         (9.0, 0.3333333432674408)
     """
@@ -137,7 +154,8 @@ def overseen_response(y_s: Tensor, y_t: Tensor, target: Tensor, alpha1: float,
                     torch.zeros_like(d))
     use_teacher = d > alpha1
     terms = torch.where(use_teacher, (y_s - y_t) ** 2, (y_s - target) ** 2)
-    return _reduce(terms, reduction), use_teacher.float().mean()
+    loss = _reduce(terms, reduction)
+    return (loss, use_teacher.float().mean()) if return_share else loss
 
 
 def _distance_dtype(x: Tensor) -> Tensor:

@@ -86,13 +86,20 @@ class ResponseKLLoss(_HyperparameterRepr):
 
 
 class OverseenResponseLoss(_HyperparameterRepr):
-    r""":math:`L_{ORD}` (Eq. 4-6). ``forward`` returns ``(loss, teacher_share)``.
+    r""":math:`L_{ORD}` (Eq. 4-6). After each call, ``teacher_share`` holds the share of
+    entries that learned from the teacher (paper Table 3).
 
     Recipe: ``{loss: ord, alpha1: 0.593}``.
 
     Shapes:
         - **input:** ``y_s``, ``y_t``, ``target`` :math:`(B, N)` (min-max over the last axis)
-        - **output:** scalar (or :math:`(B, N)`) and the scalar share of teacher entries
+        - **output:** scalar (or :math:`(B, N)` with ``reduction='none'``)
+
+    Example:
+        >>> y_s = torch.zeros(1, 3); y_t = torch.tensor([[1.0, 2.0, 5.0]]); T = torch.ones(1, 3)
+        >>> loss = OverseenResponseLoss(alpha1=0.5)
+        >>> float(loss(y_s, y_t, T)), round(float(loss.teacher_share), 4)
+        (9.0, 0.3333)
     """
 
     hyperparameters = ("alpha1",)
@@ -101,9 +108,14 @@ class OverseenResponseLoss(_HyperparameterRepr):
         super().__init__()
         self.alpha1 = Fd.check_unit("alpha1", alpha1)
         self.reduction = _check_reduction(reduction)
+        #: share of entries that followed the teacher in the last call
+        self.teacher_share: Tensor | None = None
 
-    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        return Fd.overseen_response(y_s, y_t, target, self.alpha1, self.reduction)
+    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor) -> Tensor:
+        loss, share = Fd.overseen_response(y_s, y_t, target, self.alpha1, self.reduction,
+                                           return_share=True)
+        self.teacher_share = share.detach()
+        return loss
 
 
 class TemporalCorrelationLoss(_HyperparameterRepr):
@@ -123,8 +135,10 @@ class TemporalCorrelationLoss(_HyperparameterRepr):
         super().__init__()
         self.reduction = _check_reduction(reduction)
 
-    def forward(self, student: Tensor, teacher: Tensor) -> Tensor:
-        return Fd.temporal_correlation(student, teacher, self.reduction)
+    def forward(self, student: Tensor, teacher: Tensor | None = None,
+                teacher_distances: Tensor | None = None) -> Tensor:
+        """``teacher`` features, or their distances ``[B, N, T, T]`` precomputed."""
+        return Fd.temporal_correlation(student, teacher, self.reduction, teacher_distances)
 
 
 class SpatialCorrelationLoss(_HyperparameterRepr):
@@ -144,8 +158,12 @@ class SpatialCorrelationLoss(_HyperparameterRepr):
         super().__init__()
         self.reduction = _check_reduction(reduction)
 
-    def forward(self, student: Tensor, teacher: Tensor) -> Tensor:
-        return Fd.spatial_correlation(student, teacher, self.reduction)
+    def forward(self, student: Tensor, teacher: Tensor | None = None,
+                teacher_distances: Tensor | None = None, nodes: Tensor | None = None) -> Tensor:
+        """``teacher`` features, or their distances ``[B, T, N, N]`` precomputed; ``nodes``:
+        a node sample (the sampled loss)."""
+        return Fd.spatial_correlation(student, teacher, self.reduction, teacher_distances,
+                                      nodes=nodes)
 
 
 class StructuralKDLoss(_HyperparameterRepr):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -184,8 +185,13 @@ class DistillObjective:
                  hidden_pair: tuple[str, str] | None = None,
                  num_windows: int | None = None, cache_gb: float = 6.0,
                  seed: int = 0) -> None:
+        from pygkd.distill.registry import LOSSES
+
         self.teacher = freeze(teacher)
         self.config = config.validate()
+        self.spec = LOSSES[self.config.loss]
+        #: the loss of :data:`pygkd.distill.registry.LOSSES` (an ``nn.Module``)
+        self.criterion: Any = self.spec.build(self.config)
         self.edge_index, self.edge_weight = edge_index, edge_weight
         self._temporal_pairs, self._spatial_pairs = temporal_pairs, spatial_pairs
         self._hidden_pair = hidden_pair
@@ -272,15 +278,15 @@ class DistillObjective:
 
     def _layer_pairs(self, student: nn.Module) -> list[tuple[str, str, str]]:
         """(kind, student layer, teacher layer) for the features this loss reads."""
-        loss = self.config.loss
+        needs = self.spec.features
         out: list[tuple[str, str, str]] = []
-        if loss in ("tcd", "stcd"):
+        if "temporal" in needs:
             out += [("t", s, t) for s, t in _pairs(student, self.teacher,
                                                    "temporal_layer_names", self._temporal_pairs)]
-        if loss in ("scd", "stcd"):
+        if "spatial" in needs:
             out += [("s", s, t) for s, t in _pairs(student, self.teacher,
                                                    "spatial_layer_names", self._spatial_pairs)]
-        if loss == "skd":
+        if "hidden" in needs:
             pair = self._hidden_pair or (str(student.hidden_layer_name),
                                          str(self.teacher.hidden_layer_name))
             out.append(("h", pair[0], pair[1]))
@@ -288,11 +294,10 @@ class DistillObjective:
 
     def __call__(self, student: nn.Module, x: Tensor, y: Tensor,
                  index: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
-        cfg = self.config
         target = y[:, 0]
-        if cfg.loss == "none":  # student W/O KD: the teacher is not needed
+        if not self.spec.uses_teacher:  # student W/O KD: the teacher is not needed
             pred = student(x, self.edge_index, self.edge_weight)[:, 0, :, 0]
-            return torch.mean((pred - target) ** 2), {}
+            return self.criterion(pred, None, target), {}
         inner = unwrap_model(student)
         pairs = self._layer_pairs(inner)
         if not self._cache_decided and index is not None:
@@ -307,42 +312,16 @@ class DistillObjective:
         else:
             spatial = "features"  # never [B, T, N, N] teacher distances on the fly
             teach = self._teacher_targets(x, pairs, spatial)
-        y_t = teach["y"]
         with FeatureCapture(inner, [p[1] for p in pairs]) as s_cap:
             y_s = student(x, self.edge_index, self.edge_weight)[:, 0, :, 0]
-        y_t = y_t.to(y_s.dtype)
-        logs: dict[str, float] = {}
-        if cfg.loss == "rd-l2":
-            return Fd.response_l2(y_s, y_t, target, cfg.beta), logs
-        if cfg.loss == "rd-kl":
-            return Fd.response_kl(y_s, y_t, target, cfg.beta, cfg.tau), logs
-        feats = {kind: [_align_steps(kind, s_cap.features[s], teach[t])
-                        for k, s, t in pairs if k == kind]
-                 for kind in ("t", "s", "h")}
-        if cfg.loss == "skd":
-            h_s, h_t = feats["h"][0]
-            return Fd.structural_kd(h_s, h_t, y_s, target, cfg.alpha), logs
-        ord_loss, share = Fd.overseen_response(y_s, y_t, target, cfg.alpha1)
-        logs["ord"], logs["teacher_share"] = float(ord_loss.detach()), float(share)
-        if cfg.loss == "ord":
-            return ord_loss, logs
-        zero = y_s.new_zeros(())
-        tcd = torch.stack([Fd.temporal_correlation(a, teacher_distances=d)
-                           for a, d in feats["t"]]).mean() if feats["t"] else zero
-        nodes = self._scd_nodes(x.size(2), x.device) if feats["s"] else None
-        if spatial == "distances":
-            scd_parts = [Fd.spatial_correlation(a, teacher_distances=d, nodes=nodes)
-                         for a, d in feats["s"]]
-        else:
-            scd_parts = [Fd.spatial_correlation(a, f, nodes=nodes) for a, f in feats["s"]]
-        scd = torch.stack(scd_parts).mean() if scd_parts else zero
-        if feats["t"]:
-            logs["tcd"] = float(tcd.detach())
-        if feats["s"]:
-            logs["scd"] = float(scd.detach())
-        alpha2 = {"tcd": 0.0, "scd": 1.0}.get(cfg.loss, cfg.alpha2)
-        return Fd.spatio_temporal_correlation(ord_loss.float(), scd.float(), tcd.float(),
-                                              alpha2, cfg.alpha3), logs
+        y_t = teach["y"].to(y_s.dtype)
+        features = {name: [_align_steps(kind, s_cap.features[s], teach[t])
+                           for k, s, t in pairs if k == kind]
+                    for kind, name in (("t", "temporal"), ("s", "spatial"), ("h", "hidden"))}
+        distances = ["temporal"] + (["spatial"] if spatial == "distances" else [])
+        nodes = self._scd_nodes(x.size(2), x.device) if features["spatial"] else None
+        loss = self.criterion(y_s, y_t, target, features, distances=distances, nodes=nodes)
+        return loss, dict(self.criterion.parts)
 
 
 @torch.no_grad()
@@ -357,7 +336,7 @@ def teacher_share(teacher: nn.Module, batches, alpha1: float,  # type: ignore[no
     for x, y in batches:
         x, y = x.to(edge_index.device), y.to(edge_index.device)
         y_t = teacher(x, edge_index, edge_weight)[:, 0, :, 0]
-        _, share = Fd.overseen_response(y_t, y_t, y[:, 0], alpha1)
+        _, share = Fd.overseen_response(y_t, y_t, y[:, 0], alpha1, return_share=True)
         used += float(share) * y_t.numel()
         total += y_t.numel()
     return used / max(total, 1)

@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 
 from pygkd.distill.compare import loss_recipe
+from pygkd.distill.registry import LOSSES
 from pygkd.distill.run import run_distill
 from pygkd.errors import InputError
 from pygkd.train.config import RunConfig, apply_overrides
@@ -28,19 +29,17 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["TUNED", "run_tuning"]
 
-#: The hyper-parameters searched per loss.
-TUNED: dict[str, Sequence[str]] = {
-    "rd-l2": ("beta",), "rd-kl": ("beta",), "skd": ("alpha",), "ord": ("alpha1",),
-    "tcd": ("alpha1", "alpha3"), "scd": ("alpha1", "alpha3"),
-    "stcd": ("alpha1", "alpha2", "alpha3"),
-}
+#: The hyper-parameters searched per loss (from the loss registry).
+TUNED: dict[str, Sequence[str]] = {name: spec.tuned for name, spec in LOSSES.items()
+                                   if spec.tuned}
 
 
 def run_tuning(teacher_path: Path, loss: str, out_dir: Path, trials: int = 8, seed: int = 0,
                recipe_dir: Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Run the search; return ``{"best": {...}, "trials": [...]}`` (also in ``tuning.json``)."""
     if loss not in TUNED:
-        raise InputError(f"--loss: nothing to tune for {loss!r} (choose from: {', '.join(TUNED)})")
+        raise InputError(f"--loss: nothing to tune for {loss!r} "
+                         f"(choose from: {', '.join(TUNED)})")
     if trials < 1:
         raise InputError(f"--trials: expected at least 1 (got {trials})")
     out_dir = Path(out_dir)

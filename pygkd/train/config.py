@@ -27,7 +27,7 @@ from pygkd.nn.models.stgcn import PRESETS
 
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DistillConfig", "PruneConfig",
            "RunConfig",
-           "DISTILL_LOSSES", "load_recipe",
+           "load_recipe",
            "apply_overrides", "parse_blocks"]
 
 T = TypeVar("T")
@@ -101,10 +101,6 @@ class TrainConfig:
         return validated(TrainConfig, asdict(self), where)
 
 
-#: Loss names accepted by ``pygkd distill --loss`` (``none`` = student W/O KD).
-DISTILL_LOSSES = ("none", "rd-l2", "rd-kl", "skd", "ord", "tcd", "scd", "stcd")
-
-
 @dataclass
 class DistillConfig:
     """Distillation: the loss and its hyper-parameters (defaults: paper Table 6, PeMSD7).
@@ -129,11 +125,12 @@ class DistillConfig:
 
     def validate(self, where: str = "distill") -> DistillConfig:
         """This configuration checked (an :class:`InputError` names the bad key)."""
+        from pygkd.distill.registry import LOSSES
+
         checked = validated(DistillConfig, asdict(self), where)
-        if checked.loss not in DISTILL_LOSSES:
+        if checked.loss not in LOSSES:
             raise InputError(
-                f"{where}.loss: unknown {self.loss!r} (choose from: {', '.join(DISTILL_LOSSES)})"
-            )
+                f"{where}.loss: unknown {self.loss!r} (choose from: {', '.join(LOSSES)})")
         self = checked
         if self.scd_nodes is not None:
             if isinstance(self.scd_nodes, bool) or not isinstance(self.scd_nodes, int) \

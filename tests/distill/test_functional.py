@@ -48,12 +48,15 @@ def test_ord_hand_value_and_teacher_share():
     # sample 0: D = [0, 1, 4] -> [0, .25, 1]; alpha1 = .5 -> target, target, teacher
     #   terms (0-1)^2, (0-1)^2, (0-5)^2 = 1, 1, 25
     # sample 1: D constant -> 0 -> target for all: (1-2)^2 = 1 each
-    loss, share = OverseenResponseLoss(0.5)(y_s, y_t, target)
+    criterion = OverseenResponseLoss(0.5)
+    loss = criterion(y_s, y_t, target)
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0  # a tensor, as every loss
     assert float(loss) == pytest.approx((1 + 1 + 25 + 3) / 6)
-    assert float(share) == pytest.approx(1 / 6)
-    loss1, share1 = Fd.overseen_response(y_s, y_t, target, alpha1=1.0)
+    assert float(criterion.teacher_share) == pytest.approx(1 / 6)
+    assert float(Fd.overseen_response(y_s, y_t, target, 0.5)) == pytest.approx(float(loss))
+    loss1, share1 = Fd.overseen_response(y_s, y_t, target, alpha1=1.0, return_share=True)
     assert float(share1) == 0.0  # D <= 1 always: the target everywhere
-    loss0, share0 = Fd.overseen_response(y_s, y_t, target, alpha1=0.0)
+    loss0, share0 = Fd.overseen_response(y_s, y_t, target, alpha1=0.0, return_share=True)
     assert float(share0) == pytest.approx(2 / 6)
 
 
@@ -116,7 +119,7 @@ def test_response_losses_zero_and_student_only_gradients(name):
     y = torch.randn(3, 5, generator=g)
     fn = {"l2": lambda s, t, T: Fd.response_l2(s, t, T, 0.4),
           "kl": lambda s, t, T: Fd.response_kl(s, t, T, 0.4),
-          "ord": lambda s, t, T: Fd.overseen_response(s, t, T, 0.5)[0]}[name]
+          "ord": lambda s, t, T: Fd.overseen_response(s, t, T, 0.5)}[name]
     assert float(fn(y, y, y)) == pytest.approx(0.0, abs=1e-7)
     y_s = torch.randn(3, 5, generator=g, requires_grad=True)
     y_t = torch.randn(3, 5, generator=g, requires_grad=True)

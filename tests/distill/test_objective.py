@@ -65,14 +65,20 @@ def test_teacher_share_matches_the_ord_loss():
     assert share == pytest.approx(logs["teacher_share"])
 
 
-def test_mismatched_depths_need_a_pairing():
+def test_mismatched_depths_pair_by_relative_depth():
     ds = toy_forecast_dataset()
-    teacher = STGCN(6, [[1, 2, 4]], n_in=12)
-    student = STGCN(6, PRESETS["student"])
+    teacher = STGCN(6, [[1, 2, 4]], n_in=12)  # 2 temporal layers
+    student = STGCN(6, PRESETS["student"])  # 4 temporal layers
     objective = DistillObjective(teacher, DistillConfig(loss="tcd"), ds.edge_index)
+    assert [p[1:] for p in objective._layer_pairs(student)] == [
+        ("blocks.0.temporal1", "blocks.0.temporal1"), ("blocks.0.temporal2", "blocks.0.temporal1"),
+        ("blocks.1.temporal1", "blocks.0.temporal2"), ("blocks.1.temporal2", "blocks.0.temporal2")]
     x, y = ds.batch("train", torch.arange(2))
-    with pytest.raises(ValueError, match="give an explicit pairing"):
-        objective(student, x, y)
+    loss, logs = objective(student, x, y)
+    assert torch.isfinite(loss) and logs["tcd"] > 0
+    explicit = DistillObjective(teacher, DistillConfig(loss="tcd"), ds.edge_index,
+                                temporal_pairs=[("blocks.1.temporal2", "blocks.0.temporal2")])
+    assert explicit._layer_pairs(student) == [("t", "blocks.1.temporal2", "blocks.0.temporal2")]
 
 
 def test_distill_command_end_to_end(tmp_path):

@@ -1,0 +1,170 @@
+r"""The distillation losses by name: what each reads and how it is built.
+
+One entry per loss (``pygkd distill --loss NAME``): its table label, the hyper-parameters it
+reads from the ``distill`` recipe section (and which of them ``pygkd tune`` searches), the
+features it needs from both models (``temporal``, ``spatial``, ``hidden``), and a builder of
+its criterion. A criterion is an ``nn.Module`` called as
+
+``criterion(y_s [B, N], y_t [B, N], target [B, N], features) -> loss`` (a scalar tensor)
+
+where ``features`` maps ``"temporal"`` / ``"spatial"`` / ``"hidden"`` to a list of
+``(student features [B, T, N, C_s], teacher target)`` pairs; the teacher target is its
+features, or for ``temporal`` / ``spatial`` pairs marked in ``distances`` its precomputed
+distances. After each call ``criterion.parts`` holds the logged parts (``ord``, ``tcd``,
+``scd``, ``teacher_share``). The criteria are built from the modules of
+:mod:`pygkd.distill.losses`.
+
+Example:
+    >>> list(LOSSES)
+    ['none', 'rd-l2', 'rd-kl', 'skd', 'ord', 'tcd', 'scd', 'stcd']
+    >>> LOSSES["stcd"].features, LOSSES["stcd"].tuned
+    (('temporal', 'spatial'), ('alpha1', 'alpha2', 'alpha3'))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from pygkd.distill.losses import (
+    OverseenResponseLoss,
+    ResponseKLLoss,
+    ResponseL2Loss,
+    SpatialCorrelationLoss,
+    StructuralKDLoss,
+    TemporalCorrelationLoss,
+)
+
+__all__ = ["LossSpec", "LOSSES", "loss_names", "FeaturePairs", "TaskCriterion",
+           "ResponseCriterion", "StructuralCriterion", "CorrelationCriterion"]
+
+#: kind -> [(student features, teacher features or distances)]
+FeaturePairs = dict[str, list[tuple[Tensor, Tensor]]]
+
+
+class _Criterion(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: dict[str, float] = {}
+
+
+class TaskCriterion(_Criterion):
+    """No distillation: the task loss :math:`(y^s - T)^2` (the student W/O KD)."""
+
+    def forward(self, y_s: Tensor, y_t: Tensor | None, target: Tensor,
+                features: FeaturePairs | None = None, **kwargs: Any) -> Tensor:
+        return torch.mean((y_s - target) ** 2)
+
+
+class ResponseCriterion(_Criterion):
+    """A response loss (``L_RD(L2)`` Eq. 3, ``L_RD(KL)`` Eq. 1-2) on the outputs only."""
+
+    def __init__(self, loss: nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor,
+                features: FeaturePairs | None = None, **kwargs: Any) -> Tensor:
+        return self.loss(y_s, y_t, target)
+
+
+class StructuralCriterion(_Criterion):
+    """``L_SKD`` (Bian et al. 2021) on the ``hidden`` features."""
+
+    def __init__(self, alpha: float) -> None:
+        super().__init__()
+        self.loss = StructuralKDLoss(alpha)
+
+    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor,
+                features: FeaturePairs | None = None, **kwargs: Any) -> Tensor:
+        h_s, h_t = (features or {})["hidden"][0]
+        return self.loss(h_s, h_t, y_s, target)
+
+
+class CorrelationCriterion(_Criterion):
+    r""":math:`L_{ORD} + \alpha_3(\alpha_2 L_{SCD} + (1 - \alpha_2) L_{TCD})` (Eq. 11), with each
+    feature loss averaged over its layer pairs. ``L_ORD`` alone (Eq. 4-6) is ``alpha3 = 0``
+    without features; the ablations ``L_TCD`` / ``L_SCD`` of Table 5 fix ``alpha2`` at 0 / 1.
+    """
+
+    def __init__(self, alpha1: float, alpha2: float = 0.0, alpha3: float = 0.0) -> None:
+        super().__init__()
+        self.ord = OverseenResponseLoss(alpha1)
+        self.tcd = TemporalCorrelationLoss()
+        self.scd = SpatialCorrelationLoss()
+        self.alpha2, self.alpha3 = float(alpha2), float(alpha3)
+
+    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor,
+                features: FeaturePairs | None = None, distances: Sequence[str] = (),
+                nodes: Tensor | None = None) -> Tensor:
+        features = features or {}
+        loss = self.ord(y_s, y_t, target)
+        self.parts = {"ord": float(loss.detach()),
+                      "teacher_share": float(self.ord.teacher_share)}  # type: ignore[arg-type]
+        zero = loss.new_zeros(())
+        pairs_t, pairs_s = features.get("temporal", []), features.get("spatial", [])
+        tcd = torch.stack([
+            self.tcd(s, teacher_distances=t) if "temporal" in distances else self.tcd(s, t)
+            for s, t in pairs_t]).mean() if pairs_t else zero
+        scd = torch.stack([
+            self.scd(s, teacher_distances=t, nodes=nodes) if "spatial" in distances
+            else self.scd(s, t, nodes=nodes) for s, t in pairs_s]).mean() if pairs_s else zero
+        if pairs_t:
+            self.parts["tcd"] = float(tcd.detach())
+        if pairs_s:
+            self.parts["scd"] = float(scd.detach())
+        if not (pairs_t or pairs_s):
+            return loss
+        return loss.float() + self.alpha3 * (self.alpha2 * scd.float()
+                                             + (1 - self.alpha2) * tcd.float())
+
+    def extra_repr(self) -> str:
+        return f"alpha2={self.alpha2}, alpha3={self.alpha3}"
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One distillation loss of the registry."""
+
+    label: str  #: row label of comparison tables
+    build: Callable[[Any], nn.Module]  #: the criterion from a ``DistillConfig``
+    hyperparameters: tuple[str, ...] = ()  #: ``distill`` keys it reads
+    tuned: tuple[str, ...] = ()  #: the ones ``pygkd tune`` searches
+    features: tuple[str, ...] = ()  #: ``temporal`` / ``spatial`` / ``hidden``
+    uses_teacher: bool = True
+    equation: str = ""
+
+
+#: Name (``--loss``) -> specification, in the paper's order.
+LOSSES: dict[str, LossSpec] = {
+    "none": LossSpec("Student W/O KD", lambda c: TaskCriterion(), uses_teacher=False,
+                     equation="task loss only"),
+    "rd-l2": LossSpec("Student L_RD(L2)", lambda c: ResponseCriterion(ResponseL2Loss(c.beta)),
+                      ("beta",), ("beta",), equation="Eq. 3"),
+    "rd-kl": LossSpec("Student L_RD(KL)",
+                      lambda c: ResponseCriterion(ResponseKLLoss(c.beta, c.tau)),
+                      ("beta", "tau"), ("beta",), equation="Eq. 1-2"),
+    "skd": LossSpec("Student L_SKD", lambda c: StructuralCriterion(c.alpha), ("alpha",),
+                    ("alpha",), ("hidden",), equation="Bian et al. 2021"),
+    "ord": LossSpec("Student L_ORD", lambda c: CorrelationCriterion(c.alpha1), ("alpha1",),
+                    ("alpha1",), equation="Eq. 4-6"),
+    "tcd": LossSpec("Student L_TCD", lambda c: CorrelationCriterion(c.alpha1, 0.0, c.alpha3),
+                    ("alpha1", "alpha3"), ("alpha1", "alpha3"), ("temporal",),
+                    equation="Eq. 4-8 (Table 5)"),
+    "scd": LossSpec("Student L_SCD", lambda c: CorrelationCriterion(c.alpha1, 1.0, c.alpha3),
+                    ("alpha1", "alpha3"), ("alpha1", "alpha3"), ("spatial",),
+                    equation="Eq. 4-6, 9-10 (Table 5)"),
+    "stcd": LossSpec("Student L_STCD",
+                     lambda c: CorrelationCriterion(c.alpha1, c.alpha2, c.alpha3),
+                     ("alpha1", "alpha2", "alpha3"), ("alpha1", "alpha2", "alpha3"),
+                     ("temporal", "spatial"), equation="Eq. 11"),
+}
+
+
+def loss_names() -> tuple[str, ...]:
+    """The registered loss names, in the paper's order."""
+    return tuple(LOSSES)

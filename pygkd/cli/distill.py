@@ -22,8 +22,12 @@ from pygkd.distill.registry import LOSSES
 
 
 @main.command()
-@click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Teacher checkpoint (model.pt of 'pygkd train').")
+@click.option("--teacher", "teachers", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, multiple=True,
+              help="Teacher checkpoint (model.pt of 'pygkd train'), any family; repeat it to "
+                   "distil from several teachers.")
+@click.option("--teacher-weights", default=None, metavar="W,W,...",
+              help="With several --teacher: the weight of each one's loss [equal].")
 @click.option("--loss", type=click.Choice(list(LOSSES)), default=None,
               help="Distillation loss ('none' = student W/O KD) [stcd].")
 @recipe_option
@@ -44,10 +48,12 @@ from pygkd.distill.registry import LOSSES
               help="Run folder [default: runs/distill-<loss>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming a run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def distill(teacher: Path, recipe: str | None, overrides: tuple[str, ...],
-            out: Path | None, fresh: bool, quiet: bool, **kwargs: Any) -> None:
+def distill(teachers: tuple[Path, ...], teacher_weights: str | None, recipe: str | None,
+            overrides: tuple[str, ...], out: Path | None, fresh: bool, quiet: bool,
+            **kwargs: Any) -> None:
     """Distil a student (STGCN or any family of the zoo, --student-model) from a frozen
-    TEACHER checkpoint of any family (on the teacher's data).
+    teacher checkpoint of any family (on the teacher's data); with several --teacher, from
+    all of them (their losses weighted by --teacher-weights).
 
     Writes config.yaml, last.pt (resumable), model.pt and metrics.json (with the teacher's
     errors and, for ORD-based losses, the share of entries that followed the teacher).
@@ -65,10 +71,12 @@ def distill(teacher: Path, recipe: str | None, overrides: tuple[str, ...],
     merge_section(raw, "train", {k: kwargs.pop(k) for k in ("epochs", "batch_size", "lr")})
     if kwargs.get("seed") is not None:
         raw["seed"] = kwargs.pop("seed")
+    if teacher_weights is not None:
+        merge_section(raw, "distill", {"teacher_weights": _weights(teacher_weights)})
     config = RunConfig.from_dict(apply_overrides(raw, overrides), str(recipe or "options"))
     out = out or Path("runs") / f"distill-{config.distill.loss}-seed{config.seed}"
     seed_everything(config.seed)
-    metrics = run_distill(config, teacher, out, fresh=fresh, progress=not quiet)
+    metrics = run_distill(config, list(teachers), out, fresh=fresh, progress=not quiet)
     if not metrics:  # a torchrun rank other than 0
         return
     echo_results(metrics, f"Student ({config.distill.loss})")
@@ -76,3 +84,13 @@ def distill(teacher: Path, recipe: str | None, overrides: tuple[str, ...],
         click.echo(f"\nShare of training entries that followed the teacher (L_ORD): "
                    f"{metrics['teacher_share']:.3%}")
     click.echo(f"\nResults in {out}/ (metrics.json, model.pt, config.yaml)")
+
+
+def _weights(text: str) -> list[float]:
+    from pygkd.errors import InputError
+
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"--teacher-weights: expected comma-separated numbers like '0.7,0.3' "
+                         f"(got {text!r})") from None

@@ -19,7 +19,7 @@ LAZY_COMMANDS = {
     "bench": ("pygkd.cli.bench", "Benchmarks printed side by side."),
     "compare": ("pygkd.cli.compare", "Run a whole comparison and write it as a markdown table."),
     "data": ("pygkd.cli.data", "Inspect, download and export traffic datasets."),
-    "distill": ("pygkd.cli.distill", "Distil a student STGCN from a frozen TEACHER checkpoint."),
+    "distill": ("pygkd.cli.distill", "Distil a student from frozen teachers (any model family)."),
     "evaluate": ("pygkd.cli.train", "Evaluate a saved model (model.pt)."),
     "export": ("pygkd.cli.deploy", "Export MODEL (ONNX or torch.export) with the rollout inside."),
     "plot": ("pygkd.cli.plot", "Figures: training curves, forecasts, t-SNE (PNG and SVG)."),
@@ -28,7 +28,7 @@ LAZY_COMMANDS = {
     "quickstart": ("pygkd.cli.quickstart", "The main job on the built-in network, with a report."),
     "recipes": ("pygkd.cli.recipes", "List the installed recipes, or print one."),
     "report": ("pygkd.cli.report", "One self-contained HTML page of runs and comparisons."),
-    "train": ("pygkd.cli.train", "Train an STGCN and evaluate it."),
+    "train": ("pygkd.cli.train", "Train a forecaster (STGCN or the zoo) and evaluate it."),
     "tune": ("pygkd.cli.compare", "Random search of a loss's alphas on the validation split."),
 }
 

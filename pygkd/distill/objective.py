@@ -31,8 +31,8 @@ SCD_EXACT_MAX_NODES = 1000
 #: Nodes sampled per batch for ``L_SCD`` beyond :data:`SCD_EXACT_MAX_NODES` nodes.
 DEFAULT_SCD_SAMPLE = 256
 
-__all__ = ["DistillObjective", "TeacherCache", "freeze", "teacher_share", "scd_sample_size",
-           "SCD_EXACT_MAX_NODES", "DEFAULT_SCD_SAMPLE"]
+__all__ = ["DistillObjective", "MultiTeacherObjective", "TeacherCache", "freeze",
+           "teacher_share", "scd_sample_size", "SCD_EXACT_MAX_NODES", "DEFAULT_SCD_SAMPLE"]
 
 
 def scd_sample_size(num_nodes: int, scd_nodes: int | None) -> int | None:
@@ -322,6 +322,56 @@ class DistillObjective:
         nodes = self._scd_nodes(x.size(2), x.device) if features["spatial"] else None
         loss = self.criterion(y_s, y_t, target, features, distances=distances, nodes=nodes)
         return loss, dict(self.criterion.parts)
+
+
+class MultiTeacherObjective:
+    r"""Distillation from several teachers (the paper's future work, Sec. 5.2):
+    :math:`L = \sum_k w_k L(\text{student}; \text{teacher}_k)` with :math:`\sum_k w_k = 1`,
+    each term a :class:`DistillObjective` with its own teacher cache. The teachers may be of
+    any families; they must share the student's data. Logs are the weighted means of the
+    terms' logs.
+
+    Args:
+        objectives (sequence of DistillObjective): one per teacher.
+        weights (sequence of float, optional): non-negative, normalised (default: equal).
+    """
+
+    def __init__(self, objectives: Sequence[DistillObjective],
+                 weights: Sequence[float] | None = None) -> None:
+        if not objectives:
+            raise ValueError("Expected at least one objective (one per teacher)")
+        weights = [1.0] * len(objectives) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(objectives) or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"Expected {len(objectives)} non-negative teacher weights with a "
+                             f"positive sum (got {list(weights)})")
+        total = sum(weights)
+        self.objectives = list(objectives)
+        self.weights = [w / total for w in weights]
+
+    @property
+    def teachers(self) -> list[nn.Module]:
+        return [o.teacher for o in self.objectives]
+
+    def to(self, device: torch.device) -> MultiTeacherObjective:
+        for objective in self.objectives:
+            objective.to(device)
+        return self
+
+    def set_step(self, step: int) -> None:
+        for objective in self.objectives:
+            objective.set_step(step)
+
+    def __call__(self, student: nn.Module, x: Tensor, y: Tensor,
+                 index: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
+        total: Tensor | None = None
+        logs: dict[str, float] = {}
+        for weight, objective in zip(self.weights, self.objectives, strict=True):
+            loss, parts = objective(student, x, y, index)
+            total = weight * loss if total is None else total + weight * loss
+            for key, value in parts.items():
+                logs[key] = logs.get(key, 0.0) + weight * value
+        assert total is not None
+        return total, logs
 
 
 @torch.no_grad()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pygkd.data.windows import ForecastDataset
-from pygkd.distill.objective import DistillObjective, teacher_share
+from pygkd.distill.objective import DistillObjective, MultiTeacherObjective, teacher_share
+from pygkd.distill.registry import LOSSES
 from pygkd.errors import InputError
 from pygkd.runtime.distributed import start_runtime
 from pygkd.train.checkpoint import load_model
@@ -30,40 +32,58 @@ __all__ = ["run_distill"]
 logger = logging.getLogger(__name__)
 
 
-def run_distill(config: RunConfig, teacher_path: Path, out_dir: Path, fresh: bool = False,
-                progress: bool = True,
+def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir: Path,
+                fresh: bool = False, progress: bool = True,
                 dataset: ForecastDataset | None = None) -> dict[str, Any]:
-    """Distil the student of ``config.model`` from the teacher at ``teacher_path``.
+    """Distil the student of ``config.model`` from the teacher at ``teacher_path``, or from
+    several teachers (a sequence of paths; ``config.distill.teacher_weights`` weighs their
+    losses, :class:`~pygkd.distill.objective.MultiTeacherObjective`).
 
-    The data are the teacher's (same graph, split and normalisation). ``metrics.json`` adds the
-    teacher's own test errors and, for the ORD-based losses, the share of training entries that
-    followed the teacher (paper Table 3).
+    The data are the (first) teacher's (same graph, split and normalisation); every teacher
+    must have been trained on them. ``metrics.json`` adds the teachers' own test errors and,
+    for the ORD-based losses, the share of training entries that followed the teacher
+    (paper Table 3).
     """
-    teacher, payload = load_model(teacher_path)
+    paths = [Path(teacher_path)] if isinstance(teacher_path, (str, Path)) else \
+        [Path(p) for p in teacher_path]
+    if not paths:
+        raise InputError("--teacher: give at least one teacher checkpoint")
+    loaded = [load_model(p) for p in paths]
+    teacher, payload = loaded[0]
+    weights = config.distill.teacher_weights
+    if weights is not None and (len(weights) != len(paths) or sum(weights) <= 0):
+        raise InputError(f"--teacher-weights: expected {len(paths)} non-negative weights with "
+                         f"a positive sum, one per --teacher (got {list(weights)})")
     config = dataclasses.replace(config, data=checkpoint_data_config(payload))
-    config.distill.teacher = str(teacher_path)
+    config.distill.teacher = str(paths[0])
+    config.distill.teachers = [str(p) for p in paths] if len(paths) > 1 else None
     dataset = dataset or build_dataset(config.data)
-    if dataset.num_nodes != teacher.num_nodes:
-        raise InputError(f"{teacher_path}: the teacher has {teacher.num_nodes} nodes but the "
-                         f"data have {dataset.num_nodes}")
-    saved_scaler = payload.get("data", {}).get("scaler")
-    if saved_scaler and abs(saved_scaler["mean"] - dataset.scaler.mean) > 1e-6 * max(
-            1.0, abs(saved_scaler["mean"])):
-        raise InputError(f"{teacher_path}: the teacher was trained on differently normalised "
-                         "data (another split or dataset)")
+    for path, (model, saved) in zip(paths, loaded, strict=True):
+        if dataset.num_nodes != model.num_nodes:
+            raise InputError(f"{path}: the teacher has {model.num_nodes} nodes but the "
+                             f"data have {dataset.num_nodes}")
+        saved_scaler = saved.get("data", {}).get("scaler")
+        if saved_scaler and abs(saved_scaler["mean"] - dataset.scaler.mean) > 1e-6 * max(
+                1.0, abs(saved_scaler["mean"])):
+            raise InputError(f"{path}: the teacher was trained on differently normalised "
+                             "data (another split or dataset) than the first teacher")
     device, dist = start_runtime(config.device)
     out_dir = start_run_dir(config, out_dir, fresh, dist)
     student = build_model(config, dataset.num_nodes)
-    t_params = sum(p.numel() for p in teacher.parameters())
     s_params = sum(p.numel() for p in student.parameters())
-    if t_params <= s_params:
-        logger.warning(f"{teacher_path}: the teacher has {t_params:,} parameters, no more than "
-                       f"the student's {s_params:,}; is it a student checkpoint?")
+    for path, (model, _) in zip(paths, loaded, strict=True):
+        t_params = sum(p.numel() for p in model.parameters())
+        if t_params <= s_params:
+            logger.warning(f"{path}: the teacher has {t_params:,} parameters, no more than "
+                           f"the student's {s_params:,}; is it a student checkpoint?")
     meta = {"run": config.to_dict(), "model_config": student.config(),
             "data": data_info(config.data, dataset)}
-    objective = DistillObjective(teacher, config.distill, dataset.edge_index, dataset.edge_weight,
-                                 num_windows=dataset.num_samples("train"),
-                                 cache_gb=config.distill.cache_gb, seed=config.seed)
+    objectives = [DistillObjective(model, config.distill, dataset.edge_index,
+                                   dataset.edge_weight, num_windows=dataset.num_samples("train"),
+                                   cache_gb=config.distill.cache_gb / len(paths),
+                                   seed=config.seed) for model, _ in loaded]
+    objective: DistillObjective | MultiTeacherObjective = objectives[0] if len(paths) == 1 \
+        else MultiTeacherObjective(objectives, weights)
     trainer = Trainer(student, dataset, config.train, out_dir, seed=config.seed,
                       step_loss=objective, meta=meta, device=device, distributed=dist)
     trainer.fit(progress=progress)
@@ -71,9 +91,13 @@ def run_distill(config: RunConfig, teacher_path: Path, out_dir: Path, fresh: boo
         return {}
     dataset = trainer.dataset
     extra: dict[str, Any] = {"distill": dataclasses.asdict(config.distill),
-                             "teacher_test": evaluate_model(objective.teacher, dataset, "test")}
-    if config.distill.loss in ("ord", "tcd", "scd", "stcd"):
+                             "teacher_test": evaluate_model(objectives[0].teacher, dataset,
+                                                            "test")}
+    if len(paths) > 1:
+        extra["teachers_test"] = [evaluate_model(o.teacher, dataset, "test")
+                                  for o in objectives]
+    if "alpha1" in LOSSES[config.distill.loss].hyperparameters:  # the L_ORD-based losses
         extra["teacher_share"] = teacher_share(
-            teacher, dataset.batches("train", config.train.eval_batch_size),
+            objectives[0].teacher, dataset.batches("train", config.train.eval_batch_size),
             config.distill.alpha1, dataset.edge_index, dataset.edge_weight)
     return finish_run(trainer, config, out_dir, extra)

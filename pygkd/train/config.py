@@ -108,12 +108,16 @@ class DistillConfig:
     ``tcd`` and ``scd`` are the ablations of Table 5: ``L_ORD`` plus ``alpha3`` times the one
     feature loss (``L_STCD`` with ``alpha2`` = 0 or 1). ``cache_gb`` is the memory budget for
     caching the frozen teacher's outputs and distances per training window (0: no cache).
+    ``teacher_weights``: with several teachers (``pygkd distill --teacher a.pt --teacher b.pt``),
+    the weight of each one's loss (default: equal; they are normalised to sum to 1).
     ``scd_nodes``: nodes sampled per batch for ``L_SCD`` on large graphs (``null``: exact up to
     1,000 nodes, 256 beyond; ``0``: always exact; ``M >= N`` is exact).
     """
 
     loss: str = "stcd"
     teacher: str | None = None
+    teachers: list[str] | None = None
+    teacher_weights: list[NonNegativeFloat] | None = None
     alpha1: Share = 0.170
     alpha2: Share = 0.047
     alpha3: Share = 0.313

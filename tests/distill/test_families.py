@@ -85,3 +85,38 @@ def test_predict_with_a_recurrent_model(tmp_path, teachers):
     result = run("predict", teachers["gconvgru"], "--input", tmp_path / "recent.csv")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].split(",")[1:] == list(data.sensor_ids)
+
+
+def test_two_teachers_of_two_families(tmp_path, teachers):
+    out = tmp_path / "multi"
+    result = run("distill", "--teacher", teachers["stgcn"], "--teacher", teachers["gconvgru"],
+                 "--teacher-weights", "3,1", "--student-model", "tgcn", "--hidden", "4",
+                 "--loss", "stcd", "--out", out, *COMMON)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["distill"]["teachers"] == [str(teachers["stgcn"]), str(teachers["gconvgru"])]
+    assert metrics["distill"]["teacher_weights"] == [3.0, 1.0]
+    assert len(metrics["teachers_test"]) == 2
+    bad = run("distill", "--teacher", teachers["stgcn"], "--teacher", teachers["gconvgru"],
+              "--teacher-weights", "1", "--out", tmp_path / "bad", *COMMON)
+    assert bad.exit_code == 2 and "expected 2 non-negative weights" in bad.output
+
+
+def test_multi_teacher_loss_is_the_weighted_sum(teachers):
+    from pygkd.distill.objective import MultiTeacherObjective
+    from pygkd.nn.models import build_forecaster
+    from pygkd.testing import toy_graph
+    from pygkd.train.checkpoint import load_model
+
+    ei, ew = toy_graph(6)
+    config = DistillConfig(loss="stcd")
+    single = [DistillObjective(load_model(teachers[k])[0], config, ei, ew)
+              for k in ("stgcn", "gconvgru")]
+    multi = MultiTeacherObjective(single, [3.0, 1.0])
+    student = build_forecaster("tgcn", 6, hidden=4)
+    x, y = torch.randn(2, 12, 6, 1), torch.randn(2, 9, 6)
+    loss, logs = multi(student, x, y)
+    parts = [o(student, x, y) for o in single]
+    assert float(loss) == pytest.approx(0.75 * float(parts[0][0]) + 0.25 * float(parts[1][0]),
+                                        rel=1e-5)
+    assert logs["tcd"] == pytest.approx(0.75 * parts[0][1]["tcd"] + 0.25 * parts[1][1]["tcd"])

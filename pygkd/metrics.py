@@ -1,12 +1,15 @@
 r"""Forecast error metrics on de-normalised values (paper Sec. 4.3).
 
 Each metric is a pure function with a ``reduction`` argument, after tsl's
-``tsl/metrics/torch/functional.py``. MAPE ignores targets whose magnitude is below ``1e-5``.
+``tsl/metrics/torch/functional.py``. MAPE is masked as DCRNN and Graph WaveNet mask it: targets
+near zero (``|y|`` below 1 % of the mean ``|y|``, and below ``1e-5``) are left out, so true
+zeros of count data and near-zero values of zero-crossing series do not blow it up.
 
 .. math::
     \mathrm{MAE} = \operatorname{mean} |\hat y - y|, \quad
     \mathrm{RMSE} = \sqrt{\operatorname{mean} (\hat y - y)^2}, \quad
-    \mathrm{MAPE} = 100 \cdot \operatorname{mean}_{|y| \ge 10^{-5}} |\hat y - y| / |y|
+    \mathrm{MAPE} = 100 \cdot \operatorname{mean}_{|y| \ge \epsilon} |\hat y - y| / |y|,
+    \ \epsilon = \max(10^{-5}, 0.01 \operatorname{mean} |y|)
 """
 
 from __future__ import annotations
@@ -16,10 +19,17 @@ from collections.abc import Sequence
 import torch  # noqa: F401  (the doctests use it)
 from torch import Tensor
 
-__all__ = ["mae", "rmse", "mape", "horizon_metrics", "MAPE_EPS", "HORIZON_MINUTES"]
+from pygkd.data.timing import horizon_label
 
-#: Targets with ``|y| <= MAPE_EPS`` are left out of MAPE.
+__all__ = ["mae", "rmse", "mape", "horizon_metrics", "MAPE_EPS", "MAPE_RELATIVE",
+           "MAPE_MASK_NOTE", "HORIZON_MINUTES"]
+
+#: Targets with ``|y| < MAPE_EPS`` are left out of MAPE ...
 MAPE_EPS = 1e-5
+#: ... and those below this share of the mean ``|y|``.
+MAPE_RELATIVE = 0.01
+#: How tables state the mask.
+MAPE_MASK_NOTE = "MAPE leaves out targets with |y| < 1 % of the mean |y| (true zeros)."
 #: Horizons reported in every table (15, 30, 45 min = steps 3, 6, 9 at 5-min steps).
 HORIZON_MINUTES = (15, 30, 45)
 
@@ -59,15 +69,17 @@ def rmse(pred: Tensor, target: Tensor, dim: int | None = None) -> Tensor:
 
 
 def mape(pred: Tensor, target: Tensor, dim: int | None = None) -> Tensor:
-    """Mean absolute percentage error (%), ignoring targets with ``|y| < 1e-5``.
+    """Mean absolute percentage error (%), ignoring targets near zero (``|y|`` below 1 % of
+    the mean ``|y|``, or below ``1e-5``).
 
     Example:
         >>> round(float(mape(torch.tensor([1.1, 5.0, 2.0]), torch.tensor([1.0, 0.0, 4.0]))), 4)
         30.0
     """
     _check(pred, target)
-    valid = (target.abs() >= MAPE_EPS).to(pred.dtype)
-    ape = (pred - target).abs() / target.abs().clamp_min(MAPE_EPS) * valid
+    floor = max(MAPE_EPS, MAPE_RELATIVE * float(target.abs().mean())) if target.numel() else 1.0
+    valid = (target.abs() >= floor).to(pred.dtype)
+    ape = (pred - target).abs() / target.abs().clamp_min(floor) * valid
     if dim is None:
         return 100.0 * ape.sum() / valid.sum().clamp_min(1.0)
     ape = ape.transpose(0, dim).reshape(ape.size(dim), -1)
@@ -76,7 +88,8 @@ def mape(pred: Tensor, target: Tensor, dim: int | None = None) -> Tensor:
 
 
 def horizon_metrics(
-    pred: Tensor, target: Tensor, steps: Sequence[int] = (3, 6, 9), minutes_per_step: int = 5
+    pred: Tensor, target: Tensor, steps: Sequence[int] = (3, 6, 9),
+    minutes_per_step: float | None = 5
 ) -> dict[str, dict[str, float]]:
     """MAE / RMSE / MAPE at chosen forecast steps.
 
@@ -84,7 +97,8 @@ def horizon_metrics(
         pred (Tensor): de-normalised forecast ``[B, H, N]``.
         target (Tensor): de-normalised truth ``[B, H, N]``.
         steps (sequence of int): 1-based horizons to report (default: 3, 6, 9 = 15/30/45 min).
-        minutes_per_step (int): sampling interval used to name the horizons.
+        minutes_per_step (float, optional): sampling step naming the horizons by duration
+            ("15min", "2wk"); ``None`` names them by step ("step3").
 
     Returns:
         ``{"15min": {"MAE": ..., "RMSE": ..., "MAPE": ...}, ...}``
@@ -102,7 +116,7 @@ def horizon_metrics(
         if not 1 <= step <= pred.size(1):
             raise ValueError(f"Expected steps in 1..{pred.size(1)} (got {step})")
         p, t = pred[:, step - 1], target[:, step - 1]
-        out[f"{step * minutes_per_step}min"] = {
+        out[horizon_label(step, minutes_per_step)] = {
             "MAE": float(mae(p, t)),
             "RMSE": float(rmse(p, t)),
             "MAPE": float(mape(p, t)),

@@ -1,11 +1,13 @@
-"""Result tables in markdown, shaped like the paper's (MAPE / MAE / RMSE at 15, 30, 45 min)."""
+"""Result tables in markdown, shaped like the paper's (MAPE / MAE / RMSE at each horizon; the
+paper's are 15, 30, 45 min). The horizons are the keys of the results (``15min``, ``2wk``,
+``step3``) unless given."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["results_table", "mean_std_table"]
+__all__ = ["results_table", "mean_std_table", "horizons_of"]
 
 Row = tuple[str, dict[str, dict[str, float]], dict[str, Any] | None]
 
@@ -32,8 +34,20 @@ def _model_cells(summary: dict[str, Any] | None) -> list[str]:
     return [_params(summary), latency]
 
 
-def results_table(rows: Sequence[Row],
-                  horizons: Sequence[str] = ("15min", "30min", "45min")) -> str:
+def horizons_of(results: Sequence[dict[str, Any]]) -> list[str]:
+    """The horizon keys of results, in their order (the first results that have any).
+
+    Example:
+        >>> horizons_of([{}, {"1wk": {}, "2wk": {}}])
+        ['1wk', '2wk']
+    """
+    for result in results:
+        if result:
+            return list(result)
+    return []
+
+
+def results_table(rows: Sequence[Row], horizons: Sequence[str] | None = None) -> str:
     """A markdown table: one row per model, columns parameters, latency, then each metric at
     each horizon.
 
@@ -49,6 +63,7 @@ def results_table(rows: Sequence[Row],
         | Persistence | - | - | 5.000 | 2.000 | 4.000 |
     """
     metrics = ("MAPE", "MAE", "RMSE")
+    horizons = list(horizons) if horizons is not None else horizons_of([r[1] for r in rows])
     head = ["Model", "Params", "Latency (ms)"] + [f"{m} {h}" for m in metrics for h in horizons]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, result, summary in rows:
@@ -67,7 +82,7 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 def mean_std_table(rows: Sequence[tuple[str, Sequence[dict[str, dict[str, float]]],
                                         dict[str, Any] | None]],
-                   horizons: Sequence[str] = ("15min", "30min", "45min"),
+                   horizons: Sequence[str] | None = None,
                    extra: dict[str, str] | None = None) -> str:
     """Like :func:`results_table`, with ``mean ± std`` over runs (seeds) in every cell.
 
@@ -82,6 +97,8 @@ def mean_std_table(rows: Sequence[tuple[str, Sequence[dict[str, dict[str, float]
         | Student | - | - | 6.000 ± 1.414 | 2.000 ± 0.000 | 4.000 ± 0.000 |
     """
     metrics = ("MAPE", "MAE", "RMSE")
+    horizons = list(horizons) if horizons is not None else \
+        horizons_of([run for _, runs, _ in rows for run in runs])
     head = ["Model", "Params", "Latency (ms)"] + [f"{m} {h}" for m in metrics for h in horizons]
     if extra is not None:
         head.append("Teacher share")

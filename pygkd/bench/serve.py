@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from pygkd.bench.timing import time_call
+from pygkd.data.timing import horizon_label
 from pygkd.deploy.module import ForecastModule, load_forecast_module
 
 logger = logging.getLogger(__name__)
@@ -36,8 +37,8 @@ def latency_percentiles(fn: Callable[[], object], repeats: int, warmup: int = 3
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def _test_windows(path: Path, module: ForecastModule) -> tuple[Tensor, Tensor, Sequence[int],
-                                                               int]:
+def _test_windows(path: Path, module: ForecastModule
+                  ) -> tuple[Tensor, Tensor, Sequence[int], float | None]:
     """Raw test windows ``[S, T, N, 1]``, raw targets ``[S, H, N]``, the evaluated steps and
     the minutes per step."""
     from pygkd.train.checkpoint import load_checkpoint
@@ -45,7 +46,7 @@ def _test_windows(path: Path, module: ForecastModule) -> tuple[Tensor, Tensor, S
 
     dataset = build_dataset(checkpoint_data_config(load_checkpoint(path)))
     x, y = dataset.batch("test", torch.arange(dataset.num_samples("test")))
-    steps = [s for s in (3, 6, 9) if s <= module.horizon]
+    steps = [s for s in dataset.horizons if s <= module.horizon]
     return (dataset.scaler.inverse(x), dataset.scaler.inverse(y[:, : module.horizon]), steps,
             dataset.minutes_per_step)
 
@@ -120,8 +121,8 @@ def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
                 "p50_batch_ms": p50_b, "p99_batch_ms": p99_b,
                 "max_diff": float(np.abs(out - eager_out).max())}
             for s in steps:
-                row[f"MAE {s * minutes} min"] = float(np.abs(out[:, s - 1] - truth[:, s - 1]
-                                                             .numpy()).mean())
+                error = np.abs(out[:, s - 1] - truth[:, s - 1].numpy())
+                row[f"MAE {horizon_label(s, minutes)}"] = float(error.mean())
             rows.append(row)
         tmp.cleanup()
     maes = [k for k in rows[0] if k.startswith("MAE")] if rows else []

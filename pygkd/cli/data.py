@@ -26,25 +26,38 @@ def info(dataset: str, **kwargs: Any) -> None:
     DATASET is synthetic, los-loop, pemsd7m, pems08, or the path of your own speeds CSV.
     """
     from pygkd.data import ForecastDataset, load_dataset
+    from pygkd.data.preprocessing import missing_mask
 
     kwargs["dataset"] = dataset
     cfg = data_config_from(data_overrides(kwargs))
-    raw = load_dataset(cfg.name, cfg.root, **cfg.options)
-    prepared = ForecastDataset.from_traffic(raw, split=cfg.split)
-    speeds = raw.speeds[~(np.isnan(raw.speeds) | (raw.speeds == 0))]
-    days = prepared.split_days
+    from pygkd.data.timing import horizon_label
+    from pygkd.train.runs import build_dataset
+
+    options = dict(cfg.options)
+    if cfg.step is not None:
+        options["step"] = cfg.step
+    if cfg.missing is not None and cfg.name not in ("synthetic", "los-loop", "pemsd7m", "pems08"):
+        options["missing"] = cfg.missing
+    raw = load_dataset(cfg.name, cfg.root, **options)
+    prepared = build_dataset(cfg)
+    assert isinstance(prepared, ForecastDataset)
+    speeds = raw.speeds[~missing_mask(raw.speeds, cfg.missing or raw.missing)]
+    per_day = f"{raw.steps_per_day} a day" if raw.steps_per_day else "no day structure"
+    step = _duration(raw.minutes_per_step)
     rows = [
         ("dataset", raw.name),
         ("nodes", f"{raw.num_nodes:,}"),
         ("edges (directed, nonzero weights)", f"{raw.num_edges:,}"),
         ("graph density", f"{raw.num_edges / max(1, raw.num_nodes * (raw.num_nodes - 1)):.1%}"),
-        ("steps", f"{raw.num_steps:,} ({raw.steps_per_day} a day, {raw.minutes_per_step} min)"),
-        ("days", f"{raw.num_days}"),
-        ("split (days train/val/test)", "/".join(str(d) for d in days)),
+        ("steps", f"{raw.num_steps:,} ({per_day}, {step})"),
+        ("days", f"{raw.num_days}" if raw.steps_per_day else "-"),
+        ("split (train/val/test)", prepared.split_text),
+        ("window (in + out steps)", f"{prepared.n_in} + {prepared.n_out}; horizons "
+         + ", ".join(horizon_label(h, prepared.minutes_per_step) for h in prepared.horizons)),
         ("windows train/val/test", "/".join(f"{prepared.num_samples(s):,}"
                                             for s in ("train", "val", "test"))),
         ("missing share", f"{raw.missing_share:.2%}"),
-        ("speed mean / std / min / max", f"{speeds.mean():.2f} / {speeds.std():.2f} / "
+        ("value mean / std / min / max", f"{speeds.mean():.2f} / {speeds.std():.2f} / "
                                          f"{speeds.min():.2f} / {speeds.max():.2f}"),
     ]
     width = max(len(k) for k, _ in rows)
@@ -88,12 +101,26 @@ def export_data(dataset: str, out: Path, start: str, **kwargs: Any) -> None:
     except ValueError:
         raise InputError(f"--start: expected a timestamp like 2020-01-06 00:00 (got {start!r})") \
             from None
-    stamps = pd.date_range(first, periods=raw.num_steps, freq=f"{raw.minutes_per_step}min")
     names = raw.sensor_ids or [f"S{i:03d}" for i in range(raw.num_nodes)]
     frame = pd.DataFrame(raw.speeds, columns=names)
-    frame.insert(0, "timestamp", stamps.strftime("%Y-%m-%d %H:%M:%S"))
+    if raw.minutes_per_step is None:  # no known step: step numbers
+        frame.insert(0, "step", np.arange(raw.num_steps))
+    else:
+        stamps = pd.date_range(first, periods=raw.num_steps,
+                               freq=pd.Timedelta(minutes=raw.minutes_per_step))
+        frame.insert(0, "timestamp", stamps.strftime("%Y-%m-%d %H:%M:%S"))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     frame.to_csv(tmp, index=False, float_format="%.6g")
     tmp.replace(out)
     click.echo(f"{raw.num_steps:,} rows x {raw.num_nodes} sensors written to {out}")
+
+
+def _duration(minutes: float | None) -> str:
+    """``5 min``, ``1 h``, ``7 d`` or ``step unknown``."""
+    if minutes is None:
+        return "step unknown"
+    for size, unit in ((10080.0, "wk"), (1440.0, "d"), (60.0, "h")):
+        if minutes >= size and (minutes / size).is_integer():
+            return f"{minutes / size:g} {unit}"
+    return f"{minutes:g} min"

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from pygkd.errors import InputError
 from pygkd.train.config import DataConfig
 
 __all__ = ["data_options", "data_config_from", "data_overrides", "runtime_options",
@@ -79,7 +80,21 @@ def data_options(with_dataset: bool = True) -> Callable:
                          help="Folder with the dataset files [default: $PYGKD_DATA or "
                               "~/.cache/pygkd/data]."),
             click.option("--split", default=None,
-                         help="Days 'train/val/test' (e.g. 5/1/1) or ratios 'a:b:c'."),
+                         help="Days 'train/val/test' (e.g. 5/1/1), fractions of the series "
+                              "(0.7/0.1/0.2) or ratios 'a:b:c'."),
+            click.option("--in-steps", type=click.IntRange(min=1), default=None,
+                         help="Input steps of a window [12]."),
+            click.option("--out-steps", type=click.IntRange(min=1), default=None,
+                         help="Forecast steps of a window [9]."),
+            click.option("--horizons", default=None, metavar="H,H,...",
+                         help="Forecast steps evaluated [3,6,9 where they fit, else up to "
+                              "three evenly spaced steps ending at --out-steps]."),
+            click.option("--missing", type=click.Choice(["zero", "nan", "none"]), default=None,
+                         help="Missing readings: zero (NaN and 0, traffic speeds), nan (NaN "
+                              "only: counts with true zeros) or none [zero]."),
+            click.option("--step", default=None, metavar="STEP",
+                         help="Sampling step of your own data, e.g. 5min, 1h, 7D (wins over "
+                              "timestamps) [inferred; unknown without timestamps]."),
             click.option("--graph", type=click.Path(dir_okay=False), default=None,
                          help="Your own graph: 'from,to,cost' edge list or dense matrix CSV."),
             click.option("--graph-kind", type=click.Choice(["distance", "weight"]), default=None,
@@ -90,7 +105,8 @@ def data_options(with_dataset: bool = True) -> Callable:
             click.option("--epsilon", type=float, default=None, help="Kernel threshold [0.5]."),
             click.option("--channel", default=None, help="PEMS0X channel: flow, occupancy, speed."),
             click.option("--steps-per-day", type=click.IntRange(min=1), default=None,
-                         help="Samples per day of your own data [inferred or 288]."),
+                         help="Samples per day of your own data (wins over timestamps) "
+                              "[inferred]."),
             click.option("--nodes", "num_nodes", type=click.IntRange(min=2), default=None,
                          help="Sensors of the synthetic network (or the first N of PeMSD7(M)) "
                               "[40 / 228]."),
@@ -110,10 +126,17 @@ def data_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
     """Pop the data options from a command's kwargs as a partial ``data`` recipe section."""
     section: dict[str, Any] = {}
     options: dict[str, Any] = {}
-    for key in ("dataset", "data_dir", "split"):
+    for key in ("dataset", "data_dir", "split", "in_steps", "out_steps", "missing", "step"):
         value = kwargs.pop(key, None)
         if value is not None:
             section[{"dataset": "name", "data_dir": "root"}.get(key, key)] = value
+    horizons = kwargs.pop("horizons", None)
+    if horizons is not None:
+        try:
+            section["horizons"] = [int(v) for v in str(horizons).split(",") if v.strip()]
+        except ValueError:
+            raise InputError(f"--horizons: expected comma-separated steps like '3,6,9' "
+                             f"(got {horizons!r})") from None
     for key in ("graph", "graph_kind", "sigma2", "epsilon", "channel", "steps_per_day",
                 "num_nodes", "num_days"):
         value = kwargs.pop(key, None)
@@ -125,7 +148,7 @@ def data_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def data_config_from(section: dict[str, Any]) -> DataConfig:
-    return DataConfig(
-        name=section.get("name", "synthetic"), root=section.get("root"),
-        split=section.get("split"), options=dict(section.get("options", {})),
-    )
+    from pygkd.train.config import validated
+
+    values = {"name": "synthetic", **section, "options": dict(section.get("options", {}))}
+    return validated(DataConfig, values, "data")

@@ -97,9 +97,11 @@ def model_section(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def echo_results(metrics: dict[str, Any], name: str) -> None:
+    from pygkd.metrics import MAPE_MASK_NOTE
     from pygkd.tables import results_table
 
     click.echo(results_table([
         ("Persistence (last observed value)", metrics["persistence_test"], None),
         (name, metrics["test"], metrics["model"]),
     ]))
+    click.echo(MAPE_MASK_NOTE)

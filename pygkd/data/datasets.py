@@ -25,7 +25,8 @@ _OPTIONS = {
     "los-loop": set(),
     "pemsd7m": {"sigma2", "epsilon", "num_nodes"},
     "pems08": {"sigma2", "epsilon", "channel"},
-    "custom": {"graph", "graph_kind", "sigma2", "epsilon", "scaling", "steps_per_day"},
+    "custom": {"graph", "graph_kind", "sigma2", "epsilon", "scaling", "steps_per_day", "step",
+               "missing"},
 }
 
 
@@ -74,9 +75,22 @@ def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> T
 def load_forecast_dataset(
     name: str, root: str | Path | None = None, split: str | None = None,
     options: dict[str, Any] | None = None, n_in: int = 12, n_out: int = 9,
+    horizons: tuple[int, ...] | None = None, missing: str | None = None,
+    step: str | None = None,
 ) -> ForecastDataset:
-    """Load a dataset by name and preprocess it into 12-in / 9-out windows (paper Sec. 4.1)."""
+    """Load a dataset by name and preprocess it into ``n_in``-in / ``n_out``-out windows (the
+    paper's 12 / 9, Sec. 4.1). ``step`` is the sampling step of your own data (``5min``,
+    ``7D``); ``missing`` the missing-value policy (``zero`` / ``nan`` / ``none``)."""
     from pygkd.data.windows import ForecastDataset
 
-    data = load_dataset(name, root, **dict(options or {}))
-    return ForecastDataset.from_traffic(data, split=split, n_in=n_in, n_out=n_out)
+    options = dict(options or {})
+    if step is not None:
+        if name in DATASETS:
+            raise InputError(f"--step: {name!r} knows its sampling step; --step is for your "
+                             "own data")
+        options["step"] = step
+    if missing is not None and name not in DATASETS:
+        options["missing"] = missing
+    data = load_dataset(name, root, **options)
+    return ForecastDataset.from_traffic(data, split=split, n_in=n_in, n_out=n_out,
+                                        horizons=horizons, missing=missing)

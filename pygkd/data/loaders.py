@@ -174,8 +174,9 @@ def load_los_loop(root: PathLike) -> TrafficData:
     )
 
 
-def _split_time_column(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, int | None]:
-    """Drop a leading timestamp / step column; infer steps per day from timestamps."""
+def _split_time_column(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, float | None]:
+    """Drop a leading timestamp / step column; infer the sampling step (minutes) from
+    timestamps (``None`` for step numbers or no time column)."""
     first = frame.columns[0]
     is_time = str(first).strip().lower() in _TIME_COLUMNS or not pd.api.types.is_numeric_dtype(
         frame[first]
@@ -195,11 +196,7 @@ def _split_time_column(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, 
     deltas = stamps.diff().dropna()
     if deltas.empty or (deltas <= pd.Timedelta(0)).any():
         raise InputError(f"{source}: expected increasing timestamps in column '{first}'")
-    step = deltas.mode().iloc[0]
-    per_day = pd.Timedelta(days=1) / step
-    if per_day != int(per_day):
-        raise InputError(f"{source}: a sampling step of {step} does not divide a day")
-    return frame, int(per_day)
+    return frame, deltas.mode().iloc[0].total_seconds() / 60.0
 
 
 def load_custom(
@@ -211,6 +208,8 @@ def load_custom(
     scaling: bool = True,
     steps_per_day: int | None = None,
     name: str = "custom",
+    step: str | None = None,
+    missing: str = "zero",
 ) -> TrafficData:
     """Your own sensors: a speeds CSV and a graph file.
 
@@ -221,7 +220,12 @@ def load_custom(
             are 0-based column positions), or a dense ``[N, N]`` matrix without header.
         graph_kind: for a dense matrix, ``"distance"`` (apply the Gaussian kernel) or
             ``"weight"`` (use as the adjacency).
-        steps_per_day: samples per day, when there are no timestamps (default: 288).
+        steps_per_day: samples per day (wins over timestamps; five-minute data: 288).
+        step: the sampling step, e.g. ``5min`` or ``7D`` (wins over timestamps and
+            ``steps_per_day``). Without any of the three the step is unknown: horizons are
+            named by step and windows run across days.
+        missing: which readings are missing: ``zero`` (NaN and 0, default), ``nan`` (NaN
+            only: counts with true zeros), ``none``.
     """
     speeds_path, graph_path = _require(Path(speeds_path)), _require(Path(graph_path))
     if graph_kind not in ("distance", "weight"):
@@ -238,10 +242,10 @@ def load_custom(
     head = _read_csv(graph_path, "graph", header=None, nrows=1)
     is_edge_list = not pd.api.types.is_numeric_dtype(head.iloc[:, 0]) and head.shape[1] == 3
     if is_edge_list:
-        distances, missing = edge_list_to_matrix(
+        distances, no_edge = edge_list_to_matrix(
             _read_csv(graph_path, "edge list"), num_nodes, str(graph_path),
             sensor_ids=[str(c) for c in frame.columns])
-        adjacency = gaussian_kernel_adjacency(distances, sigma2, epsilon, scaling, missing)
+        adjacency = gaussian_kernel_adjacency(distances, sigma2, epsilon, scaling, no_edge)
     else:
         matrix = _read_matrix(graph_path, "graph matrix")
         if matrix.ndim == 2 and matrix.shape[0] == matrix.shape[1] != num_nodes:
@@ -252,15 +256,21 @@ def load_custom(
             adjacency = gaussian_kernel_adjacency(matrix, sigma2, epsilon, scaling)
         else:
             adjacency = check_weight_matrix(matrix, str(graph_path))
+    from pygkd.data.timing import parse_step, steps_per_day_of
+
     if steps_per_day is not None and steps_per_day < 1:
         raise InputError(f"--steps-per-day: expected a positive number (got {steps_per_day})")
-    per_day = steps_per_day or inferred or 288
+    minutes = parse_step(step) if step is not None else \
+        (1440.0 / steps_per_day if steps_per_day else inferred)
+    per_day = steps_per_day_of(minutes) if step is not None or not steps_per_day \
+        else steps_per_day
     return TrafficData(
         name=name,
         speeds=speeds,
         adjacency=adjacency,
         steps_per_day=per_day,
-        minutes_per_step=max(1, 1440 // per_day),
+        minutes_per_step=minutes,
+        missing=missing,
         sensor_ids=[str(c) for c in frame.columns],
         source=str(speeds_path),
         graph_source=str(graph_path),

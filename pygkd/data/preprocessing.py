@@ -28,6 +28,7 @@ from pygkd.errors import InputError
 __all__ = [
     "interpolate_missing",
     "missing_mask",
+    "MISSING_POLICIES",
     "ZScore",
     "gaussian_kernel_adjacency",
     "edge_list_to_matrix",
@@ -39,26 +40,43 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def missing_mask(speeds: np.ndarray) -> np.ndarray:
-    """``True`` where a reading is missing (NaN or exactly zero).
+#: Missing-value policies: ``zero`` (NaN and exact zeros are missing: traffic speeds, the
+#: paper's), ``nan`` (only NaN: counts with true zeros), ``none`` (nothing; NaN is an error).
+MISSING_POLICIES = ("zero", "nan", "none")
+
+
+def missing_mask(speeds: np.ndarray, missing: str = "zero") -> np.ndarray:
+    """``True`` where a reading is missing under the policy ``missing``.
 
     Example:
         >>> missing_mask(np.array([[1.0, 0.0], [np.nan, 2.0]])).tolist()
         [[False, True], [True, False]]
+        >>> missing_mask(np.array([[1.0, 0.0], [np.nan, 2.0]]), "nan").tolist()
+        [[False, False], [True, False]]
     """
-    return np.isnan(speeds) | (speeds == 0)
+    if missing not in MISSING_POLICIES:
+        raise InputError(f"--missing: expected one of {', '.join(MISSING_POLICIES)} "
+                         f"(got {missing!r})")
+    if missing == "zero":
+        return np.isnan(speeds) | (speeds == 0)
+    if missing == "nan":
+        return np.isnan(speeds)
+    return np.zeros(speeds.shape, dtype=bool)
 
 
 def interpolate_missing(
-    speeds: np.ndarray, sensor_names: Sequence[str] | None = None, source: str = "speeds"
+    speeds: np.ndarray, sensor_names: Sequence[str] | None = None, source: str = "speeds",
+    missing: str = "zero",
 ) -> np.ndarray:
     """Fill missing readings by linear interpolation along time, per sensor.
 
     Readings before the first (after the last) valid one take that first (last) value.
 
     Args:
-        speeds (np.ndarray): ``[steps, nodes]``; NaN and 0 are missing.
+        speeds (np.ndarray): ``[steps, nodes]``.
         sensor_names (sequence of str, optional): names used in error messages.
+        missing (str): what is missing: ``zero`` (NaN and 0, default), ``nan`` (NaN only;
+            zeros are true readings), ``none`` (nothing is filled; NaN is an error).
         source (str): the file or option the speeds came from, for error messages.
 
     Raises:
@@ -71,7 +89,11 @@ def interpolate_missing(
     if speeds.ndim != 2:
         raise InputError(f"{source}: expected a [steps, sensors] table (got shape {speeds.shape})")
     values = speeds.astype(np.float64, copy=True)
-    values[missing_mask(values)] = np.nan
+    if missing == "none" and np.isnan(values).any():
+        r, c = np.argwhere(np.isnan(values))[0]
+        raise InputError(f"{source}: a reading is empty (row {r}, sensor column {c}) but "
+                         "--missing none fills nothing; use --missing nan to interpolate it")
+    values[missing_mask(values, missing)] = np.nan
     empty = np.flatnonzero(np.isnan(values).all(axis=0))
     if empty.size:
         names = [str(sensor_names[i]) if sensor_names is not None else str(i) for i in empty[:5]]

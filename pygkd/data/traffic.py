@@ -24,8 +24,13 @@ class TrafficData:
         speeds (np.ndarray): ``[steps, nodes]`` speeds; NaN or 0 marks a missing reading.
         adjacency (np.ndarray): ``[nodes, nodes]`` non-negative edge weights (kernel weights,
             not distances), zero diagonal.
-        steps_per_day (int): samples per day (288 for five-minute data).
-        minutes_per_step (int): sampling interval in minutes.
+        steps_per_day (int, optional): samples per day (288 for five-minute data); ``None``
+            when the series has no day structure (a step of a day or longer, or unknown).
+        minutes_per_step (float, optional): sampling step in minutes (``None``: unknown).
+        missing (str): which readings are missing, ``zero`` (NaN and 0: traffic speeds, the
+            paper's), ``nan`` (NaN only) or ``none``.
+        within_day_windows (bool): with day splits, keep windows inside one day (the paper's
+            windows; default ``True``).
         default_split (str): the split used when none is given, e.g. ``"34/5/5"``.
         sensor_ids (list of str, optional): sensor names, in column order.
         source (str): where the speeds came from, for error messages.
@@ -34,9 +39,11 @@ class TrafficData:
     name: str
     speeds: np.ndarray
     adjacency: np.ndarray
-    steps_per_day: int = 288
-    minutes_per_step: int = 5
+    steps_per_day: int | None = 288
+    minutes_per_step: float | None = 5
     default_split: str = "0.7:0.15:0.15"
+    missing: str = "zero"
+    within_day_windows: bool = True
     sensor_ids: list[str] | None = None
     source: str = "speeds"
     graph_source: str = "graph"
@@ -56,7 +63,7 @@ class TrafficData:
             raise InputError(f"{self.source}: expected finite readings (got {self.speeds[r, c]} "
                              f"at row {r}, sensor column {c})")
         negative = self.speeds < 0
-        if negative.any():
+        if negative.any() and self.missing == "zero":  # traffic speeds (the paper's policy)
             r, c = np.argwhere(negative)[0]
             logger.warning(f"{self.source}: {int(negative.sum())} negative readings (first "
                            f"{self.speeds[r, c]:g} at row {r}, sensor column {c}); speeds are "
@@ -67,7 +74,7 @@ class TrafficData:
                 f"{self.graph_source}: the graph has {self.adjacency.shape[0]} nodes but "
                 f"{self.source} has {self.speeds.shape[1]} sensors; they must match"
             )
-        if self.steps_per_day < 1:
+        if self.steps_per_day is not None and self.steps_per_day < 1:
             raise InputError(
                 f"steps_per_day: expected a positive number (got {self.steps_per_day})")
         if self.sensor_ids is not None and len(self.sensor_ids) != self.num_nodes:
@@ -87,8 +94,9 @@ class TrafficData:
 
     @property
     def num_days(self) -> int:
-        """Whole days in the series (a trailing partial day is not used)."""
-        return self.num_steps // self.steps_per_day
+        """Whole days in the series (a trailing partial day is not used; 0 without a day
+        structure)."""
+        return self.num_steps // self.steps_per_day if self.steps_per_day else 0
 
     @property
     def num_edges(self) -> int:
@@ -97,5 +105,5 @@ class TrafficData:
 
     @property
     def missing_share(self) -> float:
-        """Share of readings that are missing (NaN or zero) before interpolation."""
-        return float(missing_mask(self.speeds).mean())
+        """Share of readings that are missing (under :attr:`missing`) before interpolation."""
+        return float(missing_mask(self.speeds, self.missing).mean())

@@ -1,16 +1,22 @@
-"""Day-based splits, forecast windows and batching to ``[B, T, N, C]`` tensors (paper Sec. 4.1).
+"""Splits, forecast windows and batching to ``[B, T, N, C]`` tensors (paper Sec. 4.1).
 
-A window is 12 input steps followed by 9 target steps, all inside one day, so no sample mixes
-the end of one day with the start of the next. Samples are exposed as PyG Temporal's
-``StaticGraphTemporalSignal`` (features ``[N, C, 12]``, targets ``[N, 9]``); training batches
-are cut from the normalised series by one vectorised index, with no Python loop over snapshots.
+A window is ``n_in`` input steps followed by ``n_out`` target steps (the paper: 12 and 9).
+Splits are whole days (``5/1/1``, the paper's) or fractions of the series (``0.7/0.1/0.2``).
+With day splits of a series that has a day structure, windows stay inside one day, as in the
+paper, so no sample mixes the end of one day with the start of the next; otherwise (fractional
+splits, a step of a day or longer, no timestamps) they run through the split's steps.
+Samples are exposed as PyG Temporal's ``StaticGraphTemporalSignal`` (features
+``[N, C, n_in]``, targets ``[N, n_out]``); training batches are cut from the normalised series
+by one vectorised index, with no Python loop over snapshots.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,10 +30,13 @@ from pygkd.errors import InputError
 __all__ = [
     "SPLITS",
     "parse_split",
+    "split_bounds",
     "ForecastDataset",
     "SignalBatcher",
     "window_starts",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Split names, in day order.
 SPLITS = ("train", "val", "test")
@@ -73,6 +82,62 @@ def parse_split(spec: str, num_days: int, option: str = "--split") -> tuple[int,
     return days  # type: ignore[return-value]
 
 
+def split_bounds(spec: str, num_steps: int, steps_per_day: int | None,
+                 option: str = "--split") -> tuple[list[tuple[int, int]], tuple[int, ...] | None]:
+    """Step ranges ``[(start, end)]`` of train / val / test, and the days per split (``None``
+    for a fractional split).
+
+    ``"5/1/1"``: whole days (needs a day structure); ``"0.7/0.1/0.2"``: fractions of the
+    series' steps, summing to 1; ``"6:2:2"``: ratios, of days when the series has a day
+    structure, else of steps.
+
+    Example:
+        >>> split_bounds("0.7/0.1/0.2", 100, None)
+        ([(0, 70), (70, 80), (80, 100)], None)
+        >>> split_bounds("2/1/1", 96, 24)
+        ([(0, 48), (48, 72), (72, 96)], (2, 1, 1))
+    """
+    text = str(spec).strip()
+    parts = re.fullmatch(r"([\d.]+)\s*([/:])\s*([\d.]+)\s*\2\s*([\d.]+)", text)
+    fractional = parts is not None and parts.group(2) == "/" and "." in text
+    if parts is not None and (fractional or (parts.group(2) == ":" and not steps_per_day)):
+        try:
+            shares = [float(parts.group(i)) for i in (1, 3, 4)]
+        except ValueError:
+            shares = [-1.0]
+        if min(shares) < 0 or sum(shares) <= 0 or (fractional and abs(sum(shares) - 1) > 1e-6):
+            raise InputError(f"{option}: expected fractions 'train/val/test' summing to 1, like "
+                             f"'0.7/0.1/0.2' (got {spec!r})")
+        total = sum(shares)
+        ends = [round(num_steps * sum(shares[: i + 1]) / total) for i in range(3)]
+        bounds = list(zip([0, *ends[:2]], ends, strict=True))
+        if any(end - start < 1 for start, end in bounds):
+            raise InputError(f"{option}: {spec!r} leaves a split without steps "
+                             f"({num_steps} steps in all)")
+        return bounds, None
+    if not steps_per_day:
+        raise InputError(f"{option}: the series has no day structure (no timestamps, or a "
+                         f"step of a day or longer); give fractions like '0.7/0.1/0.2' "
+                         f"(got {spec!r})")
+    days = parse_split(text, num_steps // steps_per_day, option)
+    edges = np.cumsum((0, *days)) * steps_per_day
+    return [(int(edges[i]), int(edges[i + 1])) for i in range(3)], days
+
+
+def range_starts(start: int, end: int, length: int, split: str = "split") -> np.ndarray:
+    """Start steps of all windows of ``length`` steps inside ``[start, end)``.
+
+    Example:
+        >>> range_starts(10, 16, 4).tolist()
+        [10, 11, 12]
+    """
+    if end - start < length:
+        raise InputError(f"the {split} split has {end - start} steps, fewer than one window of "
+                         f"{length} (input + output steps); the series needs more steps, or "
+                         "smaller --in-steps / --out-steps")
+    return np.arange(start, end - length + 1)
+
+
 def window_starts(first_day: int, num_days: int, steps_per_day: int, length: int) -> np.ndarray:
     """Start steps of all windows of ``length`` steps that stay inside one day.
 
@@ -109,30 +174,54 @@ class ForecastDataset:
     edge_weight: Tensor
     starts: dict[str, Tensor]
     scaler: ZScore
-    split_days: tuple[int, int, int]
+    split_days: tuple[int, ...] | None
     n_in: int = 12
     n_out: int = 9
-    steps_per_day: int = 288
-    minutes_per_step: int = 5
+    steps_per_day: int | None = 288
+    minutes_per_step: float | None = 5
     sensor_ids: list[str] | None = None
+    horizons: tuple[int, ...] = (3, 6, 9)
+    split_steps: tuple[tuple[int, int], ...] | None = None
 
     @classmethod
     def from_traffic(
-        cls, data: TrafficData, split: str | None = None, n_in: int = 12, n_out: int = 9
+        cls, data: TrafficData, split: str | None = None, n_in: int = 12, n_out: int = 9,
+        horizons: tuple[int, ...] | None = None, missing: str | None = None,
     ) -> ForecastDataset:
-        """Interpolate, split by days, z-score with training statistics, and index windows."""
+        """Fill missing readings (``missing``: ``zero`` zeros and NaN, ``nan`` NaN only,
+        ``none`` nothing; default: the dataset's), split, z-score with training statistics,
+        and index windows of ``n_in + n_out`` steps. ``horizons``: the steps evaluated
+        (default: 3 / 6 / 9 where they fit)."""
+        from pygkd.data.timing import check_horizons, default_horizons
+
         if n_in < 1 or n_out < 1:
-            raise InputError(f"Expected n_in, n_out >= 1 (got {n_in}, {n_out})")
-        days = parse_split(split or data.default_split, data.num_days)
-        filled = interpolate_missing(data.speeds, data.sensor_ids, data.source)
-        train_end = days[0] * data.steps_per_day
-        scaler = ZScore.fit(filled[:train_end])
+            raise InputError(f"--in-steps / --out-steps: expected >= 1 (got {n_in}, {n_out})")
+        horizons = check_horizons(horizons, n_out) if horizons else default_horizons(n_out)
+        bounds, days = split_bounds(split or data.default_split, data.num_steps,
+                                    data.steps_per_day)
+        filled = interpolate_missing(data.speeds, data.sensor_ids, data.source,
+                                     missing=missing or data.missing)
+        scaler = ZScore.fit(filled[: bounds[0][1]])
         series = torch.from_numpy(scaler.transform(filled).astype(np.float32))
-        first = np.cumsum((0,) + days[:-1])
-        starts = {
-            name: torch.from_numpy(window_starts(f, d, data.steps_per_day, n_in + n_out))
-            for name, f, d in zip(SPLITS, first, days, strict=False)
-        }
+        length = n_in + n_out
+        within_days = days is not None and data.steps_per_day is not None \
+            and data.steps_per_day >= length and data.within_day_windows
+        if within_days:
+            assert days is not None and data.steps_per_day is not None
+            first = np.cumsum((0,) + days[:-1])
+            starts = {name: torch.from_numpy(window_starts(f, d, data.steps_per_day, length))
+                      for name, f, d in zip(SPLITS, first, days, strict=True)}
+        else:
+            shortest = min(hi - lo for lo, hi in bounds)
+            if shortest < length:
+                needed = -(-length * data.num_steps // shortest)
+                raise InputError(
+                    f"{data.source}: {data.num_steps} steps are too few for windows of "
+                    f"{n_in} + {n_out} steps with the split {split or data.default_split!r} "
+                    f"(its shortest part has {shortest} steps); this split needs at least "
+                    f"{needed} steps, or give smaller --in-steps / --out-steps")
+            starts = {name: torch.from_numpy(range_starts(lo, hi, length, name))
+                      for name, (lo, hi) in zip(SPLITS, bounds, strict=True)}
         edge_index, edge_weight = adjacency_to_edges(data.adjacency)
         return cls(
             name=data.name,
@@ -147,7 +236,79 @@ class ForecastDataset:
             steps_per_day=data.steps_per_day,
             minutes_per_step=data.minutes_per_step,
             sensor_ids=list(data.sensor_ids) if data.sensor_ids is not None else None,
+            horizons=horizons,
+            split_steps=tuple(bounds),
         )
+
+    @classmethod
+    def from_signal(cls, signal: Any, split: str = "0.7/0.1/0.2", step: str | None = None,
+                    missing: str = "none", horizons: tuple[int, ...] | None = None,
+                    name: str = "signal") -> ForecastDataset:
+        """A dataset from a PyG Temporal ``StaticGraphTemporalSignal`` of sliding windows.
+
+        Snapshot features are windows ``[N, F, T]`` (channel 0 is the forecast quantity) or
+        lags as features ``[N, L]`` (oldest first); targets are the next step ``[N]`` or
+        steps ``[N, H]``. Consecutive snapshots must be windows one step apart of one series
+        (as PyG Temporal's loaders make them); the series is rebuilt from them and split by
+        ``split`` (fractions, default ``0.7/0.1/0.2``). Values are used as they are
+        (``missing='none'``: nothing is interpolated) and z-scored with the training part's
+        statistics. ``step`` (``5min``, ``7D``) names the horizons by duration.
+
+        Example:
+            >>> from pygkd.data import make_synthetic_network
+            >>> raw = make_synthetic_network(num_nodes=6, num_days=3, steps_per_day=48)
+            >>> signal = ForecastDataset.from_traffic(raw, "0.6/0.2/0.2").signal("train")
+            >>> data = ForecastDataset.from_signal(signal, split="0.4/0.3/0.3")
+            >>> data.n_in, data.n_out, data.num_nodes, data.horizons, data.series.shape[0]
+            (12, 9, 6, (3, 6, 9), 86)
+        """
+        from pygkd.data.timing import parse_step, steps_per_day_of
+
+        feats = [np.asarray(f, dtype=np.float64) for f in signal.features]
+        targets = [np.asarray(t, dtype=np.float64) for t in signal.targets]
+        if len(feats) < 2 or len(feats) != len(targets):
+            raise InputError(f"signal: expected at least 2 snapshots with features and targets "
+                             f"(got {len(feats)} and {len(targets)})")
+        x = np.stack(feats)
+        y = np.stack(targets)
+        if x.ndim == 3:  # lags as features [S, N, L]
+            x = x[:, :, None, :]
+        if y.ndim == 2:  # the next step [S, N]
+            y = y[:, :, None]
+        if x.ndim != 4 or y.ndim != 3 or y.shape[:2] != x.shape[:2]:
+            raise InputError(f"signal: expected features [N, F, T] or [N, L] and targets [N] or "
+                             f"[N, H] (got {feats[0].shape} and {targets[0].shape})")
+        if x.shape[2] > 1:
+            logger.warning(f"signal: {x.shape[2]} feature channels; channel 0 is used")
+        window = x[:, :, 0, :]  # [S, N, T]
+        slides = np.allclose(window[1:, :, :-1], window[:-1, :, 1:], equal_nan=True) and \
+            np.allclose(window[1:, :, -1], y[:-1, :, 0], equal_nan=True)
+        if not slides:
+            raise InputError("signal: the snapshots are not sliding windows one step apart of "
+                             "one series (snapshot k+1 must repeat snapshot k shifted by one "
+                             "step, its last input being k's first target)")
+        series = np.concatenate([window[0].T, window[1:, :, -1], y[-1].T])  # [T + S - 1 + H, N]
+        nodes = series.shape[1]
+        adjacency = np.zeros((nodes, nodes))
+        index = np.asarray(signal.edge_index, dtype=np.int64)
+        weight = np.ones(index.shape[1]) if signal.edge_weight is None else \
+            np.asarray(signal.edge_weight, dtype=np.float64)
+        np.add.at(adjacency, (index[0], index[1]), weight)
+        minutes = parse_step(step) if step is not None else None
+        data = TrafficData(name=name, speeds=series, adjacency=adjacency,
+                           steps_per_day=steps_per_day_of(minutes), minutes_per_step=minutes,
+                           default_split=split, missing=missing, source=name,
+                           graph_source=f"{name} edges")
+        return cls.from_traffic(data, split, n_in=window.shape[2], n_out=y.shape[2],
+                                horizons=horizons, missing=missing)
+
+    @property
+    def split_text(self) -> str:
+        """The split for people: ``5/1/1 days`` or ``700/100/200 steps``."""
+        if self.split_days is not None:
+            return "/".join(str(d) for d in self.split_days) + " days"
+        bounds = self.split_steps or ()
+        return "/".join(str(hi - lo) for lo, hi in bounds) + " steps"
 
     @property
     def num_nodes(self) -> int:
@@ -258,9 +419,10 @@ class SignalBatcher:
         if feats.dim() == 3:
             feats = feats.unsqueeze(2)
         self.features = feats.permute(0, 3, 1, 2).contiguous()  # [S, T, N, C]
-        self.targets = torch.as_tensor(np.stack(signal.targets), dtype=torch.float32).transpose(
-            1, 2
-        )  # [S, H, N]
+        targets = torch.as_tensor(np.stack(signal.targets), dtype=torch.float32)
+        if targets.dim() == 2:  # the next step only: [S, N]
+            targets = targets.unsqueeze(-1)
+        self.targets = targets.transpose(1, 2)  # [S, H, N]
 
     def __len__(self) -> int:
         return int(self.features.size(0))

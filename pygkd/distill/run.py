@@ -69,7 +69,7 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
                              "data (another split or dataset) than the first teacher")
     device, dist = start_runtime(config.device)
     out_dir = start_run_dir(config, out_dir, fresh, dist)
-    student = build_model(config, dataset.num_nodes)
+    student = build_model(config, dataset.num_nodes, n_in=dataset.n_in)
     s_params = sum(p.numel() for p in student.parameters())
     for path, (model, _) in zip(paths, loaded, strict=True):
         t_params = sum(p.numel() for p in model.parameters())

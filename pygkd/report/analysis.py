@@ -136,13 +136,14 @@ def sensor_forecast(models: dict[str, nn.Module], dataset: ForecastDataset, sens
     if not 1 <= step <= dataset.n_out:
         raise InputError(f"--step: expected 1..{dataset.n_out}, got {step}")
     starts = dataset.starts[split]
-    days = torch.div(starts, dataset.steps_per_day, rounding_mode="floor")
+    period = dataset.steps_per_day or int(dataset.series.size(0))  # no day structure: one
+    days = torch.div(starts, period, rounding_mode="floor")
     chosen = days.unique()
     if not 0 <= day < chosen.numel():
         raise InputError(f"--day: the {split} split has {chosen.numel()} day(s), got {day}")
     keep = (days == chosen[day]).nonzero().flatten()
     target_step = starts[keep] + dataset.n_in + step - 1
-    hours = (target_step % dataset.steps_per_day).double() * dataset.minutes_per_step / 60
+    hours = (target_step % period).double() * (dataset.minutes_per_step or 60.0) / 60
     sub = _subset(dataset, split, keep)
     truth, preds = None, {}
     for label, model in models.items():

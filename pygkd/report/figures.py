@@ -50,7 +50,7 @@ def tsne_figure(panels: Sequence[tuple[str, np.ndarray, np.ndarray]],
 
 
 def forecast_figure(hours: np.ndarray, truth: np.ndarray, forecasts: Mapping[str, np.ndarray],
-                    sensor: int, minutes_ahead: int, units: str = "mph",
+                    sensor: int, ahead: str, units: str = "mph",
                     reference: str = "Teacher", max_lines: int = 4):  # type: ignore[no-untyped-def]
     """Ground truth and each model's forecast for one sensor over a day (paper Fig. 4, 5).
 
@@ -81,7 +81,7 @@ def forecast_figure(hours: np.ndarray, truth: np.ndarray, forecasts: Mapping[str
         ax.grid(alpha=0.3)
         if grouped:
             ax.set_title(labels[1], fontsize=10)
-    fig.suptitle(f"Sensor {sensor}: {minutes_ahead}-min-ahead forecast vs ground truth",
+    fig.suptitle(f"Sensor {sensor}: {ahead}-ahead forecast vs ground truth",
                  fontsize=11)
     return fig
 

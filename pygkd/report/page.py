@@ -191,12 +191,15 @@ def markdown_to_html(text: str) -> str:
 
 
 def _runs_table(runs: Sequence[RunRecord]) -> str:
-    head = ["Run", "Kind", "Params", "Nonzero", "MAE 15min", "MAE 30min", "MAE 45min",
+    from pygkd.tables import horizons_of
+
+    horizons = horizons_of([run.metrics.get("test", {}) for run in runs])
+    head = ["Run", "Kind", "Params", "Nonzero", *[f"MAE {h}" for h in horizons],
             "Best epoch", "Train s"]
     rows = []
     for run in runs:
         m, model = run.metrics, run.metrics.get("model", {})
-        mae = [m.get("test", {}).get(h, {}).get("MAE") for h in ("15min", "30min", "45min")]
+        mae = [m.get("test", {}).get(h, {}).get("MAE") for h in horizons]
         rows.append([run.label, run.kind, f"{model.get('parameters', 0):,}",
                      f"{model.get('nonzero_parameters', model.get('parameters', 0)):,}",
                      *[f"{v:.3f}" if v is not None else "-" for v in mae],

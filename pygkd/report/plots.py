@@ -80,13 +80,15 @@ def forecast_plot(teacher: nn.Module, students: Sequence[tuple[str, nn.Module]],
     shown = list(students)[:MAX_FORECAST_PANELS]
     hours, truth, preds = analysis.sensor_forecast({"Teacher": teacher, **dict(shown)}, dataset,
                                                    sensor, step, day=day)
-    minutes = step * dataset.minutes_per_step
-    fig = forecast_figure(hours, truth, preds, sensor, minutes,
+    from pygkd.data.timing import horizon_label
+
+    ahead = horizon_label(step, dataset.minutes_per_step)
+    fig = forecast_figure(hours, truth, preds, sensor, ahead,
                           UNITS.get(dataset.name, "speed units"))
     more = len(students) - len(shown)
     return {"title": "Forecast vs ground truth",
             "files": save_figure(fig, Path(fig_dir) / "forecast"),
-            "caption": f"Sensor {sensor} on test day {day + 1}, {minutes}-min-ahead "
+            "caption": f"Sensor {sensor} on test day {day + 1}, {ahead}-ahead "
                        "autoregressive forecasts." + (f" {more} more model(s) left out."
                                                       if more > 0 else "")}
 

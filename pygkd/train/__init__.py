@@ -1,7 +1,14 @@
 """Training and evaluation: configuration, loop, checkpoints, metrics and whole runs."""
 
 from pygkd.train.checkpoint import load_checkpoint, load_model, save_checkpoint
-from pygkd.train.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_recipe
+from pygkd.train.config import (
+    DataConfig,
+    DistillConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    load_recipe,
+)
 from pygkd.train.evaluate import (
     autoregressive_forecast,
     count_flops,
@@ -16,6 +23,7 @@ from pygkd.train.trainer import Trainer, next_step_mse
 
 __all__ = [
     "DataConfig",
+    "DistillConfig",
     "ModelConfig",
     "RunConfig",
     "TrainConfig",

@@ -46,12 +46,24 @@ PrecisionName = Annotated[Literal["32", "bf16", "16-mixed"], BeforeValidator(
 
 @dataclass
 class DataConfig:
-    """Which dataset and how to split it (``options`` go to the loader: ``sigma2``, ...)."""
+    """Which dataset, how to split it and cut it into windows (``options`` go to the loader:
+    ``sigma2``, ...).
+
+    ``in_steps`` / ``out_steps``: window lengths (the paper: 12 in, 9 out); ``horizons``: the
+    output steps evaluated (default: 3 / 6 / 9 where they fit, else up to three evenly spaced
+    steps ending at ``out_steps``); ``missing``: ``zero`` / ``nan`` / ``none`` (default:
+    ``zero``, the paper's, for traffic speeds); ``step``: the sampling step of your own data
+    (``5min``, ``7D``; wins over timestamps)."""
 
     name: str = "synthetic"
     root: str | None = None
     split: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    in_steps: PositiveInt = 12
+    out_steps: PositiveInt = 9
+    horizons: list[PositiveInt] | None = None
+    missing: Literal["zero", "nan", "none"] | None = None
+    step: str | None = None
 
 
 @dataclass

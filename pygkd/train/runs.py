@@ -70,8 +70,12 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 def build_dataset(cfg: DataConfig) -> ForecastDataset:
-    """The preprocessed 12-in / 9-out windows of ``cfg`` (name, folder, split, options)."""
-    return load_forecast_dataset(cfg.name, cfg.root, cfg.split, cfg.options)
+    """The preprocessed windows of ``cfg`` (name, folder, split, options, window lengths,
+    horizons, missing-value policy, sampling step)."""
+    return load_forecast_dataset(cfg.name, cfg.root, cfg.split, cfg.options,
+                                 n_in=cfg.in_steps, n_out=cfg.out_steps,
+                                 horizons=tuple(cfg.horizons) if cfg.horizons else None,
+                                 missing=cfg.missing, step=cfg.step)
 
 
 def build_model(config: RunConfig, num_nodes: int, n_in: int = 12,
@@ -103,6 +107,11 @@ def checkpoint_data_config(payload: dict[str, Any],
     base: dict[str, Any] = {"name": saved.get("name", "synthetic"), "root": saved.get("root"),
                             "split": saved.get("split"),
                             "options": dict(saved.get("options", {}) or {})}
+    for key, legacy in (("in_steps", "n_in"), ("out_steps", "n_out"), ("horizons", None),
+                        ("missing", None), ("step", None)):
+        value = saved.get(key, saved.get(legacy) if legacy else None)
+        if value is not None:
+            base[key] = list(value) if key == "horizons" else value
     section = dict(overrides or {})
     if "name" in section and section["name"] != base["name"]:
         base["options"] = {}
@@ -114,10 +123,21 @@ def checkpoint_data_config(payload: dict[str, Any],
 
 def data_info(cfg: DataConfig, dataset: ForecastDataset) -> dict[str, Any]:
     """What a checkpoint needs to rebuild and de-normalise its dataset."""
+    from pygkd.data.datasets import DATASETS
+
     root = str(Path(cfg.root).resolve()) if cfg.root is not None else None
+    # own files by absolute path, so runs that read this checkpoint work from any folder
+    name = cfg.name if cfg.name in DATASETS or not Path(cfg.name).exists() \
+        else str(Path(cfg.name).resolve())
+    options = dict(cfg.options)
+    if options.get("graph") and Path(options["graph"]).exists():
+        options["graph"] = str(Path(options["graph"]).resolve())
     return {
-        "name": cfg.name, "root": root, "split": cfg.split, "options": dict(cfg.options),
-        "num_nodes": dataset.num_nodes, "split_days": list(dataset.split_days),
+        "name": name, "root": root, "split": cfg.split, "options": options,
+        "num_nodes": dataset.num_nodes,
+        "split_days": list(dataset.split_days) if dataset.split_days is not None else None,
+        "split_steps": [list(b) for b in dataset.split_steps or ()],
+        "horizons": list(dataset.horizons), "missing": cfg.missing, "step": cfg.step,
         "scaler": {"mean": dataset.scaler.mean, "std": dataset.scaler.std},
         "minutes_per_step": dataset.minutes_per_step, "n_in": dataset.n_in,
         "n_out": dataset.n_out, "sensor_ids": dataset.sensor_ids,
@@ -235,7 +255,7 @@ def run_train(config: RunConfig, out_dir: Path, fresh: bool = False, progress: b
     device, dist = start_runtime(config.device)
     out_dir = start_run_dir(config, out_dir, fresh, dist)
     dataset = dataset or build_dataset(config.data)
-    model = build_model(config, dataset.num_nodes)
+    model = build_model(config, dataset.num_nodes, n_in=dataset.n_in)
     meta = {"run": config.to_dict(), "model_config": model.config(),
             "data": data_info(config.data, dataset)}
     trainer = Trainer(model, dataset, config.train, out_dir, seed=config.seed, meta=meta,
@@ -250,6 +270,7 @@ def evaluation_metrics(model: nn.Module, dataset: ForecastDataset, batch_size: i
                        latency_batch: int = 1140, latency_repeats: int = 3) -> dict[str, Any]:
     """Test and validation errors, the persistence baseline and the model summary."""
     persistence = horizon_metrics(*persistence_split(dataset, "test"),
+                                  steps=dataset.horizons,
                                   minutes_per_step=dataset.minutes_per_step)
     return {
         "test": evaluate_model(model, dataset, "test", batch_size),

@@ -47,7 +47,8 @@ def test_data_info_synthetic():
     assert result.exit_code == 0
     text = result.output
     assert "nodes                              40" in text
-    assert "split (days train/val/test)        6/1/1" in text
+    assert "split (train/val/test)             6/1/1 days" in text
+    assert "window (in + out steps)            12 + 9; horizons 15min, 30min, 45min" in text
     assert "windows train/val/test             1,608/268/268" in text
 
 

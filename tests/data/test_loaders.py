@@ -87,7 +87,8 @@ def test_custom_dense_weights_with_step_column(tmp_path):
                                                                       index=False)
     np.savetxt(tmp_path / "w.csv", np.array([[0, 0.7], [0.7, 0]]), delimiter=",")
     data = load_custom(tmp_path / "s.csv", tmp_path / "w.csv", graph_kind="weight")
-    assert data.adjacency[0, 1] == 0.7 and data.steps_per_day == 288
+    assert data.adjacency[0, 1] == 0.7
+    assert data.steps_per_day is None and data.minutes_per_step is None  # step numbers: unknown
 
 
 @pytest.mark.parametrize("case, message", [

@@ -117,6 +117,6 @@ def test_multi_teacher_loss_is_the_weighted_sum(teachers):
     x, y = torch.randn(2, 12, 6, 1), torch.randn(2, 9, 6)
     loss, logs = multi(student, x, y)
     parts = [o(student, x, y) for o in single]
-    assert float(loss) == pytest.approx(0.75 * float(parts[0][0]) + 0.25 * float(parts[1][0]),
+    assert loss.item() == pytest.approx(0.75 * parts[0][0].item() + 0.25 * parts[1][0].item(),
                                         rel=1e-5)
     assert logs["tcd"] == pytest.approx(0.75 * parts[0][1]["tcd"] + 0.25 * parts[1][1]["tcd"])

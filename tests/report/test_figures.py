@@ -47,13 +47,13 @@ def test_forecast_figure_one_plot_then_panels(tmp_path):
     hours = np.linspace(0, 24, 200)
     truth = 60 - 30 * np.exp(-((hours - 8) ** 2))
     few = {"Teacher": truth + 1, "Student": truth - 1}
-    fig = forecast_figure(hours, truth, few, sensor=3, minutes_ahead=15)
+    fig = forecast_figure(hours, truth, few, sensor=3, ahead="15min")
     assert len(fig.axes) == 1
     labelled(fig, ["Ground truth", "Teacher", "Student"])
     np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), truth)
     check_images(save_figure(fig, tmp_path / "forecast"))
     many = {"Teacher": truth, **{f"S{i}": truth + i for i in range(5)}}
-    fig = forecast_figure(hours, truth, many, sensor=3, minutes_ahead=15)
+    fig = forecast_figure(hours, truth, many, sensor=3, ahead="15min")
     assert len(fig.axes) == 5
     for i, ax in enumerate(fig.axes):
         labelled(type("F", (), {"axes": [ax]}), ["Ground truth", "Teacher", f"S{i}"])

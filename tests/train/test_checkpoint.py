@@ -52,5 +52,5 @@ def test_not_a_checkpoint(tmp_path):
     with pytest.raises(InputError, match="not a pygkd checkpoint"):
         load_checkpoint(tmp_path / "y.pt")
     save_checkpoint(tmp_path / "z.pt", {"kind": "training-state"})
-    with pytest.raises(InputError, match="expected an STGCN checkpoint"):
+    with pytest.raises(InputError, match="expected a model checkpoint of a3tgcn, dcrnn"):
         load_model(tmp_path / "z.pt")

@@ -33,6 +33,9 @@ def compare() -> None:
 @click.option("--losses", default=",".join(LOSSES), show_default=True,
               help="Comma-separated losses ('none' = student W/O KD).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
+@click.option("--students", default=None, metavar="NAME[:HIDDEN],...",
+              help="Student families of the zoo, each with its hidden size, e.g. "
+                   "'stgcn,gconvgru:31,tgcn:38' [the recipes' STGCN student].")
 @click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None,
               help="Folder of <loss>.yaml recipes [the installed distill/ recipes, paper "
@@ -42,8 +45,9 @@ def compare() -> None:
 @runtime_options()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default=Path("runs/compare-distill"), show_default=True)
-def compare_distill(teacher: Path, losses: str, seeds: str, recipe_dir: Path | None,
-                    overrides: tuple[str, ...], out: Path, **runtime: Any) -> None:
+def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None,
+                    recipe_dir: Path | None, overrides: tuple[str, ...], out: Path,
+                    **runtime: Any) -> None:
     """Students with every loss, over seeds, from one teacher: the paper's Tables 2, 4, 5."""
     overrides = runtime_set_items(runtime) + overrides
     from pygkd.distill.compare import run_distill_comparison
@@ -51,7 +55,7 @@ def compare_distill(teacher: Path, losses: str, seeds: str, recipe_dir: Path | N
     table = run_distill_comparison(
         teacher, out, [v.strip() for v in losses.split(",") if v.strip()],
         _int_list(seeds, "--seeds"), recipe_dir,
-        overrides)
+        overrides, students=[v for v in students.split(",") if v.strip()] if students else None)
     click.echo("\n" + table)
     click.echo(f"\nWritten to {out / 'comparison.md'}")
 

@@ -19,6 +19,7 @@ from typing import Any
 from pygkd.distill.registry import LOSSES
 from pygkd.distill.run import run_distill
 from pygkd.errors import InputError
+from pygkd.metrics import MAPE_MASK_NOTE
 from pygkd.tables import mean_std_table
 from pygkd.train.config import RunConfig, apply_overrides
 from pygkd.train.runs import run_evaluate, write_json
@@ -44,55 +45,89 @@ def run_distill_comparison(
     teacher_path: Path, out_dir: Path, losses: Sequence[str] = tuple(LOSSES),
     seeds: Sequence[int] = (0, 1, 2), recipe_dir: Path | None = None,
     overrides: Sequence[str] = (), progress: bool = False,
+    students: Sequence[str] | None = None,
 ) -> str:
-    """Run every (seed, loss) student and write ``comparison.md`` / ``comparison.json``."""
+    """Run every (seed, loss) student and write ``comparison.md`` / ``comparison.json``.
+
+    ``students``: model families of the zoo to distil into, each ``name`` or ``name:hidden``
+    (e.g. ``gconvgru:31``); every family runs every loss. Default: the recipes' STGCN
+    student."""
     unknown = [loss for loss in losses if loss not in LOSSES]
     if unknown:
         raise InputError(f"--losses: unknown {unknown} (choose from: {', '.join(LOSSES)})")
     if not seeds:
         raise InputError("--seeds: expected at least one seed")
+    families = [_student(s) for s in students] if students else [None]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict[str, list[dict[str, Any]]] = {loss: [] for loss in losses}
-    total, done = len(losses) * len(seeds), 0
+    keys = [(family, loss) for family in families for loss in losses]
+    results: dict[tuple[Any, str], list[dict[str, Any]]] = {key: [] for key in keys}
+    total, done = len(keys) * len(seeds), 0
     for seed in seeds:
-        for loss in losses:
+        for family, loss in keys:
             done += 1
-            run_dir = out_dir / loss / f"seed{seed}"
+            name = loss if family is None else f"{family[0]} {loss}"
+            run_dir = out_dir / loss / f"seed{seed}" if family is None else \
+                out_dir / family[0] / loss / f"seed{seed}"
             metrics_file = run_dir / "metrics.json"
             if metrics_file.exists():
-                logger.info(f"[{done}/{total}] {loss} seed {seed}: done earlier, reusing "
+                logger.info(f"[{done}/{total}] {name} seed {seed}: done earlier, reusing "
                             f"{metrics_file}")
-                results[loss].append(json.loads(metrics_file.read_text()))
+                results[(family, loss)].append(json.loads(metrics_file.read_text()))
                 continue
             raw = apply_overrides(copy.deepcopy(loss_recipe(loss, recipe_dir)), overrides)
             raw["seed"] = seed
+            if family is not None:
+                model = raw.setdefault("model", {})
+                model["name"] = family[0]
+                if family[1] is not None:
+                    model["hidden"] = family[1]
             config = RunConfig.from_dict(raw, f"{loss} recipe")
-            logger.info(f"[{done}/{total}] {loss} seed {seed} -> {run_dir}")
-            results[loss].append(run_distill(config, teacher_path, run_dir, progress=progress))
-    teacher = run_evaluate(teacher_path, latency_batch=results[losses[0]][0]["model"]["latency"]
-                           ["batch"], latency_repeats=results[losses[0]][0]["model"]["latency"]
-                           ["repeats"])
-    first = results[losses[0]][0]
+            logger.info(f"[{done}/{total}] {name} seed {seed} -> {run_dir}")
+            results[(family, loss)].append(run_distill(config, teacher_path, run_dir,
+                                                       progress=progress))
+    first = results[keys[0]][0]
+    teacher = run_evaluate(teacher_path, latency_batch=first["model"]["latency"]["batch"],
+                           latency_repeats=first["model"]["latency"]["repeats"])
     rows = [("Persistence (last observed value)", [first["persistence_test"]], None),
             ("Teacher", [teacher["test"]], teacher["model"])]
     shares: dict[str, str] = {}
-    for loss in losses:
-        label = LOSSES[loss].label
-        rows.append((label, [r["test"] for r in results[loss]], results[loss][0]["model"]))
-        if "teacher_share" in results[loss][0]:
-            shares[label] = f"{100 * results[loss][0]['teacher_share']:.2f} %"
+    for family, loss in keys:
+        runs = results[(family, loss)]
+        label = LOSSES[loss].label if family is None else \
+            LOSSES[loss].label.replace("Student", family[0])
+        rows.append((label, [r["test"] for r in runs], runs[0]["model"]))
+        if "teacher_share" in runs[0]:
+            shares[label] = f"{100 * runs[0]['teacher_share']:.2f} %"
     table = mean_std_table(rows, extra=shares)
-    header = (f"Test MAPE (%) / MAE / RMSE (mph) at 15 / 30 / 45 min, mean ± std over seeds "
-              f"{list(seeds)}; dataset {first['dataset']['name']} (split "
-              f"{'/'.join(str(d) for d in first['dataset']['split_days'])} days); teacher "
+    split = first["dataset"].get("split_days")
+    split_text = "/".join(str(d) for d in split) + " days" if split else \
+        "/".join(str(hi - lo) for lo, hi in first["dataset"].get("split_steps", [])) + " steps"
+    horizons = " / ".join(first["test"])
+    header = (f"Test MAPE (%) / MAE / RMSE at {horizons}, mean ± std over seeds "
+              f"{list(seeds)}; dataset {first['dataset']['name']} (split {split_text}); teacher "
               f"{teacher_path}. Latency: one forward pass on a batch of "
               f"{first['model']['latency']['batch']}. Teacher share: entries where L_ORD followed "
-              f"the teacher (Table 3).\n\n")
+              f"the teacher (Table 3). {MAPE_MASK_NOTE}\n\n")
     (out_dir / "comparison.md").write_text(header + table + "\n")
     write_json(out_dir / "comparison.json", {
         "teacher": teacher, "seeds": list(seeds),
-        "runs": {loss: [{k: r[k] for k in ("test", "val", "model", "best_epoch", "epochs_run")
-                         if k in r} for r in results[loss]] for loss in losses},
+        "runs": {(loss if family is None else f"{family[0]}/{loss}"):
+                 [{k: r[k] for k in ("test", "val", "model", "best_epoch", "epochs_run")
+                   if k in r} for r in results[(family, loss)]] for family, loss in keys},
     })
     return header + table
+
+
+def _student(spec: str) -> tuple[str, int | None]:
+    """``gconvgru:31`` -> ``("gconvgru", 31)``; ``stgcn`` -> ``("stgcn", None)``."""
+    from pygkd.nn.models.registry import MODELS
+
+    name, _, hidden = str(spec).strip().lower().partition(":")
+    if name not in MODELS:
+        raise InputError(f"--students: unknown {name!r} (choose from: {', '.join(MODELS)})")
+    try:
+        return name, int(hidden) if hidden else None
+    except ValueError:
+        raise InputError(f"--students: expected NAME or NAME:HIDDEN like 'gconvgru:31' "
+                         f"(got {spec!r})") from None

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
 
 from pygkd.errors import InputError
 from pygkd.nn.models.stgcn import PRESETS
+from pygkd.train.recipes import yaml_value
 
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DistillConfig", "PruneConfig",
            "RunConfig",
@@ -349,7 +349,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise InputError(f"--set: {key!r} does not name a recipe section")
-        node[parts[-1]] = yaml.safe_load(text)
+        node[parts[-1]] = yaml_value(text)
     return raw
 
 

@@ -20,7 +20,8 @@ import yaml
 
 from pygkd.errors import InputError
 
-__all__ = ["read_yaml", "recipe_root", "resolve_recipe", "list_recipes", "recipe_description"]
+__all__ = ["read_yaml", "yaml_value", "recipe_root", "resolve_recipe", "list_recipes",
+           "recipe_description"]
 
 
 def read_yaml(path: Path | str, what: str = "recipe") -> dict[str, Any]:
@@ -42,6 +43,20 @@ def read_yaml(path: Path | str, what: str = "recipe") -> dict[str, Any]:
         raise InputError(f"{path}: expected a mapping of sections (seed, data, model, train, "
                          f"...) (got a {type(raw).__name__})")
     return raw
+
+
+def yaml_value(text: str, option: str = "--set") -> Any:
+    """One YAML value (``--set key=VALUE``): ``5`` is a number, ``true`` a boolean, ``[1, 2]`` a
+    list, anything else text.
+
+    Example:
+        >>> yaml_value("5"), yaml_value("0.5"), yaml_value("[1, 2]"), yaml_value("adam")
+        (5, 0.5, [1, 2], 'adam')
+    """
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise InputError(f"{option}: {text!r} is not a valid value") from None
 
 
 def recipe_root() -> Path:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["DATASETS", "load_dataset", "load_forecast_dataset"]
 
 #: Built-in names; anything else is read as the path of your own speeds CSV.
-DATASETS = ("synthetic", "los-loop", "pemsd7m", "pems08")
+DATASETS = ("synthetic", "los-loop", "pemsd7m", "pems08", "metr-la", "pems-bay")
 
 _OPTIONS = {
     "synthetic": {"num_nodes", "num_days", "steps_per_day", "seed", "missing_rate", "noise_mph",
@@ -25,6 +25,8 @@ _OPTIONS = {
     "los-loop": set(),
     "pemsd7m": {"sigma2", "epsilon", "num_nodes"},
     "pems08": {"sigma2", "epsilon", "channel"},
+    "metr-la": set(),
+    "pems-bay": set(),
     "custom": {"graph", "graph_kind", "sigma2", "epsilon", "scaling", "steps_per_day", "step",
                "missing"},
 }
@@ -60,7 +62,25 @@ def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> T
         return load_pemsd7m(folder, **options)
     if key == "pems08":
         return load_pems0x(folder / "PEMS08.npz", folder / "PEMS08.csv", name="pems08", **options)
+    if key in ("metr-la", "pems-bay"):
+        from pygkd.data.formats import load_metr_format
+
+        graph = "adj_mx.pkl" if key == "metr-la" else "adj_mx_bay.pkl"
+        return load_metr_format(folder / f"{key}.h5", folder / graph, name=key)
     path = Path(name)
+    if path.suffix.lower() == ".h5":  # METR-LA / PEMS-BAY / LargeST formats
+        from pygkd.data.formats import load_largest, load_metr_format
+
+        graph = options.pop("graph", None)
+        if graph is None:
+            raise InputError(f"--graph: required with {name!r} (adj_mx.pkl, or an .npy / .npz "
+                             "adjacency)")
+        unknown = set(options) - {"missing", "step"}
+        if unknown:
+            raise InputError(f"data: option(s) {sorted(unknown)} do not apply to .h5 data")
+        if str(graph).lower().endswith(".pkl"):
+            return load_metr_format(path, Path(graph), name=path.stem)
+        return load_largest(path, Path(graph), name=path.stem)
     if path.suffix.lower() != ".csv" and not path.exists():
         raise InputError(
             f"dataset: unknown {name!r} (choose from: {', '.join(DATASETS)}, or give the path of "

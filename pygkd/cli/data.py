@@ -30,17 +30,14 @@ def info(dataset: str, **kwargs: Any) -> None:
 
     kwargs["dataset"] = dataset
     cfg = data_config_from(data_overrides(kwargs))
+    from pygkd.data.datasets import loader_options
     from pygkd.data.timing import horizon_label
-    from pygkd.train.runs import build_dataset
 
-    options = dict(cfg.options)
-    if cfg.step is not None:
-        options["step"] = cfg.step
-    if cfg.missing is not None and cfg.name not in ("synthetic", "los-loop", "pemsd7m", "pems08"):
-        options["missing"] = cfg.missing
-    raw = load_dataset(cfg.name, cfg.root, **options)
-    prepared = build_dataset(cfg)
-    assert isinstance(prepared, ForecastDataset)
+    raw = load_dataset(cfg.name, cfg.root,
+                       **loader_options(cfg.name, cfg.options, cfg.step, cfg.missing))
+    prepared = ForecastDataset.from_traffic(
+        raw, split=cfg.split, n_in=cfg.in_steps, n_out=cfg.out_steps,
+        horizons=tuple(cfg.horizons) if cfg.horizons else None, missing=cfg.missing)
     speeds = raw.speeds[~missing_mask(raw.speeds, cfg.missing or raw.missing)]
     per_day = f"{raw.steps_per_day} a day" if raw.steps_per_day else "no day structure"
     step = _duration(raw.minutes_per_step)

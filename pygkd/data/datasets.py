@@ -14,7 +14,7 @@ from pygkd.errors import InputError
 if TYPE_CHECKING:
     from pygkd.data.windows import ForecastDataset
 
-__all__ = ["DATASETS", "load_dataset", "load_forecast_dataset"]
+__all__ = ["DATASETS", "load_dataset", "load_forecast_dataset", "loader_options"]
 
 #: Built-in names; anything else is read as the path of your own speeds CSV.
 DATASETS = ("synthetic", "los-loop", "pemsd7m", "pems08", "metr-la", "pems-bay")
@@ -92,6 +92,21 @@ def load_dataset(name: str, root: str | Path | None = None, **options: Any) -> T
     return load_custom(path, graph, name=path.stem, **options)
 
 
+def loader_options(name: str, options: dict[str, Any] | None = None, step: str | None = None,
+                   missing: str | None = None) -> dict[str, Any]:
+    """The loader options of ``name`` with the sampling step and missing-value policy of your
+    own data added (the built-in datasets know theirs; ``--step`` on them is an error)."""
+    options = dict(options or {})
+    if step is not None:
+        if name in DATASETS:
+            raise InputError(f"--step: {name!r} knows its sampling step; --step is for your "
+                             "own data")
+        options["step"] = step
+    if missing is not None and name not in DATASETS:
+        options["missing"] = missing
+    return options
+
+
 def load_forecast_dataset(
     name: str, root: str | Path | None = None, split: str | None = None,
     options: dict[str, Any] | None = None, n_in: int = 12, n_out: int = 9,
@@ -103,14 +118,6 @@ def load_forecast_dataset(
     ``7D``); ``missing`` the missing-value policy (``zero`` / ``nan`` / ``none``)."""
     from pygkd.data.windows import ForecastDataset
 
-    options = dict(options or {})
-    if step is not None:
-        if name in DATASETS:
-            raise InputError(f"--step: {name!r} knows its sampling step; --step is for your "
-                             "own data")
-        options["step"] = step
-    if missing is not None and name not in DATASETS:
-        options["missing"] = missing
-    data = load_dataset(name, root, **options)
+    data = load_dataset(name, root, **loader_options(name, options, step, missing))
     return ForecastDataset.from_traffic(data, split=split, n_in=n_in, n_out=n_out,
                                         horizons=horizons, missing=missing)

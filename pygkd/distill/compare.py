@@ -10,7 +10,6 @@ own folder; a finished run is not repeated when the command is started again.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from pygkd.errors import InputError
 from pygkd.metrics import MAPE_MASK_NOTE
 from pygkd.tables import mean_std_table
 from pygkd.train.config import RunConfig, apply_overrides
-from pygkd.train.runs import run_evaluate, write_json
+from pygkd.train.runs import reuse_finished, run_evaluate, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +68,6 @@ def run_distill_comparison(
             name = loss if family is None else f"{family[0]} {loss}"
             run_dir = out_dir / loss / f"seed{seed}" if family is None else \
                 out_dir / family[0] / loss / f"seed{seed}"
-            metrics_file = run_dir / "metrics.json"
-            if metrics_file.exists():
-                logger.info(f"[{done}/{total}] {name} seed {seed}: done earlier, reusing "
-                            f"{metrics_file}")
-                results[(family, loss)].append(json.loads(metrics_file.read_text()))
-                continue
             raw = apply_overrides(copy.deepcopy(loss_recipe(loss, recipe_dir)), overrides)
             raw["seed"] = seed
             if family is not None:
@@ -83,6 +76,12 @@ def run_distill_comparison(
                 if family[1] is not None:
                     model["hidden"] = family[1]
             config = RunConfig.from_dict(raw, f"{loss} recipe")
+            finished = reuse_finished(config, run_dir)
+            if finished is not None:
+                logger.info(f"[{done}/{total}] {name} seed {seed}: done earlier, reusing "
+                            f"{run_dir / 'metrics.json'}")
+                results[(family, loss)].append(finished)
+                continue
             logger.info(f"[{done}/{total}] {name} seed {seed} -> {run_dir}")
             results[(family, loss)].append(run_distill(config, teacher_path, run_dir,
                                                        progress=progress))

@@ -9,7 +9,6 @@ steps); the test split is never looked at. The best trial's recipe is written as
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from pygkd.distill.registry import LOSSES
 from pygkd.distill.run import run_distill
 from pygkd.errors import InputError
 from pygkd.train.config import RunConfig, apply_overrides
-from pygkd.train.runs import write_json
+from pygkd.train.runs import reuse_finished, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +52,13 @@ def run_tuning(teacher_path: Path, loss: str, out_dir: Path, trials: int = 8, se
         raw = copy.deepcopy(base)
         raw.setdefault("distill", {}).update(values)
         run_dir = out_dir / f"trial{k:02d}"
-        metrics_file = run_dir / "metrics.json"
-        if metrics_file.exists():
-            metrics = json.loads(metrics_file.read_text())
+        config = RunConfig.from_dict(raw, f"{loss} trial {k}")
+        finished = reuse_finished(config, run_dir)
+        if finished is not None:
+            metrics = finished
         else:
             logger.info(f"[{k + 1}/{trials}] {loss} {values}")
-            metrics = run_distill(RunConfig.from_dict(raw, f"{loss} trial {k}"), teacher_path,
-                                  run_dir, progress=False)
+            metrics = run_distill(config, teacher_path, run_dir, progress=False)
         results.append({"trial": k, **values, "val_mae": metrics["best_val_mae"]})
         logger.info(f"    validation MAE {metrics['best_val_mae']:.4f}")
     best = min(results, key=lambda r: r["val_mae"])

@@ -11,7 +11,6 @@ folder and is reused when the command is started again.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -23,7 +22,7 @@ from pygkd.prune.run import run_prune
 from pygkd.tables import mean_std_table
 from pygkd.train.checkpoint import load_model
 from pygkd.train.config import RunConfig, apply_overrides
-from pygkd.train.runs import run_evaluate, write_json
+from pygkd.train.runs import reuse_finished, run_evaluate, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +40,12 @@ def _raw(recipe_dir: Path | None, name: str) -> dict[str, Any]:
     return read_yaml(folder / f"{name}.yaml", f"--recipes: the {name!r} recipe")
 
 
-def _cached(run_dir: Path, make: Callable[[], dict[str, Any]],
+def _cached(run_dir: Path, config: RunConfig, make: Callable[[], dict[str, Any]],
             label: str) -> dict[str, Any]:
-    metrics_file = run_dir / "metrics.json"
-    if metrics_file.exists():
-        logger.info(f"{label}: done earlier, reusing {metrics_file}")
-        return json.loads(metrics_file.read_text())
+    finished = reuse_finished(config, run_dir)
+    if finished is not None:
+        logger.info(f"{label}: done earlier, reusing {run_dir / 'metrics.json'}")
+        return finished
     logger.info(f"{label} -> {run_dir}")
     return make()
 
@@ -85,7 +84,7 @@ def run_table7(teacher_path: Path, out_dir: Path, seeds: Sequence[int] = (0, 1, 
         raw["seed"] = seed
         cfg = RunConfig.from_dict(raw, "student recipe")
         run_dir = out_dir / "student-stcd" / f"seed{seed}"
-        students.append(_cached(run_dir, partial(
+        students.append(_cached(run_dir, cfg, partial(
             run_distill, cfg, teacher_path, run_dir, progress=False),
             f"student L_STCD seed {seed}"))
         s_params = students[-1]["model"]["parameters"]
@@ -95,7 +94,7 @@ def run_table7(teacher_path: Path, out_dir: Path, seeds: Sequence[int] = (0, 1, 
         raw.setdefault("prune", {}).update({"target": target, "mode": mode, "method": "kd"})
         pcfg = RunConfig.from_dict(raw, "pruning recipe")
         run_dir = out_dir / f"pruned-kd-{mode}" / f"seed{seed}"
-        pruned.append(_cached(run_dir, partial(
+        pruned.append(_cached(run_dir, pcfg, partial(
             run_prune, pcfg, teacher_path, teacher_path, run_dir, progress=False),
             f"teacher pruned to {1 - target:.1%} seed {seed}"))
     teacher_metrics = run_evaluate(teacher_path, latency_batch=students[0]["model"]["latency"]
@@ -137,7 +136,7 @@ def run_table8(base_path: Path, teacher_path: Path, out_dir: Path,
                                                     "method": method})
                 cfg = RunConfig.from_dict(raw, f"{key} recipe")
                 run_dir = out_dir / f"{key}-{mode}" / f"seed{seed}"
-                results[key].append(_cached(run_dir, partial(
+                results[key].append(_cached(run_dir, cfg, partial(
                     run_prune, cfg, base_path, teacher_path, run_dir, progress=False),
                     f"{key} seed {seed}"))
     first = next(iter(results.values()))[0]

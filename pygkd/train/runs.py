@@ -42,7 +42,7 @@ from pygkd.train.trainer import Trainer, place_model
 __all__ = ["build_dataset", "build_model", "run_train", "run_evaluate", "model_summary",
            "write_json", "prepare_run_dir", "start_run_dir", "end_training", "finish_run",
            "data_info", "evaluation_metrics", "checkpoint_data_config", "ensure_writable",
-           "check_same_config"]
+           "check_same_config", "reuse_finished", "REUSE_IGNORES"]
 
 
 def ensure_writable(path: Path, option: str) -> Path:
@@ -222,9 +222,11 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def check_same_config(config: RunConfig, out_dir: Path) -> None:
+def check_same_config(config: RunConfig, out_dir: Path, ignore: tuple[str, ...] = (),
+                      hint: str = "give another --out, or --fresh to start it again") -> None:
     """Refuse to continue a run folder that holds another configuration (a resumed run, or
-    a prune run reusing its pruning phase, must be the same run); ``device`` may differ."""
+    a prune run reusing its pruning phase, must be the same run); ``device`` may differ, and
+    keys starting with an ``ignore`` prefix."""
     from pygkd.train.recipes import read_yaml
 
     saved_file = Path(out_dir) / "config.yaml"
@@ -232,12 +234,29 @@ def check_same_config(config: RunConfig, out_dir: Path) -> None:
         return
     saved, new = _flat(read_yaml(saved_file, "run configuration")), _flat(config.to_dict())
     changed = [k for k in sorted(set(saved) | set(new))
-               if k != "device" and saved.get(k) != new.get(k)]
+               if k != "device" and not k.startswith(ignore) and saved.get(k) != new.get(k)]
     if changed:
         shown = "; ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
         more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
         raise InputError(f"{out_dir}: holds a run with another configuration ({shown}{more}); "
-                         "give another --out, or --fresh to start it again")
+                         f"{hint}")
+
+
+#: What a comparison may find changed in a finished run it reuses: the data and teacher come
+#: from the teacher's checkpoint, not from the recipe.
+REUSE_IGNORES = ("data.", "distill.teacher")
+
+
+def reuse_finished(config: RunConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The metrics of a finished run in ``run_dir`` made with ``config`` (the comparisons and
+    tune reuse them), ``None`` when it has not finished; an error when it was made with other
+    settings (so a rerun with new settings never reports old results)."""
+    metrics_file = Path(run_dir) / "metrics.json"
+    if not metrics_file.is_file():
+        return None
+    check_same_config(config, run_dir, ignore=REUSE_IGNORES,
+                      hint="give another --out, or delete that folder")
+    return json.loads(metrics_file.read_text())
 
 
 def end_training(dist: DistributedContext) -> bool:

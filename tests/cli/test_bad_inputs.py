@@ -320,3 +320,16 @@ def test_quiet_keeps_warnings_and_results(tmp_path):
                  _matrix(tmp_path, GRAPH3), "--steps-per-day", "24", "--split", "1/1/1")
     assert result.exit_code == 0 and warnings_of(result)
     assert "missing share" in result.output  # what data info prints is a result
+
+
+def test_comparisons_never_reuse_runs_made_with_other_settings(tmp_path, teacher):
+    out = tmp_path / "cmp"
+    base = ["compare", "distill", "--teacher", teacher, "--losses", "none", "--seeds", "0",
+            "--out", out, "--set", "train.latency_batch=8", "--set", "train.latency_repeats=1"]
+    first = run(*base, "--set", "train.epochs=1")
+    assert first.exit_code == 0, first.output
+    again = run(*base, "--set", "train.epochs=1")  # same settings: reused
+    assert again.exit_code == 0 and "done earlier, reusing" in again.output
+    one_error(run(*base, "--set", "train.epochs=2"),
+              "holds a run with another configuration (train.epochs: 1 -> 2)",
+              "delete that folder")

@@ -36,9 +36,15 @@ class PeakMemory:
     ``/proc/self/statm``): :attr:`growth_mb` is the peak above the level at entry (``nan``
     where ``/proc`` is missing).
 
-    Example:
+    Example (a fresh anonymous mapping, so its pages cannot be ones the allocator already
+    holds):
+
+        >>> import mmap
         >>> with PeakMemory() as mem:
-        ...     _ = b"x" * (50 * 2**20)  # written, so resident
+        ...     block = mmap.mmap(-1, 50 * 2**20)
+        ...     for start in range(0, len(block), 4096):
+        ...         block[start] = 1  # touch every page, so it becomes resident
+        >>> block.close()
         >>> mem.growth_mb > 40 or mem.growth_mb != mem.growth_mb
         True
     """

@@ -7,7 +7,8 @@ from pygkd.bench.prune import bench_prune
 from pygkd.bench.scale import bench_scale
 from pygkd.bench.serve import bench_serve
 from pygkd.bench.spatial import bench_spatial
-from pygkd.bench.training import bench_compile, bench_precision, bench_product
+from pygkd.bench.training import bench_compile, bench_precision, bench_product, bench_recurrent
 
 __all__ = ["bench_compile", "bench_ddp", "bench_kd", "bench_models", "bench_precision",
-           "bench_product", "bench_prune", "bench_scale", "bench_serve", "bench_spatial"]
+           "bench_product", "bench_prune", "bench_recurrent", "bench_scale", "bench_serve",
+           "bench_spatial"]

@@ -26,12 +26,13 @@ from pygkd.data.download import default_data_dir
 from pygkd.data.preprocessing import adjacency_to_edges
 from pygkd.data.synthetic import make_synthetic_network
 from pygkd.nn.layers import FastChebConv
+from pygkd.nn.models.recurrent import RecurrentForecaster
 from pygkd.nn.models.stgcn import PRESETS, STGCN
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["bench_product", "bench_compile", "bench_precision", "los_loop_graph",
-           "use_slice_product"]
+__all__ = ["bench_product", "bench_compile", "bench_precision", "bench_recurrent",
+           "los_loop_graph", "use_slice_product", "reference_recurrent"]
 
 
 def los_loop_graph(data_dir: Path | None = None) -> tuple[Tensor, Tensor, int, str]:
@@ -122,6 +123,78 @@ def bench_product(batch: int = 50, repeats: int = 3, data_dir: Path | None = Non
         results[f"{name} (per-slice)"] = slow
         logger.info(f"| {name} | {fast:.4f} | {slow:.4f} | {slow / fast:.2f}x |")
     return results
+
+
+def reference_recurrent(model: RecurrentForecaster) -> RecurrentForecaster:
+    """A copy of a recurrent forecaster whose cell is PyG Temporal's own (PyG ``ChebConv`` /
+    ``GCNConv`` layers, the same weights) run on the folded edge list: pygkd's implementation
+    before its graph operators."""
+    from pygkd.compat import import_pyg_temporal
+    from pygkd.nn.models.recurrent import A3TGCNForecaster
+
+    recurrent = import_pyg_temporal().nn.recurrent
+    param = next(model.parameters())
+    reference = type(model).from_config(model.config()).to(param.device, param.dtype)
+    reference.load_state_dict(model.state_dict())
+    kind = type(model.cell).__name__  # GConvGRU, TGCN, A3TGCN, DCRNN
+    args = {"GConvGRU": (model.in_channels, model.hidden, model.K),
+            "TGCN": (model.in_channels, model.hidden),
+            "A3TGCN": (model.in_channels, model.hidden, model.n_in),
+            "DCRNN": (model.in_channels, model.hidden, model.K)}[kind]
+    cell = getattr(recurrent, kind)(*args).to(param.device, param.dtype)
+    cell.load_state_dict(model.cell.state_dict())  # type: ignore[union-attr]
+    if isinstance(reference, A3TGCNForecaster):
+        cell._base_tgcn.register_forward_hook(reference._collect)
+    reference.cell = cell
+    setattr(reference, "graph_operator",  # noqa: B010 (an instance override, on purpose)
+            lambda *args: None)
+    if kind == "GConvGRU":  # the folded loop of the base class
+        setattr(reference, "hidden_states",  # noqa: B010
+                types.MethodType(RecurrentForecaster.hidden_states, reference))
+    return reference
+
+
+def bench_recurrent(batch: int = 50, repeats: int = 3, data_dir: Path | None = None,
+                    device: str = "cpu") -> dict[str, float]:
+    """Training steps of recurrent students of about the STGCN student's size (``TGCN`` and
+    ``A3TGCN`` with 38 hidden channels, ``GConvGRU`` with 31) as pygkd runs them (one graph
+    operator per forward pass, one product per propagation) vs PyG Temporal's own layers on
+    the folded edge list (:func:`reference_recurrent`)."""
+    from pygkd.nn.models.registry import build_forecaster
+
+    dev = bench_device(device)
+    ei, ew, n, graph = los_loop_graph(data_dir)
+    off = ei[0] != ei[1]  # no self-loops, as the datasets give the graph (zero diagonal)
+    ei, ew = ei[:, off].to(dev), ew[off].to(dev)
+    x, y = _inputs(n, batch, dev)
+    logger.info(f"{graph}: {n} nodes, {ei.size(1):,} edges; batch {batch} (folded into "
+                f"{batch * n:,} nodes); best of {repeats}; {torch.get_num_threads()} threads; "
+                f"device {dev}")
+    results: dict[str, float] = {}
+    logger.info("\n| model | params | pygkd step (s) | PyG Temporal layers, edge list (s) | "
+                "speed-up | max |output diff| |")
+    logger.info("|---|---:|---:|---:|---:|---:|")
+    for name, hidden in (("tgcn", 38), ("a3tgcn", 38), ("gconvgru", 31)):
+        torch.manual_seed(0)
+        model = build_forecaster(name, n, hidden=hidden, K=3).to(dev)
+        assert isinstance(model, RecurrentForecaster)
+        reference = reference_recurrent(model)
+        fast = min(time_call(_graph_step(model, x, y, ei, ew), repeats, device=dev))
+        slow = min(time_call(_graph_step(reference, x, y, ei, ew), repeats, device=dev))
+        with torch.no_grad():
+            diff = float((model(x, ei, ew) - reference(x, ei, ew)).abs().max())
+        params = sum(p.numel() for p in model.parameters())
+        results[name], results[f"{name} (reference)"] = fast, slow
+        logger.info(f"| {name} | {params:,} | {fast:.3f} | {slow:.3f} | {slow / fast:.2f}x | "
+                    f"{diff:.1e} |")
+    return results
+
+
+def _graph_step(model: nn.Module, x: Tensor, y: Tensor, ei: Tensor,
+                ew: Tensor) -> Callable[[], None]:
+    opt = torch.optim.Adam(model.parameters())
+    return lambda: training_step(
+        model, opt, lambda: torch.mean((model(x, ei, ew)[:, 0, :, 0] - y) ** 2))
 
 
 def bench_compile(batch: int = 50, repeats: int = 5, data_dir: Path | None = None,

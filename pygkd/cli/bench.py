@@ -134,6 +134,17 @@ def product(batch: int, repeats: int, device: str | None = None) -> None:
     bench_product(batch, repeats, device=device or "auto")
 
 
+@bench.command()
+@click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@runtime_options(training=False)
+def recurrent(batch: int, repeats: int, device: str | None = None) -> None:
+    """Recurrent students' training steps: pygkd's graph products vs PyG Temporal's layers."""
+    from pygkd.bench import bench_recurrent
+
+    bench_recurrent(batch, repeats, device=device or "auto")
+
+
 @bench.command("compile")
 @click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)

@@ -31,13 +31,15 @@ def info(dataset: str, **kwargs: Any) -> None:
     kwargs["dataset"] = dataset
     cfg = data_config_from(data_overrides(kwargs))
     from pygkd.data.datasets import loader_options
+    from pygkd.data.inputs import available_inputs
     from pygkd.data.timing import horizon_label
 
     raw = load_dataset(cfg.name, cfg.root,
                        **loader_options(cfg.name, cfg.options, cfg.step, cfg.missing))
     prepared = ForecastDataset.from_traffic(
         raw, split=cfg.split, n_in=cfg.in_steps, n_out=cfg.out_steps,
-        horizons=tuple(cfg.horizons) if cfg.horizons else None, missing=cfg.missing)
+        horizons=tuple(cfg.horizons) if cfg.horizons else None, missing=cfg.missing,
+        inputs=cfg.inputs)
     speeds = raw.speeds[~missing_mask(raw.speeds, cfg.missing or raw.missing)]
     per_day = f"{raw.steps_per_day} a day" if raw.steps_per_day else "no day structure"
     step = _duration(raw.minutes_per_step)
@@ -53,6 +55,8 @@ def info(dataset: str, **kwargs: Any) -> None:
          + ", ".join(horizon_label(h, prepared.minutes_per_step) for h in prepared.horizons)),
         ("windows train/val/test", "/".join(f"{prepared.num_samples(s):,}"
                                             for s in ("train", "val", "test"))),
+        ("input channels", ", ".join(["forecast", *prepared.input_names])
+         + f" (--inputs may add: {', '.join(available_inputs(list(raw.channels)))})"),
         ("missing share", f"{raw.missing_share:.2%}"),
         ("value mean / std / min / max", f"{speeds.mean():.2f} / {speeds.std():.2f} / "
                                          f"{speeds.min():.2f} / {speeds.max():.2f}"),

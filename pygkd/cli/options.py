@@ -95,6 +95,10 @@ def data_options(with_dataset: bool = True) -> Callable:
             click.option("--step", default=None, metavar="STEP",
                          help="Sampling step of your own data, e.g. 5min, 1h, 7D (wins over "
                               "timestamps) [inferred; unknown without timestamps]."),
+            click.option("--inputs", default=None, metavar="NAME,NAME,...",
+                         help="Extra input channels besides the forecast quantity: "
+                              "time-of-day, day-of-week, or a channel of the data (PEMS08: "
+                              "flow, occupancy, speed) [none]."),
             click.option("--graph", type=click.Path(dir_okay=False), default=None,
                          help="Your own graph: 'from,to,cost' edge list or dense matrix CSV."),
             click.option("--graph-kind", type=click.Choice(["distance", "weight"]), default=None,
@@ -130,6 +134,9 @@ def data_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
         value = kwargs.pop(key, None)
         if value is not None:
             section[{"dataset": "name", "data_dir": "root"}.get(key, key)] = value
+    inputs = kwargs.pop("inputs", None)
+    if inputs is not None:
+        section["inputs"] = [v.strip() for v in str(inputs).split(",") if v.strip()]
     horizons = kwargs.pop("horizons", None)
     if horizons is not None:
         try:

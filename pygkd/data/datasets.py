@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,13 +112,14 @@ def load_forecast_dataset(
     name: str, root: str | Path | None = None, split: str | None = None,
     options: dict[str, Any] | None = None, n_in: int = 12, n_out: int = 9,
     horizons: tuple[int, ...] | None = None, missing: str | None = None,
-    step: str | None = None,
+    step: str | None = None, inputs: Sequence[str] = (),
 ) -> ForecastDataset:
     """Load a dataset by name and preprocess it into ``n_in``-in / ``n_out``-out windows (the
     paper's 12 / 9, Sec. 4.1). ``step`` is the sampling step of your own data (``5min``,
-    ``7D``); ``missing`` the missing-value policy (``zero`` / ``nan`` / ``none``)."""
+    ``7D``); ``missing`` the missing-value policy (``zero`` / ``nan`` / ``none``); ``inputs``
+    the extra input channels (:mod:`pygkd.data.inputs`)."""
     from pygkd.data.windows import ForecastDataset
 
     data = load_dataset(name, root, **loader_options(name, options, step, missing))
     return ForecastDataset.from_traffic(data, split=split, n_in=n_in, n_out=n_out,
-                                        horizons=horizons, missing=missing)
+                                        horizons=horizons, missing=missing, inputs=inputs)

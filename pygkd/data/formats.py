@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pygkd.data.loaders import steps_since_monday
 from pygkd.data.preprocessing import check_weight_matrix
 from pygkd.data.timing import steps_per_day_of
 from pygkd.data.traffic import TrafficData
@@ -110,7 +111,9 @@ def _traffic(name: str, frame: pd.DataFrame, minutes: float | None, adjacency: n
         adjacency=check_weight_matrix(adjacency, str(graph_path)),
         steps_per_day=steps_per_day_of(minutes), minutes_per_step=minutes,
         default_split="0.7/0.1/0.2", sensor_ids=[str(c) for c in frame.columns],
-        source=str(speeds_path), graph_source=str(graph_path))
+        source=str(speeds_path), graph_source=str(graph_path),
+        start_offset=steps_since_monday(
+            frame.index[0] if isinstance(frame.index, pd.DatetimeIndex) else None, minutes))
 
 
 def load_metr_format(speeds_path: Path, graph_path: Path, name: str = "metr-la"

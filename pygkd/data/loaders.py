@@ -29,7 +29,8 @@ from pygkd.data.preprocessing import (
 from pygkd.data.traffic import TrafficData
 from pygkd.errors import InputError
 
-__all__ = ["load_pemsd7m", "load_pems0x", "load_los_loop", "load_custom", "PEMS_CHANNELS"]
+__all__ = ["load_pemsd7m", "load_pems0x", "load_los_loop", "load_custom", "PEMS_CHANNELS",
+           "steps_since_monday"]
 
 PathLike = str | Path
 #: Channels of the PEMS0x ``.npz`` files (``data[..., channel]``).
@@ -110,7 +111,10 @@ def load_pems0x(
         npz_path: file with key ``data`` of shape ``[steps, nodes, channels]``.
         edges_path: ``from,to,cost`` CSV; the graph is made symmetric and the Gaussian kernel is
             applied to ``cost / 10000``.
-        channel: ``"flow"``, ``"occupancy"``, ``"speed"`` or a channel index (default: speed).
+        channel: ``"flow"``, ``"occupancy"``, ``"speed"`` or a channel index (default: speed):
+            the forecast quantity. The other channels are kept as
+            :attr:`~pygkd.data.TrafficData.channels` (by name, or ``channel<i>``), extra inputs
+            for ``--inputs``.
     """
     npz_path, edges_path = _require(Path(npz_path)), _require(Path(edges_path))
     try:
@@ -132,6 +136,9 @@ def load_pems0x(
             f"{data.shape[2]} (got {channel!r})"
         )
     speeds = data[:, :, index].astype(np.float64)
+    names = {i: n for n, i in PEMS_CHANNELS.items()}
+    channels = {names.get(i, f"channel{i}"): data[:, :, i].astype(np.float64)
+                for i in range(data.shape[2]) if i != index}
     distances, missing = edge_list_to_matrix(
         _read_csv(edges_path, "edge list"), speeds.shape[1], str(edges_path)
     )
@@ -144,6 +151,7 @@ def load_pems0x(
         source=str(npz_path),
         graph_source=str(edges_path),
         extra={"sigma2": sigma2, "epsilon": epsilon, "channel": channel},
+        channels=channels,
     )
 
 
@@ -174,19 +182,21 @@ def load_los_loop(root: PathLike) -> TrafficData:
     )
 
 
-def _split_time_column(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, float | None]:
+def _split_time_column(frame: pd.DataFrame, source: str
+                       ) -> tuple[pd.DataFrame, float | None, pd.Timestamp | None]:
     """Drop a leading timestamp / step column; infer the sampling step (minutes) from
-    timestamps (``None`` for step numbers or no time column)."""
+    timestamps, and give the first timestamp (``None`` for step numbers or no time
+    column)."""
     first = frame.columns[0]
     is_time = str(first).strip().lower() in _TIME_COLUMNS or not pd.api.types.is_numeric_dtype(
         frame[first]
     )
     if not is_time:
-        return frame, None
+        return frame, None, None
     column = frame[first]
     frame = frame.drop(columns=first)
     if pd.api.types.is_numeric_dtype(column):
-        return frame, None
+        return frame, None, None
     stamps = pd.to_datetime(column, errors="coerce")
     if stamps.isna().any():
         raise InputError(
@@ -196,7 +206,21 @@ def _split_time_column(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, 
     deltas = stamps.diff().dropna()
     if deltas.empty or (deltas <= pd.Timedelta(0)).any():
         raise InputError(f"{source}: expected increasing timestamps in column '{first}'")
-    return frame, deltas.mode().iloc[0].total_seconds() / 60.0
+    return frame, deltas.mode().iloc[0].total_seconds() / 60.0, stamps.iloc[0]
+
+
+def steps_since_monday(first: pd.Timestamp | None, minutes_per_step: float | None) -> int:
+    """Steps from the start of a Monday to the timestamp ``first`` (``0`` when either is
+    unknown), the phase of the calendar inputs.
+
+    Example:
+        >>> steps_since_monday(pd.Timestamp("2024-01-02 01:00"), 30.0)  # a Tuesday
+        50
+    """
+    if first is None or not minutes_per_step:
+        return 0
+    since = first - first.normalize() + pd.Timedelta(days=first.dayofweek)
+    return int(round(since.total_seconds() / 60.0 / minutes_per_step))
 
 
 def load_custom(
@@ -231,7 +255,7 @@ def load_custom(
     if graph_kind not in ("distance", "weight"):
         raise InputError(f"--graph-kind: expected 'distance' or 'weight' (got {graph_kind!r})")
     frame = _read_csv(speeds_path, "speeds")
-    frame, inferred = _split_time_column(frame, str(speeds_path))
+    frame, inferred, first_stamp = _split_time_column(frame, str(speeds_path))
     if frame.shape[1] == 0:
         raise InputError(f"{speeds_path}: expected one column per sensor (found none)")
     try:
@@ -274,4 +298,5 @@ def load_custom(
         sensor_ids=[str(c) for c in frame.columns],
         source=str(speeds_path),
         graph_source=str(graph_path),
+        start_offset=steps_since_monday(first_stamp, minutes),
     )

@@ -34,6 +34,11 @@ class TrafficData:
         default_split (str): the split used when none is given, e.g. ``"34/5/5"``.
         sensor_ids (list of str, optional): sensor names, in column order.
         source (str): where the speeds came from, for error messages.
+        channels (dict): other measured quantities per sensor and step, ``[steps, nodes]``
+            each by name (PEMS08's ``flow`` and ``occupancy`` when speed is forecast), usable
+            as extra input channels (``--inputs``); not forecast.
+        start_offset (int): steps from the start of a Monday to the first step, for the
+            calendar inputs (``0`` when the first timestamp is unknown).
     """
 
     name: str
@@ -48,6 +53,8 @@ class TrafficData:
     source: str = "speeds"
     graph_source: str = "graph"
     extra: dict = field(default_factory=dict)
+    channels: dict[str, np.ndarray] = field(default_factory=dict)
+    start_offset: int = 0
 
     def __post_init__(self) -> None:
         if self.speeds.ndim != 2:
@@ -81,6 +88,12 @@ class TrafficData:
             raise InputError(
                 f"{self.source}: {len(self.sensor_ids)} sensor ids for {self.num_nodes} columns"
             )
+        for key, values in self.channels.items():
+            if values.shape != self.speeds.shape:
+                raise InputError(f"{self.source}: channel {key!r} has shape {values.shape}, "
+                                 f"expected {self.speeds.shape} like the forecast quantity")
+            if np.isinf(values).any():
+                raise InputError(f"{self.source}: channel {key!r}: expected finite readings")
         self.adjacency = self.adjacency.astype(np.float64, copy=True)
         np.fill_diagonal(self.adjacency, 0.0)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from pygkd.compat import static_graph_temporal_signal_class
+from pygkd.data.inputs import CALENDAR_INPUTS, calendar_input, check_inputs
 from pygkd.data.preprocessing import ZScore, adjacency_to_edges, interpolate_missing
 from pygkd.data.traffic import TrafficData
 from pygkd.errors import InputError
@@ -34,6 +35,7 @@ __all__ = [
     "ForecastDataset",
     "SignalBatcher",
     "window_starts",
+    "extra_input",
 ]
 
 logger = logging.getLogger(__name__)
@@ -138,6 +140,19 @@ def range_starts(start: int, end: int, length: int, split: str = "split") -> np.
     return np.arange(start, end - length + 1)
 
 
+def extra_input(data: TrafficData, name: str, train_end: int, missing: str) -> np.ndarray:
+    """The extra input channel ``name`` of ``data`` as ``[steps, N]``: a measured channel
+    with its NaN interpolated (zeros kept; with ``missing='none'`` NaN is an error) and
+    z-scored with the statistics of steps ``[0, train_end)``, or a calendar covariate."""
+    if name not in data.channels:
+        return calendar_input(name, data.num_steps, data.num_nodes, data.steps_per_day,
+                              data.start_offset)
+    filled = interpolate_missing(data.channels[name], data.sensor_ids,
+                                 f"{data.source} ({name})",
+                                 missing="none" if missing == "none" else "nan")
+    return ZScore.fit(filled[:train_end]).transform(filled)
+
+
 def window_starts(first_day: int, num_days: int, steps_per_day: int, length: int) -> np.ndarray:
     """Start steps of all windows of ``length`` steps that stay inside one day.
 
@@ -158,11 +173,16 @@ def window_starts(first_day: int, num_days: int, steps_per_day: int, length: int
 class ForecastDataset:
     """A preprocessed dataset: normalised series, graph, and window starts per split.
 
-    Build it with :meth:`from_traffic`. Inputs are ``[B, n_in, N, 1]`` z-scored speeds and
-    targets ``[B, n_out, N]`` z-scored speeds; :attr:`scaler` turns them back to speeds.
+    Build it with :meth:`from_traffic`. Inputs are ``[B, n_in, N, C]``: channel 0 the
+    z-scored speeds (the forecast quantity), channels ``1 .. C-1`` the extra inputs
+    :attr:`input_names` (:mod:`pygkd.data.inputs`); targets are ``[B, n_out, N]`` z-scored
+    speeds; :attr:`scaler` turns them back to speeds.
 
     Args:
         series (Tensor): ``[steps, N]`` z-scored, interpolated speeds.
+        extra_inputs (Tensor, optional): ``[steps, N, C - 1]`` the extra input channels
+            (measured ones z-scored with the training part's statistics, calendar ones in
+            ``[0, 1)``); ``None`` for speeds only.
         edge_index (Tensor): ``[2, E]``; edge_weight (Tensor): ``[E]``.
         starts (dict): window start steps per split.
         scaler (ZScore): the training split's statistics.
@@ -182,16 +202,21 @@ class ForecastDataset:
     sensor_ids: list[str] | None = None
     horizons: tuple[int, ...] = (3, 6, 9)
     split_steps: tuple[tuple[int, int], ...] | None = None
+    extra_inputs: Tensor | None = None
+    input_names: tuple[str, ...] = ()
 
     @classmethod
     def from_traffic(
         cls, data: TrafficData, split: str | None = None, n_in: int = 12, n_out: int = 9,
         horizons: tuple[int, ...] | None = None, missing: str | None = None,
+        inputs: Sequence[str] = (),
     ) -> ForecastDataset:
         """Fill missing readings (``missing``: ``zero`` zeros and NaN, ``nan`` NaN only,
         ``none`` nothing; default: the dataset's), split, z-score with training statistics,
         and index windows of ``n_in + n_out`` steps. ``horizons``: the steps evaluated
-        (default: 3 / 6 / 9 where they fit)."""
+        (default: 3 / 6 / 9 where they fit). ``inputs``: extra input channels, by name (the
+        data's :attr:`~pygkd.data.TrafficData.channels`, ``time-of-day``, ``day-of-week``;
+        a measured channel's NaN are interpolated, its zeros kept)."""
         from pygkd.data.timing import check_horizons, default_horizons
 
         if n_in < 1 or n_out < 1:
@@ -203,6 +228,11 @@ class ForecastDataset:
                                      missing=missing or data.missing)
         scaler = ZScore.fit(filled[: bounds[0][1]])
         series = torch.from_numpy(scaler.transform(filled).astype(np.float32))
+        names = check_inputs(inputs, list(data.channels), data.source)
+        extra = [extra_input(data, name, bounds[0][1], missing or data.missing)
+                 for name in names]
+        extra_inputs = torch.from_numpy(np.stack(extra, axis=-1).astype(np.float32)) \
+            if extra else None
         length = n_in + n_out
         within_days = days is not None and data.steps_per_day is not None \
             and data.steps_per_day >= length and data.within_day_windows
@@ -238,6 +268,8 @@ class ForecastDataset:
             sensor_ids=list(data.sensor_ids) if data.sensor_ids is not None else None,
             horizons=horizons,
             split_steps=tuple(bounds),
+            extra_inputs=extra_inputs,
+            input_names=tuple(names),
         )
 
     @classmethod
@@ -246,7 +278,8 @@ class ForecastDataset:
                     name: str = "signal") -> ForecastDataset:
         """A dataset from a PyG Temporal ``StaticGraphTemporalSignal`` of sliding windows.
 
-        Snapshot features are windows ``[N, F, T]`` (channel 0 is the forecast quantity) or
+        Snapshot features are windows ``[N, F, T]`` (channel 0 is the forecast quantity,
+        channels ``1 .. F-1`` extra inputs named ``channel1`` ...) or
         lags as features ``[N, L]`` (oldest first); targets are the next step ``[N]`` or
         steps ``[N, H]``. Consecutive snapshots must be windows one step apart of one series
         (as PyG Temporal's loaders make them); the series is rebuilt from them and split by
@@ -278,16 +311,20 @@ class ForecastDataset:
         if x.ndim != 4 or y.ndim != 3 or y.shape[:2] != x.shape[:2]:
             raise InputError(f"signal: expected features [N, F, T] or [N, L] and targets [N] or "
                              f"[N, H] (got {feats[0].shape} and {targets[0].shape})")
-        if x.shape[2] > 1:
-            logger.warning(f"signal: {x.shape[2]} feature channels; channel 0 is used")
         window = x[:, :, 0, :]  # [S, N, T]
-        slides = np.allclose(window[1:, :, :-1], window[:-1, :, 1:], equal_nan=True) and \
+        slides = np.allclose(x[1:, :, :, :-1], x[:-1, :, :, 1:], equal_nan=True) and \
             np.allclose(window[1:, :, -1], y[:-1, :, 0], equal_nan=True)
         if not slides:
             raise InputError("signal: the snapshots are not sliding windows one step apart of "
                              "one series (snapshot k+1 must repeat snapshot k shifted by one "
                              "step, its last input being k's first target)")
         series = np.concatenate([window[0].T, window[1:, :, -1], y[-1].T])  # [T + S - 1 + H, N]
+        # channels 1.. are extra inputs; their last H steps are never a window's input
+        channels = {}
+        for c in range(1, x.shape[2]):
+            seen = np.concatenate([x[0, :, c].T, x[1:, :, c, -1]])  # [T + S - 1, N]
+            tail = np.repeat(seen[-1:], y.shape[2], axis=0)
+            channels[f"channel{c}"] = np.concatenate([seen, tail])
         nodes = series.shape[1]
         adjacency = np.zeros((nodes, nodes))
         index = np.asarray(signal.edge_index, dtype=np.int64)
@@ -298,9 +335,9 @@ class ForecastDataset:
         data = TrafficData(name=name, speeds=series, adjacency=adjacency,
                            steps_per_day=steps_per_day_of(minutes), minutes_per_step=minutes,
                            default_split=split, missing=missing, source=name,
-                           graph_source=f"{name} edges")
+                           graph_source=f"{name} edges", channels=channels)
         return cls.from_traffic(data, split, n_in=window.shape[2], n_out=y.shape[2],
-                                horizons=horizons, missing=missing)
+                                horizons=horizons, missing=missing, inputs=list(channels))
 
     @property
     def split_text(self) -> str:
@@ -313,6 +350,11 @@ class ForecastDataset:
     @property
     def num_nodes(self) -> int:
         return int(self.series.size(1))
+
+    @property
+    def in_channels(self) -> int:
+        """Input channels :math:`C` of a window: the forecast quantity and the extra inputs."""
+        return 1 + len(self.input_names)
 
     def num_samples(self, split: str) -> int:
         return int(self._starts(split).numel())
@@ -337,20 +379,39 @@ class ForecastDataset:
         dtype = dtype or self.series.dtype
         if self.series.device == device and self.series.dtype == dtype:
             return self
+        extra = None if self.extra_inputs is None else self.extra_inputs.to(device, dtype)
         return dataclasses.replace(
             self, series=self.series.to(device, dtype), edge_index=self.edge_index.to(device),
-            edge_weight=self.edge_weight.to(device, dtype))
+            edge_weight=self.edge_weight.to(device, dtype), extra_inputs=extra)
 
     def batch(self, split: str, index: Tensor) -> tuple[Tensor, Tensor]:
-        """Windows ``index`` of ``split`` as ``(x [B, n_in, N, 1], y [B, n_out, N])``, on the
-        series' device and in its dtype.
+        """Windows ``index`` of ``split`` as ``(x [B, n_in, N, C], y [B, n_out, N])``, on the
+        series' device and in its dtype (``C`` = :attr:`in_channels`).
 
         One gather on the series: ``series[start + arange(n_in + n_out)]``.
         """
         start = self._starts(split)[index.cpu()].to(self.series.device)
         steps = start[:, None] + torch.arange(self.n_in + self.n_out, device=start.device)
         window = self.series[steps]  # [B, n_in + n_out, N]
-        return window[:, : self.n_in, :, None], window[:, self.n_in :]
+        x = window[:, : self.n_in, :, None]
+        if self.extra_inputs is not None:
+            x = torch.cat([x, self.extra_inputs[steps[:, : self.n_in]]], dim=-1)
+        return x, window[:, self.n_in :]
+
+    def future_inputs(self, split: str, index: Tensor, horizon: int) -> Tensor | None:
+        """The extra inputs of the ``horizon`` steps after windows ``index`` of ``split``, as
+        far as they are known when forecasting: ``[B, horizon, N, C - 1]`` with the calendar
+        inputs' true values and the measured ones held at their last input value (no
+        measured value of the forecast period is used); ``None`` without extra inputs."""
+        if self.extra_inputs is None:
+            return None
+        start = self._starts(split)[index.cpu()].to(self.series.device)
+        steps = start[:, None] + self.n_in + torch.arange(horizon, device=start.device)
+        future = self.extra_inputs[steps.clamp_max(self.series.size(0) - 1)]
+        held = self.extra_inputs[start + self.n_in - 1][:, None].expand_as(future)
+        calendar = torch.tensor([name in CALENDAR_INPUTS for name in self.input_names],
+                                device=future.device)
+        return torch.where(calendar, future, held)
 
     def shuffled_order(self, split: str, generator: torch.Generator | None = None,
                        limit: int | None = None) -> Tensor:
@@ -385,11 +446,11 @@ class ForecastDataset:
     def signal(self, split: str):  # type: ignore[no-untyped-def]
         """The windows of ``split`` as a PyG Temporal ``StaticGraphTemporalSignal``.
 
-        Snapshot ``k`` has ``x`` of shape ``[N, 1, n_in]`` and ``y`` of shape ``[N, n_out]``,
+        Snapshot ``k`` has ``x`` of shape ``[N, C, n_in]`` and ``y`` of shape ``[N, n_out]``,
         the layout of PyG Temporal's own traffic datasets (``METRLADatasetLoader``).
         """
         x, y = self.batch(split, torch.arange(self.num_samples(split)))
-        features = x.permute(0, 2, 3, 1).cpu().numpy()  # [S, N, 1, n_in]
+        features = x.permute(0, 2, 3, 1).cpu().numpy()  # [S, N, C, n_in]
         targets = y.permute(0, 2, 1).cpu().numpy()  # [S, N, n_out]
         cls = static_graph_temporal_signal_class()
         return cls(

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from pygkd.deploy.module import ForecastModule
 from pygkd.errors import InputError
+from pygkd.nn.models.stgcn import STGCN
 
 __all__ = ["FORMATS", "export_forecaster", "onnx_session", "quantize_onnx", "example_input"]
 
@@ -82,6 +83,12 @@ def export_forecaster(module: ForecastModule, fmt: str, out: Path) -> Path:
     """
     if fmt not in FORMATS:
         raise InputError(f"--format: expected one of {', '.join(FORMATS)} (got {fmt!r})")
+    if not isinstance(module.model, STGCN):
+        from pygkd.nn.models.registry import model_family
+
+        raise InputError(f"export writes STGCN forecasters; a {model_family(module.model)} "
+                         "model (a PyG Temporal cell) is not exported yet: run it in Python "
+                         "with 'pygkd predict' or pygkd.deploy.Forecaster")
     module = module.eval()
     x = example_input(module)
     batch = torch.export.Dim("batch", min=1, max=1_000_000)

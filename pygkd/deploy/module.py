@@ -124,6 +124,11 @@ def load_forecast_module(path: Path, horizon: int | None = None,
         raise InputError(f"{path}: checkpoint not found (give a model.pt or a run folder)")
     model, payload = load_model(path)
     saved = payload.get("data", {})
+    if saved.get("inputs"):
+        raise InputError(f"{path}: the model reads extra inputs ({', '.join(saved['inputs'])}) "
+                         "besides the forecast quantity; predict and export take readings of "
+                         "the forecast quantity only, so they run models trained without "
+                         "--inputs (evaluate and plot run this one)")
     graph = payload.get("graph")
     if graph is not None and saved.get("scaler") and saved.get("sensor_ids"):
         edge_index, edge_weight = graph["edge_index"], graph["edge_weight"]

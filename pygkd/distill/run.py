@@ -19,6 +19,7 @@ from pygkd.train.evaluate import evaluate_model
 from pygkd.train.runs import (
     build_dataset,
     build_model,
+    check_input_channels,
     checkpoint_data_config,
     data_info,
     end_training,
@@ -62,6 +63,7 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
         if dataset.num_nodes != model.num_nodes:
             raise InputError(f"{path}: the teacher has {model.num_nodes} nodes but the "
                              f"data have {dataset.num_nodes}")
+        check_input_channels(model, dataset, f"{path} (teacher)")
         saved_scaler = saved.get("data", {}).get("scaler")
         if saved_scaler and abs(saved_scaler["mean"] - dataset.scaler.mean) > 1e-6 * max(
                 1.0, abs(saved_scaler["mean"])):
@@ -69,7 +71,8 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
                              "data (another split or dataset) than the first teacher")
     device, dist = start_runtime(config.device)
     out_dir = start_run_dir(config, out_dir, fresh, dist)
-    student = build_model(config, dataset.num_nodes, n_in=dataset.n_in)
+    student = build_model(config, dataset.num_nodes, n_in=dataset.n_in,
+                          in_channels=dataset.in_channels)
     s_params = sum(p.numel() for p in student.parameters())
     for path, (model, _) in zip(paths, loaded, strict=True):
         t_params = sum(p.numel() for p in model.parameters())

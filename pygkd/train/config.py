@@ -28,7 +28,7 @@ from pygkd.train.recipes import yaml_value
 __all__ = ["DataConfig", "ModelConfig", "TrainConfig", "DistillConfig", "PruneConfig",
            "RunConfig",
            "load_recipe",
-           "apply_overrides", "parse_blocks"]
+           "apply_overrides", "parse_blocks", "config_changes"]
 
 T = TypeVar("T")
 
@@ -53,7 +53,9 @@ class DataConfig:
     output steps evaluated (default: 3 / 6 / 9 where they fit, else up to three evenly spaced
     steps ending at ``out_steps``); ``missing``: ``zero`` / ``nan`` / ``none`` (default:
     ``zero``, the paper's, for traffic speeds); ``step``: the sampling step of your own data
-    (``5min``, ``7D``; wins over timestamps)."""
+    (``5min``, ``7D``; wins over timestamps); ``inputs``: extra input channels besides the
+    forecast quantity (``time-of-day``, ``day-of-week``, PEMS08's ``flow`` / ``occupancy``;
+    :mod:`pygkd.data.inputs`)."""
 
     name: str = "synthetic"
     root: str | None = None
@@ -64,6 +66,7 @@ class DataConfig:
     horizons: list[PositiveInt] | None = None
     missing: Literal["zero", "nan", "none"] | None = None
     step: str | None = None
+    inputs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -364,3 +367,32 @@ def load_recipe(path: Path | str | None, overrides: Sequence[str] = ()) -> RunCo
         path = resolve_recipe(path)
         raw = read_yaml(path)
     return RunConfig.from_dict(apply_overrides(raw, overrides), str(path or "recipe"))
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def config_changes(saved: dict[str, Any], new: dict[str, Any],
+                   ignore: tuple[str, ...] = ()) -> str:
+    """What differs between two run configurations (``to_dict()`` form), for people:
+    ``"train.epochs: 1 -> 2"`` (up to three keys), or ``""``. ``device`` may differ, and keys
+    starting with an ``ignore`` prefix; a key an older pygkd did not write counts as unchanged
+    while the new value is an empty default (``None``, ``[]``, ``{}``).
+
+    Example:
+        >>> config_changes({"seed": 0, "train": {"epochs": 1}}, {"seed": 0, "inputs": [],
+        ...                 "train": {"epochs": 2}})
+        'train.epochs: 1 -> 2'
+    """
+    old, now = _flat(saved), _flat(new)
+    changed = [k for k in sorted(set(old) | set(now))
+               if k != "device" and not k.startswith(ignore) and old.get(k) != now.get(k)
+               and not (k not in old and now.get(k) in (None, [], {}))]
+    shown = "; ".join(f"{k}: {old.get(k)!r} -> {now.get(k)!r}" for k in changed[:3])
+    return shown + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")

@@ -24,17 +24,22 @@ __all__ = [
 
 
 def autoregressive_forecast(
-    step: Callable[[Tensor], Tensor], x: Tensor, horizon: int
+    step: Callable[[Tensor], Tensor], x: Tensor, horizon: int, future: Tensor | None = None
 ) -> Tensor:
     """Forecast ``horizon`` steps with a one-step model (paper Fig. 2).
 
     Each prediction is appended as the newest input step and the oldest step is dropped.
+    With extra input channels (``C > 1``) the appended step takes them from ``future``, or,
+    without it, repeats the last input step's.
 
     Args:
         step: maps ``x [B, T, N, C]`` to the next step ``[B, 1, N, 1]`` (channel 0 is the
             forecast quantity).
         x (Tensor): ``[B, T, N, C]`` input window.
         horizon (int): number of steps :math:`H`.
+        future (Tensor, optional): ``[B, H, N, C - 1]`` the extra inputs of the forecast
+            steps, where they are known in advance
+            (:meth:`~pygkd.data.ForecastDataset.future_inputs`).
 
     Returns:
         Tensor: ``[B, H, N]``.
@@ -45,11 +50,12 @@ def autoregressive_forecast(
         [1.0, 2.0, 3.0]
     """
     outputs = []
-    for _ in range(horizon):
+    for h in range(horizon):
         nxt = step(x)  # [B, 1, N, 1]
         outputs.append(nxt[:, 0, :, 0])
         if x.size(-1) > 1:
-            nxt = torch.cat([nxt, x[:, -1:, :, 1:]], dim=-1)
+            extra = x[:, -1:, :, 1:] if future is None else future[:, h : h + 1]
+            nxt = torch.cat([nxt, extra], dim=-1)
         x = torch.cat([x[:, 1:], nxt], dim=1)
     return torch.stack(outputs, dim=1)
 
@@ -66,8 +72,10 @@ def forecast_split(
     dataset = dataset.to(*_model_place(model))
     ei, ew = dataset.edge_index, dataset.edge_weight
     preds, truths = [], []
-    for x, y in dataset.batches(split, batch_size, limit=limit):
-        preds.append(autoregressive_forecast(lambda z: model(z, ei, ew), x, horizon).cpu())
+    for x, y, index in dataset.batches(split, batch_size, limit=limit, with_index=True):
+        future = dataset.future_inputs(split, index, horizon)
+        preds.append(autoregressive_forecast(lambda z: model(z, ei, ew), x, horizon,
+                                             future).cpu())
         truths.append(y[:, :horizon].cpu())
     model.train(was_training)
     scale = dataset.scaler

@@ -29,7 +29,7 @@ from pygkd.nn.models.stgcn import STGCN, resolve_blocks
 from pygkd.runtime.device import resolve_device
 from pygkd.runtime.distributed import DistributedContext, start_runtime
 from pygkd.train.checkpoint import cpu_state, load_model, save_checkpoint
-from pygkd.train.config import DataConfig, RunConfig, validated
+from pygkd.train.config import DataConfig, RunConfig, config_changes, validated
 from pygkd.train.evaluate import (
     count_flops,
     count_parameters,
@@ -42,7 +42,7 @@ from pygkd.train.trainer import Trainer, place_model
 __all__ = ["build_dataset", "build_model", "run_train", "run_evaluate", "model_summary",
            "write_json", "prepare_run_dir", "start_run_dir", "end_training", "finish_run",
            "data_info", "evaluation_metrics", "checkpoint_data_config", "ensure_writable",
-           "check_same_config", "reuse_finished", "REUSE_IGNORES"]
+           "check_same_config", "reuse_finished", "REUSE_IGNORES", "check_input_channels"]
 
 
 def ensure_writable(path: Path, option: str) -> Path:
@@ -75,7 +75,7 @@ def build_dataset(cfg: DataConfig) -> ForecastDataset:
     return load_forecast_dataset(cfg.name, cfg.root, cfg.split, cfg.options,
                                  n_in=cfg.in_steps, n_out=cfg.out_steps,
                                  horizons=tuple(cfg.horizons) if cfg.horizons else None,
-                                 missing=cfg.missing, step=cfg.step)
+                                 missing=cfg.missing, step=cfg.step, inputs=cfg.inputs)
 
 
 def build_model(config: RunConfig, num_nodes: int, n_in: int = 12,
@@ -98,6 +98,17 @@ def build_model(config: RunConfig, num_nodes: int, n_in: int = 12,
             raise InputError(f"model ({m.name}): {err}") from None
 
 
+def check_input_channels(model: nn.Module, dataset: ForecastDataset, source: str) -> None:
+    """One line when ``model`` reads another number of input channels than ``dataset``'s
+    windows carry (the forecast quantity and the extra ``--inputs``)."""
+    expected = int(getattr(model, "in_channels", dataset.in_channels))
+    if expected != dataset.in_channels:
+        given = ", ".join(dataset.input_names) or "none"
+        raise InputError(f"{source}: the model reads {expected} input channel(s) but the data "
+                         f"give {dataset.in_channels} (the forecast quantity and --inputs: "
+                         f"{given}); use the inputs it was trained with")
+
+
 def checkpoint_data_config(payload: dict[str, Any],
                            overrides: dict[str, Any] | None = None) -> DataConfig:
     """The dataset a checkpoint's model was trained on (the one place a run's data are
@@ -108,10 +119,10 @@ def checkpoint_data_config(payload: dict[str, Any],
                             "split": saved.get("split"),
                             "options": dict(saved.get("options", {}) or {})}
     for key, legacy in (("in_steps", "n_in"), ("out_steps", "n_out"), ("horizons", None),
-                        ("missing", None), ("step", None)):
+                        ("missing", None), ("step", None), ("inputs", None)):
         value = saved.get(key, saved.get(legacy) if legacy else None)
         if value is not None:
-            base[key] = list(value) if key == "horizons" else value
+            base[key] = list(value) if key in ("horizons", "inputs") else value
     section = dict(overrides or {})
     if "name" in section and section["name"] != base["name"]:
         base["options"] = {}
@@ -138,6 +149,7 @@ def data_info(cfg: DataConfig, dataset: ForecastDataset) -> dict[str, Any]:
         "split_days": list(dataset.split_days) if dataset.split_days is not None else None,
         "split_steps": [list(b) for b in dataset.split_steps or ()],
         "horizons": list(dataset.horizons), "missing": cfg.missing, "step": cfg.step,
+        "inputs": list(dataset.input_names),
         "scaler": {"mean": dataset.scaler.mean, "std": dataset.scaler.std},
         "minutes_per_step": dataset.minutes_per_step, "n_in": dataset.n_in,
         "n_out": dataset.n_out, "sensor_ids": dataset.sensor_ids,
@@ -213,15 +225,6 @@ def start_run_dir(config: RunConfig, out_dir: Path, fresh: bool,
     return out_dir
 
 
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
-
-
 def check_same_config(config: RunConfig, out_dir: Path, ignore: tuple[str, ...] = (),
                       hint: str = "give another --out, or --fresh to start it again") -> None:
     """Refuse to continue a run folder that holds another configuration (a resumed run, or
@@ -232,13 +235,10 @@ def check_same_config(config: RunConfig, out_dir: Path, ignore: tuple[str, ...] 
     saved_file = Path(out_dir) / "config.yaml"
     if not saved_file.is_file():
         return
-    saved, new = _flat(read_yaml(saved_file, "run configuration")), _flat(config.to_dict())
-    changed = [k for k in sorted(set(saved) | set(new))
-               if k != "device" and not k.startswith(ignore) and saved.get(k) != new.get(k)]
-    if changed:
-        shown = "; ".join(f"{k}: {saved.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
-        more = f" and {len(changed) - 3} more" if len(changed) > 3 else ""
-        raise InputError(f"{out_dir}: holds a run with another configuration ({shown}{more}); "
+    changes = config_changes(read_yaml(saved_file, "run configuration"), config.to_dict(),
+                             ignore)
+    if changes:
+        raise InputError(f"{out_dir}: holds a run with another configuration ({changes}); "
                          f"{hint}")
 
 
@@ -274,7 +274,8 @@ def run_train(config: RunConfig, out_dir: Path, fresh: bool = False, progress: b
     device, dist = start_runtime(config.device)
     out_dir = start_run_dir(config, out_dir, fresh, dist)
     dataset = dataset or build_dataset(config.data)
-    model = build_model(config, dataset.num_nodes, n_in=dataset.n_in)
+    model = build_model(config, dataset.num_nodes, n_in=dataset.n_in,
+                        in_channels=dataset.in_channels)
     meta = {"run": config.to_dict(), "model_config": model.config(),
             "data": data_info(config.data, dataset)}
     trainer = Trainer(model, dataset, config.train, out_dir, seed=config.seed, meta=meta,
@@ -312,6 +313,7 @@ def run_evaluate(checkpoint: Path, data: DataConfig | None = None,
             f"{checkpoint}: the model has {model.num_nodes} nodes but dataset {cfg.name!r} has "
             f"{dataset.num_nodes}"
         )
+    check_input_channels(model, dataset, str(checkpoint))
     dataset = dataset.to(where)
     model = place_model(model, where, dataset.edge_index, dataset.edge_weight)
     metrics = evaluation_metrics(model, dataset, 200, latency_batch, latency_repeats)

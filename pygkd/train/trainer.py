@@ -31,7 +31,7 @@ from pygkd.runtime.device import resolve_device
 from pygkd.runtime.distributed import DistributedContext, shard_batch
 from pygkd.runtime.precision import Precision
 from pygkd.train.checkpoint import cpu_state, load_checkpoint, save_checkpoint
-from pygkd.train.config import TrainConfig
+from pygkd.train.config import TrainConfig, config_changes
 from pygkd.train.evaluate import forecast_split
 
 logger = logging.getLogger(__name__)
@@ -168,10 +168,13 @@ class Trainer:
         if not self.last_path.exists():
             return False
         payload = load_checkpoint(self.last_path)
-        if _identity(payload.get("meta", {}).get("run")) != _identity(self.meta.get("run")):
+        saved, new = payload.get("meta", {}).get("run"), self.meta.get("run")
+        changes = config_changes(saved, new) if isinstance(saved, dict) and \
+            isinstance(new, dict) else ("" if saved == new else "another run")
+        if changes:
             raise InputError(
-                f"{self.out_dir}: holds a run with a different configuration; choose another "
-                "--out folder or pass --fresh to start over"
+                f"{self.out_dir}: holds a run with a different configuration ({changes}); "
+                "choose another --out folder or pass --fresh to start over"
             )
         self.model.load_state_dict(payload["model_state"])
         self.best_state = payload["best_state"]
@@ -300,13 +303,6 @@ class Trainer:
                 f"{val:.3f}{' *' if improved else ''}  ({time.perf_counter() - start:.1f}s)")
         self.model.load_state_dict(self.best_state)
         return self.state
-
-
-def _identity(run: Any) -> Any:
-    """What must match to resume a run: its configuration less where it runs."""
-    if not isinstance(run, dict):
-        return run
-    return {k: v for k, v in run.items() if k != "device"}
 
 
 def _to_cpu(value: Any) -> Any:

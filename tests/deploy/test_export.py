@@ -88,6 +88,22 @@ def test_export_refuses_bad_arguments(trained, tmp_path):
     assert result.exit_code == 2 and "checkpoint not found" in result.output
 
 
+def test_other_families_predict_in_python_and_refuse_export_in_one_line(tmp_path):
+    from tests.deploy.conftest import TINY
+
+    run = tmp_path / "gru"
+    result = invoke("train", "--model", "gconvgru", "--hidden", "8", "--out", run, *TINY)
+    assert result.exit_code == 0, result.output
+    result = invoke("export", run, "--out", tmp_path / "gru.onnx")
+    assert result.exit_code == 2
+    assert "a gconvgru model (a PyG Temporal cell) is not exported yet" in result.output
+    csv = tmp_path / "readings.csv"
+    assert invoke("data", "export", "synthetic", *DATA, "--out", csv).exit_code == 0
+    result = invoke("predict", run, "--input", csv)
+    assert result.exit_code == 0, result.output
+    assert len([line for line in result.output.splitlines() if line.strip()]) >= 9
+
+
 def test_serving_benchmark_rows_agree_with_eager_and_evaluate(trained, caplog):
     import json
 

@@ -47,16 +47,55 @@ def test_recurrent_states_match_pyg_temporal_cell():
     from pygkd.compat import import_pyg_temporal
 
     ei, ew = toy_graph(5)
-    model = _model("gconvgru", nodes=5)
-    x = torch.randn(2, 12, 5, 1)
-    states = model.hidden_states(x, ei, ew)
-    cell = model.cell
+    model = _model("gconvgru", nodes=5).double()
+    x = torch.randn(2, 12, 5, 1, dtype=torch.float64)
+    states = model.hidden_states(x, ei, ew.double())
+    grads = torch.autograd.grad(states.square().sum(), list(model.cell.parameters()))
+    # PyG Temporal's own cell (PyG ChebConv layers) with the same weights, window by window
+    cell = import_pyg_temporal().nn.recurrent.GConvGRU(1, 8, 2).double()
+    cell.load_state_dict(model.cell.state_dict())
+    expected = []
     for b in range(2):
-        h = torch.zeros(5, 8)
+        h, steps = torch.zeros(5, 8, dtype=torch.float64), []
         for t in range(12):
-            h = cell(x[b, t], ei, ew, h)
-            assert torch.allclose(states[b, t], h, atol=1e-5)
-    assert isinstance(cell, import_pyg_temporal().nn.recurrent.GConvGRU)
+            h = cell(x[b, t], ei, ew.double(), h)
+            steps.append(h)
+        expected.append(torch.stack(steps))
+    expected = torch.stack(expected)
+    assert torch.allclose(states, expected, atol=1e-10)
+    ref = torch.autograd.grad(expected.square().sum(), list(cell.parameters()))
+    assert all(torch.allclose(g, r, atol=1e-8) for g, r in zip(grads, ref, strict=True))
+    assert isinstance(model.cell, import_pyg_temporal().nn.recurrent.GConvGRU)
+    assert all(conv.cached_operator is None for conv in model.cell.modules()
+               if hasattr(conv, "cached_operator"))  # nothing kept between calls
+
+
+@pytest.mark.parametrize("name", ["tgcn", "a3tgcn"])
+@pytest.mark.parametrize("self_loops", [False, True])
+def test_gcn_cells_match_pyg_temporal_cell(name, self_loops):
+    """TGCN / A3TGCN apply GCN's normalised adjacency by one product per call: outputs and
+    gradients equal PyG Temporal's own cell (PyG ``GCNConv``, same weights) on each window,
+    with or without self-loops in the graph (GCN keeps their weights)."""
+    from pygkd.bench.training import reference_recurrent
+
+    ei, ew = toy_graph(5)
+    if self_loops:
+        ei = torch.cat([ei, torch.tensor([[2], [2]])], dim=1)
+        ew = torch.cat([ew, torch.tensor([0.3])])
+    model = _model(name, nodes=5).double()
+    x = torch.randn(3, 12, 5, 1, dtype=torch.float64)
+    states = model.hidden_states(x, ei, ew.double())
+    params = [p for p in model.cell.parameters() if p.dim() > 1]  # the GCN and GRU weights
+    grads = torch.autograd.grad(states.square().sum(), params)
+    reference = reference_recurrent(model)
+    assert not any(hasattr(m, "cached_operator") for m in reference.cell.modules())
+    expected = torch.cat([reference.hidden_states(x[b : b + 1], ei, ew.double())
+                          for b in range(3)])  # each window alone
+    assert torch.allclose(states, expected, atol=1e-10)
+    ref_params = [p for p in reference.cell.parameters() if p.dim() > 1]
+    ref = torch.autograd.grad(expected.square().sum(), ref_params)
+    assert all(torch.allclose(g, r, atol=1e-8) for g, r in zip(grads, ref, strict=True))
+    assert all(m.cached_operator is None for m in model.fast_layers)  # none kept after
 
 
 def test_parameter_counts():

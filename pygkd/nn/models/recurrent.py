@@ -15,11 +15,14 @@ feeds a linear read-out :math:`H \to 1`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from pygkd.nn.layers import FastChebConv, FastGCNConv, GraphOperator, gcn_operator
 from pygkd.typing import OptTensor
 
 __all__ = ["RecurrentForecaster", "GConvGRUForecaster", "TGCNForecaster", "DCRNNForecaster",
@@ -40,6 +43,19 @@ def batched_graph(edge_index: Tensor, edge_weight: OptTensor, batch: int, num_no
     index = (edge_index.unsqueeze(1) + offsets.view(1, -1, 1)).reshape(2, -1)
     weight = None if edge_weight is None else edge_weight.repeat(batch)
     return index, weight
+
+
+def fast_gcn_layers(tgcn: nn.Module) -> nn.Module:
+    """PyG Temporal's ``TGCN`` cell ``tgcn`` with its three ``GCNConv`` layers replaced, in
+    place, by :class:`~pygkd.nn.layers.FastGCNConv` twins (same settings and weights)."""
+    for name in ("conv_z", "conv_r", "conv_h"):
+        old = getattr(tgcn, name)
+        fast = FastGCNConv(old.in_channels, old.out_channels, improved=old.improved,
+                           cached=old.cached, add_self_loops=old.add_self_loops,
+                           normalize=old.normalize, bias=old.bias is not None)
+        fast.load_state_dict(old.state_dict())
+        setattr(tgcn, name, fast)
+    return tgcn
 
 
 class RecurrentForecaster(nn.Module):
@@ -82,15 +98,44 @@ class RecurrentForecaster(nn.Module):
         """One step of the cell: ``x [B*N, C]`` and state ``h [B*N, H]`` -> new state."""
         return self.cell(x, edge_index, edge_weight, h)
 
+    def graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+                       like: Tensor) -> GraphOperator | None:
+        """The ``N``-node operator the cell's fast layers (:attr:`fast_layers`) apply, built
+        once per forward pass in ``like``'s dtype and device; ``None`` (the default): the cell
+        runs its own message passing on the folded graph."""
+        return None
+
+    @property
+    def fast_layers(self) -> list[FastChebConv | FastGCNConv]:
+        """The cell's layers that apply :meth:`graph_operator` (``FastChebConv``,
+        ``FastGCNConv``)."""
+        return [m for m in self.cell.modules() if isinstance(m, (FastChebConv, FastGCNConv))]
+
+    @contextmanager
+    def graph_products(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+                       like: Tensor) -> Iterator[GraphOperator | None]:
+        """Hand the fast layers this forward pass's operator, and take it back after."""
+        op = self.graph_operator(edge_index, edge_weight, num_nodes, like)
+        layers = self.fast_layers if op is not None else []
+        for layer in layers:
+            layer.cached_operator = op
+        try:
+            yield op
+        finally:
+            for layer in layers:
+                layer.cached_operator = None
+
     def hidden_states(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor) -> Tensor:
         """The cell's state after each input step, ``[B, T, N, H]``."""
         b, t, n, c = x.shape
-        ei, ew = batched_graph(edge_index, edge_weight, b, n)
-        h: OptTensor = x.new_zeros(b * n, self.hidden)  # the cells' own default is float32
-        states = []
-        for i in range(t):
-            h = self.step(x[:, i].reshape(b * n, c), ei, ew, h)
-            states.append(h)
+        with self.graph_products(edge_index, edge_weight, n, x) as op:
+            ei, ew = (edge_index, edge_weight) if op is not None else \
+                batched_graph(edge_index, edge_weight, b, n)
+            h: OptTensor = x.new_zeros(b * n, self.hidden)  # the cells' default is float32
+            states = []
+            for i in range(t):
+                h = self.step(x[:, i].reshape(b * n, c), ei, ew, h)
+                states.append(h)
         return torch.stack(states).view(t, b, n, -1).transpose(0, 1)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor = None) -> Tensor:
@@ -148,8 +193,44 @@ class GConvGRUForecaster(RecurrentForecaster):
 
     family = "gconvgru"
 
+    #: The cell's six Chebyshev convolutions (two per gate).
+    CONVS: ClassVar[tuple[str, ...]] = ("conv_x_z", "conv_h_z", "conv_x_r", "conv_h_r",
+                                        "conv_x_h", "conv_h_h")
+
     def make_cell(self) -> nn.Module:
-        return _pyg_temporal_recurrent().GConvGRU(self.in_channels, self.hidden, self.K)
+        """PyG Temporal's cell, its ``ChebConv`` layers swapped for
+        :class:`~pygkd.nn.layers.FastChebConv` (same parameters and state-dict names)."""
+        cell = _pyg_temporal_recurrent().GConvGRU(self.in_channels, self.hidden, self.K)
+        for name in self.CONVS:
+            old = getattr(cell, name)
+            fast = FastChebConv(old.in_channels, old.out_channels, len(old.lins),
+                                normalization=old.normalization, bias=old.bias is not None)
+            fast.load_state_dict(old.state_dict())
+            setattr(cell, name, fast)
+        return cell
+
+    def graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+                       like: Tensor) -> GraphOperator:
+        """The scaled Laplacian with :math:`\lambda_{max} = 2` (PyG ``ChebConv``'s value for
+        ``sym``)."""
+        return GraphOperator.from_edges(edge_index, edge_weight, num_nodes, "sym",
+                                        lambda_max=2.0, dtype=like.dtype).to(like.device)
+
+    def hidden_states(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor) -> Tensor:
+        """The cell's state after each input step, ``[B, T, N, H]``.
+
+        The gates of ``GConvGRU`` are element-wise, so the cell runs on ``[B, N, C]``
+        features directly (no folded graph), its Chebyshev layers applying the operator of
+        the ``N``-node graph by one product per propagation, where PyG's ``ChebConv``
+        normalises the graph and scatters over every edge on each of its 72 calls."""
+        b, t, n, _ = x.shape
+        with self.graph_products(edge_index, edge_weight, n, x):
+            h = x.new_zeros(b, n, self.hidden)
+            states = []
+            for i in range(t):
+                h = self.cell(x[:, i], edge_index, edge_weight, h)
+                states.append(h)
+        return torch.stack(states, dim=1)
 
 
 class TGCNForecaster(RecurrentForecaster):
@@ -159,7 +240,14 @@ class TGCNForecaster(RecurrentForecaster):
     family = "tgcn"
 
     def make_cell(self) -> nn.Module:
-        return _pyg_temporal_recurrent().TGCN(self.in_channels, self.hidden)
+        """PyG Temporal's cell, its ``GCNConv`` layers swapped for
+        :class:`~pygkd.nn.layers.FastGCNConv` (same parameters and state-dict names)."""
+        return fast_gcn_layers(_pyg_temporal_recurrent().TGCN(self.in_channels, self.hidden))
+
+    def graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+                       like: Tensor) -> GraphOperator:
+        """GCN's normalised adjacency of the ``N``-node graph (:func:`gcn_operator`)."""
+        return gcn_operator(edge_index, edge_weight, num_nodes, like.dtype)
 
 
 class DCRNNForecaster(RecurrentForecaster):
@@ -193,9 +281,17 @@ class A3TGCNForecaster(RecurrentForecaster):
     family = "a3tgcn"
 
     def make_cell(self) -> nn.Module:
+        """PyG Temporal's cell, the ``GCNConv`` layers of its TGCN swapped for
+        :class:`~pygkd.nn.layers.FastGCNConv`."""
         cell = _pyg_temporal_recurrent().A3TGCN(self.in_channels, self.hidden, self.n_in)
+        fast_gcn_layers(cell._base_tgcn)
         cell._base_tgcn.register_forward_hook(self._collect)
         return cell
+
+    def graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+                       like: Tensor) -> GraphOperator:
+        """GCN's normalised adjacency of the ``N``-node graph (:func:`gcn_operator`)."""
+        return gcn_operator(edge_index, edge_weight, num_nodes, like.dtype)
 
     def _collect(self, module: nn.Module, args: Any, output: Tensor) -> None:
         self._states.append(output)
@@ -204,10 +300,12 @@ class A3TGCNForecaster(RecurrentForecaster):
         """The cell's output for each input step, ``[B, T, N, H]`` (the attention-weighted sum
         of these is the final state)."""
         b, t, n, c = x.shape
-        ei, ew = batched_graph(edge_index, edge_weight, b, n)
         self._states: list[Tensor] = []
-        self._final = self.cell(x.permute(0, 2, 3, 1).reshape(b * n, c, t), ei, ew,
-                                x.new_zeros(b * n, self.hidden))
+        with self.graph_products(edge_index, edge_weight, n, x) as op:
+            ei, ew = (edge_index, edge_weight) if op is not None else \
+                batched_graph(edge_index, edge_weight, b, n)
+            self._final = self.cell(x.permute(0, 2, 3, 1).reshape(b * n, c, t), ei, ew,
+                                    x.new_zeros(b * n, self.hidden))
         states = torch.stack(self._states).view(t, b, n, -1).transpose(0, 1)
         self._states = []
         return states

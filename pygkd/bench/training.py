@@ -146,7 +146,7 @@ def reference_recurrent(model: RecurrentForecaster) -> RecurrentForecaster:
     if isinstance(reference, A3TGCNForecaster):
         cell._base_tgcn.register_forward_hook(reference._collect)
     reference.cell = cell
-    setattr(reference, "graph_operator",  # noqa: B010 (an instance override, on purpose)
+    setattr(reference, "build_graph_operator",  # noqa: B010 (an instance override, on purpose)
             lambda *args: None)
     if kind == "GConvGRU":  # the folded loop of the base class
         setattr(reference, "hidden_states",  # noqa: B010

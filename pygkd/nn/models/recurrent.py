@@ -98,7 +98,7 @@ class RecurrentForecaster(nn.Module):
         """One step of the cell: ``x [B*N, C]`` and state ``h [B*N, H]`` -> new state."""
         return self.cell(x, edge_index, edge_weight, h)
 
-    def graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+    def build_graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
                        like: Tensor) -> GraphOperator | None:
         """The ``N``-node operator the cell's fast layers (:attr:`fast_layers`) apply, built
         once per forward pass in ``like``'s dtype and device; ``None`` (the default): the cell
@@ -107,7 +107,7 @@ class RecurrentForecaster(nn.Module):
 
     @property
     def fast_layers(self) -> list[FastChebConv | FastGCNConv]:
-        """The cell's layers that apply :meth:`graph_operator` (``FastChebConv``,
+        """The cell's layers that apply :meth:`build_graph_operator` (``FastChebConv``,
         ``FastGCNConv``)."""
         return [m for m in self.cell.modules() if isinstance(m, (FastChebConv, FastGCNConv))]
 
@@ -115,7 +115,7 @@ class RecurrentForecaster(nn.Module):
     def graph_products(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
                        like: Tensor) -> Iterator[GraphOperator | None]:
         """Hand the fast layers this forward pass's operator, and take it back after."""
-        op = self.graph_operator(edge_index, edge_weight, num_nodes, like)
+        op = self.build_graph_operator(edge_index, edge_weight, num_nodes, like)
         layers = self.fast_layers if op is not None else []
         for layer in layers:
             layer.cached_operator = op
@@ -209,7 +209,7 @@ class GConvGRUForecaster(RecurrentForecaster):
             setattr(cell, name, fast)
         return cell
 
-    def graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+    def build_graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
                        like: Tensor) -> GraphOperator:
         """The scaled Laplacian with :math:`\lambda_{max} = 2` (PyG ``ChebConv``'s value for
         ``sym``)."""
@@ -244,7 +244,7 @@ class TGCNForecaster(RecurrentForecaster):
         :class:`~pygkd.nn.layers.FastGCNConv` (same parameters and state-dict names)."""
         return fast_gcn_layers(_pyg_temporal_recurrent().TGCN(self.in_channels, self.hidden))
 
-    def graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+    def build_graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
                        like: Tensor) -> GraphOperator:
         """GCN's normalised adjacency of the ``N``-node graph (:func:`gcn_operator`)."""
         return gcn_operator(edge_index, edge_weight, num_nodes, like.dtype)
@@ -288,7 +288,7 @@ class A3TGCNForecaster(RecurrentForecaster):
         cell._base_tgcn.register_forward_hook(self._collect)
         return cell
 
-    def graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+    def build_graph_operator(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
                        like: Tensor) -> GraphOperator:
         """GCN's normalised adjacency of the ``N``-node graph (:func:`gcn_operator`)."""
         return gcn_operator(edge_index, edge_weight, num_nodes, like.dtype)

@@ -8,7 +8,10 @@
 
 Every file has one input ``readings`` (raw readings ``[B, T, N, C]``, float32, any batch size)
 and one output ``forecast`` (``[B, H, N]`` in the same units): the graph operator, the
-normalisation and the whole autoregressive rollout are inside. ONNX and quantisation need the
+normalisation and the whole autoregressive rollout are inside. STGCN and the recurrent
+families whose cells apply a cached graph operator (``gconvgru``, ``tgcn``, ``a3tgcn``:
+:meth:`~pygkd.nn.models.recurrent.RecurrentForecaster.cache_graph`) export; ``dcrnn``, whose
+cell runs PyG Temporal's own message passing, does not. ONNX and quantisation need the
 ``export`` extra (``pip install "pygkd[export]"``: onnx, onnxscript, onnxruntime).
 
 TorchScript is not offered: ``torch.jit`` is deprecated on the supported PyTorch versions, and
@@ -31,7 +34,7 @@ from torch import Tensor
 
 from pygkd.deploy.module import ForecastModule
 from pygkd.errors import InputError
-from pygkd.nn.models.stgcn import STGCN
+from pygkd.nn.models.recurrent import RecurrentForecaster
 
 __all__ = ["FORMATS", "export_forecaster", "onnx_session", "quantize_onnx", "example_input"]
 
@@ -39,6 +42,8 @@ __all__ = ["FORMATS", "export_forecaster", "onnx_session", "quantize_onnx", "exa
 FORMATS = ("onnx", "exported-program")
 
 INPUT_NAME, OUTPUT_NAME = "readings", "forecast"
+
+logger = logging.getLogger(__name__)
 
 
 def example_input(module: ForecastModule, batch: int = 2) -> Tensor:
@@ -76,6 +81,21 @@ def _quiet_loggers() -> Iterator[None]:
         logging.disable(previous)
 
 
+def _compact(model: Any) -> None:
+    """Shrink an unrolled ONNX graph (an ``onnx_ir`` model, in place) with passes that take
+    seconds: drop the exporter's per-node debug metadata (about 1.4 kB a node), merge
+    repeated subexpressions, fold constants and drop dead nodes (a GConvGRU rolled out
+    9 x 12 steps: 23,595 nodes and 52 MB -> about 6,100 nodes and under 1 MB)."""
+    from onnx_ir.passes import common
+    from onnxscript.optimizer import fold_constants
+
+    for step in (common.ClearMetadataAndDocStringPass(), common.IdentityEliminationPass(),
+                 common.CommonSubexpressionEliminationPass(), common.RemoveUnusedNodesPass()):
+        step(model)
+    fold_constants(model)
+    common.RemoveUnusedNodesPass()(model)
+
+
 def export_forecaster(module: ForecastModule, fmt: str, out: Path) -> Path:
     """Write ``module`` as ``fmt`` to ``out`` (atomically); return the path.
 
@@ -83,13 +103,21 @@ def export_forecaster(module: ForecastModule, fmt: str, out: Path) -> Path:
     """
     if fmt not in FORMATS:
         raise InputError(f"--format: expected one of {', '.join(FORMATS)} (got {fmt!r})")
-    if not isinstance(module.model, STGCN):
+    if not module.cached:
         from pygkd.nn.models.registry import model_family
 
-        raise InputError(f"export writes STGCN forecasters; a {model_family(module.model)} "
-                         "model (a PyG Temporal cell) is not exported yet: run it in Python "
-                         "with 'pygkd predict' or pygkd.deploy.Forecaster")
+        raise InputError(f"a {model_family(module.model)} model runs PyG Temporal's own "
+                         "message passing, which is not exported: run it in Python with "
+                         "'pygkd predict' or pygkd.deploy.Forecaster (stgcn, gconvgru, tgcn "
+                         "and a3tgcn models export)")
     module = module.eval()
+    # a recurrent cell is unrolled over T input steps for each of the H forecast steps:
+    # onnxscript's full optimiser grows faster than linearly with that graph (a GConvGRU
+    # rolled out 9 steps: > 6 min, stopped), so those graphs get the linear passes of _compact
+    recurrent = isinstance(module.model, RecurrentForecaster)
+    if recurrent:
+        logger.info("tracing a %s cell unrolled over %d x %d steps: this takes a few minutes",
+                    module.model.family, module.horizon, module.input_steps)
     x = example_input(module)
     batch = torch.export.Dim("batch", min=1, max=1_000_000)
     out, tmp = _atomic_target(out)
@@ -102,10 +130,15 @@ def export_forecaster(module: ForecastModule, fmt: str, out: Path) -> Path:
             _require("onnxscript")
             with warnings.catch_warnings(), _quiet_loggers():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(module, (x,), str(tmp), dynamo=True,
-                                  dynamic_shapes={"x": {0: batch}},
-                                  input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                                  external_data=False, verbose=False)
+                onnx_program = torch.onnx.export(module, (x,), dynamo=True,
+                                                 dynamic_shapes={"x": {0: batch}},
+                                                 input_names=[INPUT_NAME],
+                                                 output_names=[OUTPUT_NAME], verbose=False,
+                                                 optimize=not recurrent)
+                assert onnx_program is not None
+                if recurrent:
+                    _compact(onnx_program.model)
+                onnx_program.save(str(tmp), external_data=False)
             onnx.checker.check_model(onnx.load(str(tmp)))
         os.replace(tmp, out)
     finally:

@@ -4,8 +4,8 @@ r"""A trained forecaster as one self-contained module: raw readings in, forecast
 stored dense so that every runtime can run it), the training split's z-score statistics and the
 whole autoregressive rollout (paper Fig. 2). Its one input is a window of raw readings
 ``[B, T, N, C]`` in the training data's units and its one output the forecasts ``[B, H, N]`` in
-the same units, which is what :mod:`pygkd.deploy.export` writes to ONNX, ``torch.export`` and
-TorchScript files.
+the same units, which is what :mod:`pygkd.deploy.export` writes to ONNX and ``torch.export``
+files.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from pygkd.errors import InputError
 from pygkd.nn.layers import GraphOperator
+from pygkd.nn.models.recurrent import RecurrentForecaster
 from pygkd.nn.models.stgcn import STGCN
 from pygkd.train.evaluate import autoregressive_forecast
 
@@ -31,9 +32,11 @@ class ForecastModule(nn.Module):
         \hat X_{t+h} = \sigma\, f\big((X - \mu) / \sigma\big)_{h} + \mu, \quad h = 1..H
 
     Args:
-        model (nn.Module): a one-step forecaster ``[B, T, N, C] -> [B, 1, N, 1]``: an STGCN
-            whose graph operator is cached (:meth:`~pygkd.nn.STGCN.cache_graph`), or any model
-            of the zoo with ``edge_index`` / ``edge_weight`` given (kept as buffers).
+        model (nn.Module): a one-step forecaster ``[B, T, N, C] -> [B, 1, N, 1]``: a model
+            whose graph operator is cached (:meth:`STGCN.cache_graph
+            <pygkd.nn.STGCN.cache_graph>`, :meth:`RecurrentForecaster.cache_graph
+            <pygkd.nn.models.recurrent.RecurrentForecaster.cache_graph>`), or any model of the
+            zoo with ``edge_index`` / ``edge_weight`` given (kept as buffers).
         mean (float), std (float): the training split's statistics (Eq. 15).
         horizon (int): forecast steps :math:`H`.
         sensor_ids (list of str, optional): column names, kept for predictions.
@@ -147,7 +150,9 @@ def load_forecast_module(path: Path, horizon: int | None = None,
         model.graph_operator = GraphOperator.from_edges(
             edge_index, edge_weight, model.num_nodes, model.normalization, dtype=torch.float32,
             dense_threshold=threshold)
-    else:
+    elif isinstance(model, RecurrentForecaster):
+        model.cache_graph(edge_index.long(), edge_weight.float(), dense=dense)
+    if getattr(model, "graph_operator", None) is None:  # dcrnn: its cell takes the edge list
         edges = {"edge_index": edge_index.long(), "edge_weight": edge_weight.float()}
     module = ForecastModule(model, info["scaler"]["mean"], info["scaler"]["std"],
                             horizon or int(info.get("n_out") or 9),

@@ -88,15 +88,57 @@ def test_export_refuses_bad_arguments(trained, tmp_path):
     assert result.exit_code == 2 and "checkpoint not found" in result.output
 
 
-def test_other_families_predict_in_python_and_refuse_export_in_one_line(tmp_path):
+@pytest.mark.parametrize("family", [
+    "tgcn", pytest.param("gconvgru", marks=pytest.mark.slow),
+    pytest.param("a3tgcn", marks=pytest.mark.slow)])
+def test_recurrent_families_export_with_their_operator_baked_in(tmp_path, family):
+    """The cell's graph operator is cached dense in the module; ONNX Runtime, the exported
+    program and the eager module equal the model run on its edge list (PyG Temporal's call).
+    Two forecast steps: the cell is unrolled 2 x 12 times, as fast to trace as the test
+    needs."""
+    from pygkd.train.evaluate import autoregressive_forecast
     from tests.deploy.conftest import TINY
 
-    run = tmp_path / "gru"
-    result = invoke("train", "--model", "gconvgru", "--hidden", "8", "--out", run, *TINY)
+    run = tmp_path / family
+    result = invoke("train", "--model", family, "--hidden", "8", "--out", run, *TINY)
     assert result.exit_code == 0, result.output
-    result = invoke("export", run, "--out", tmp_path / "gru.onnx")
+    module, payload = load_forecast_module(run, horizon=2)
+    assert module.cached and module.model.graph_operator.is_dense
+    x = _windows(module, 20)
+    ei, ew = payload["graph"]["edge_index"].long(), payload["graph"]["edge_weight"].float()
+    with torch.no_grad():
+        eager = module(x).numpy()
+        module.model.uncache_graph()  # the model alone, on its edge list
+        mean, std = module.statistics
+        z = autoregressive_forecast(lambda w: module.model(w, ei, ew), (x - mean) / std, 2)
+    assert np.abs((z * std + mean).numpy() - eager).max() <= 1e-4
+    assert np.abs(eager - x[:, -1:, :, 0].numpy()).max() > 1e-3  # not a copy of the input
+    result = invoke("export", run, "--out", tmp_path / "m.onnx", "--quantize", "--horizon", 2)
+    assert result.exit_code == 0, result.output
+    session = onnx_session(tmp_path / "m.onnx")
+    for batch in (x, x[:1]):
+        out = session.run(None, {"readings": batch.numpy()})[0]
+        assert np.abs(out - eager[: batch.size(0)]).max() <= 1e-4
+    quantised = onnx_session(tmp_path / "m.int8.onnx").run(None, {"readings": x.numpy()})[0]
+    assert np.abs(quantised - eager).mean() < 0.05 * np.abs(eager).mean()
+    result = invoke("export", run, "--format", "exported-program", "--out", tmp_path / "m.pt2",
+                    "--horizon", 2)
+    assert result.exit_code == 0, result.output
+    program = torch.export.load(str(tmp_path / "m.pt2"))
+    with torch.no_grad():
+        assert np.abs(program.module()(x[:3]).numpy() - eager[:3]).max() <= 1e-4
+
+
+def test_dcrnn_predicts_in_python_and_refuses_export_in_one_line(tmp_path):
+    from tests.deploy.conftest import TINY
+
+    run = tmp_path / "dcrnn"
+    result = invoke("train", "--model", "dcrnn", "--hidden", "8", "--out", run, *TINY)
+    assert result.exit_code == 0, result.output
+    result = invoke("export", run, "--out", tmp_path / "d.onnx")
     assert result.exit_code == 2
-    assert "a gconvgru model (a PyG Temporal cell) is not exported yet" in result.output
+    assert "a dcrnn model runs PyG Temporal's own message passing" in result.output
+    assert not (tmp_path / "d.onnx").exists()
     csv = tmp_path / "readings.csv"
     assert invoke("data", "export", "synthetic", *DATA, "--out", csv).exit_code == 0
     result = invoke("predict", run, "--input", csv)

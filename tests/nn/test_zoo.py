@@ -98,6 +98,31 @@ def test_gcn_cells_match_pyg_temporal_cell(name, self_loops):
     assert all(m.cached_operator is None for m in model.fast_layers)  # none kept after
 
 
+@pytest.mark.parametrize("name", ["gconvgru", "tgcn", "a3tgcn", "dcrnn"])
+def test_cached_graph_gives_the_same_forecast_without_the_graph(name):
+    """``cache_graph`` builds the cell's operator once, in the model's dtype and dense on
+    request, outside the state dict; calls then need no graph and equal the edge list's
+    result. DCRNN's cell runs its own message passing: nothing is cached."""
+    ei, ew = toy_graph(6)
+    model = _model(name).double()
+    x = torch.randn(3, 12, 6, 1, dtype=torch.float64)
+    expected = model(x, ei, ew.double())
+    keys = set(model.state_dict())
+    model.cache_graph(ei, ew.double(), dense=True)
+    assert set(model.state_dict()) == keys
+    if name == "dcrnn":
+        assert model.graph_operator is None
+        with pytest.raises(ValueError, match="Expected 'edge_index'"):
+            model(x)
+        return
+    op = model.graph_operator
+    assert op.is_dense and op.matrix.dtype == torch.float64 and op.matrix.shape == (6, 6)
+    assert torch.allclose(model(x), expected, atol=1e-12)
+    assert all(m.cached_operator is None for m in model.fast_layers)  # handed back after
+    with pytest.raises(ValueError, match="Expected 'edge_index'"):
+        model.uncache_graph()(x)
+
+
 def test_parameter_counts():
     """GConvGRU(1, H, K=2): six Chebyshev convolutions and a read-out, 6H^2 + 12H + H + 1."""
     model = build_forecaster("gconvgru", 5, hidden=8, K=2)

@@ -89,11 +89,32 @@ class RecurrentForecaster(nn.Module):
         self.temporal = nn.Identity()  # tap: hidden states [B, T, N, H] for L_TCD
         self.spatial = nn.Identity()  # tap: the same states, for L_SCD
         self.readout = nn.Linear(hidden, 1)
+        self.graph_operator: GraphOperator | None = None
 
     def make_cell(self) -> nn.Module:
         raise NotImplementedError
 
-    def step(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor,
+    def cache_graph(self, edge_index: Tensor, edge_weight: OptTensor = None,
+                    dense: bool = False) -> RecurrentForecaster:
+        """Build the cell's graph operator (:meth:`build_graph_operator`) once and keep it (a
+        submodule ``graph_operator`` with non-persistent buffers: it moves with ``.to()``, is
+        not in the state dict); later calls use it whatever graph they pass, and may pass
+        none. ``dense`` stores it as one ``[N, N]`` matrix (what export needs). A cell that
+        runs PyG Temporal's own message passing (``dcrnn``) has no operator: nothing is cached
+        and calls keep taking the graph. Returns the model."""
+        param = next(self.parameters())
+        op = self.build_graph_operator(edge_index, edge_weight, self.num_nodes, param)
+        if op is not None and dense and not op.is_dense:
+            op = GraphOperator(op.to_dense(), op.lambda_max, dense=True)
+        self.graph_operator = None if op is None else op.to(param.device)
+        return self
+
+    def uncache_graph(self) -> RecurrentForecaster:
+        """Drop the cached operator; later calls build it from their ``edge_index``."""
+        self.graph_operator = None
+        return self
+
+    def step(self, x: Tensor, edge_index: OptTensor, edge_weight: OptTensor,
              h: OptTensor) -> Tensor:
         """One step of the cell: ``x [B*N, C]`` and state ``h [B*N, H]`` -> new state."""
         return self.cell(x, edge_index, edge_weight, h)
@@ -112,10 +133,15 @@ class RecurrentForecaster(nn.Module):
         return [m for m in self.cell.modules() if isinstance(m, (FastChebConv, FastGCNConv))]
 
     @contextmanager
-    def graph_products(self, edge_index: Tensor, edge_weight: OptTensor, num_nodes: int,
+    def graph_products(self, edge_index: OptTensor, edge_weight: OptTensor, num_nodes: int,
                        like: Tensor) -> Iterator[GraphOperator | None]:
-        """Hand the fast layers this forward pass's operator, and take it back after."""
-        op = self.build_graph_operator(edge_index, edge_weight, num_nodes, like)
+        """Hand the fast layers this forward pass's operator (the cached one, if any), and take
+        it back after."""
+        op = self.graph_operator
+        if op is None:
+            if edge_index is None:
+                raise ValueError("Expected 'edge_index' (or a cached graph: cache_graph())")
+            op = self.build_graph_operator(edge_index, edge_weight, num_nodes, like)
         layers = self.fast_layers if op is not None else []
         for layer in layers:
             layer.cached_operator = op
@@ -125,12 +151,22 @@ class RecurrentForecaster(nn.Module):
             for layer in layers:
                 layer.cached_operator = None
 
-    def hidden_states(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor) -> Tensor:
+    @staticmethod
+    def cell_graph(op: GraphOperator | None, edge_index: OptTensor, edge_weight: OptTensor,
+                   batch: int, num_nodes: int) -> tuple[OptTensor, OptTensor]:
+        """The graph the cell is called with: as given when its layers apply the operator
+        ``op`` (they do not read it), else the ``batch`` windows folded into one graph."""
+        if op is not None:
+            return edge_index, edge_weight
+        assert edge_index is not None  # graph_products raised otherwise
+        return batched_graph(edge_index, edge_weight, batch, num_nodes)
+
+    def hidden_states(self, x: Tensor, edge_index: OptTensor = None,
+                      edge_weight: OptTensor = None) -> Tensor:
         """The cell's state after each input step, ``[B, T, N, H]``."""
         b, t, n, c = x.shape
         with self.graph_products(edge_index, edge_weight, n, x) as op:
-            ei, ew = (edge_index, edge_weight) if op is not None else \
-                batched_graph(edge_index, edge_weight, b, n)
+            ei, ew = self.cell_graph(op, edge_index, edge_weight, b, n)
             h: OptTensor = x.new_zeros(b * n, self.hidden)  # the cells' default is float32
             states = []
             for i in range(t):
@@ -138,7 +174,8 @@ class RecurrentForecaster(nn.Module):
                 states.append(h)
         return torch.stack(states).view(t, b, n, -1).transpose(0, 1)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor = None) -> Tensor:
+    def forward(self, x: Tensor, edge_index: OptTensor = None,
+                edge_weight: OptTensor = None) -> Tensor:
         if x.dim() != 4 or x.size(2) != self.num_nodes or x.size(3) != self.in_channels:
             raise ValueError(f"Expected x as [batch, time, {self.num_nodes}, "
                              f"{self.in_channels}] (got {tuple(x.shape)})")
@@ -216,7 +253,8 @@ class GConvGRUForecaster(RecurrentForecaster):
         return GraphOperator.from_edges(edge_index, edge_weight, num_nodes, "sym",
                                         lambda_max=2.0, dtype=like.dtype).to(like.device)
 
-    def hidden_states(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor) -> Tensor:
+    def hidden_states(self, x: Tensor, edge_index: OptTensor = None,
+                      edge_weight: OptTensor = None) -> Tensor:
         """The cell's state after each input step, ``[B, T, N, H]``.
 
         The gates of ``GConvGRU`` are element-wise, so the cell runs on ``[B, N, C]``
@@ -260,8 +298,9 @@ class DCRNNForecaster(RecurrentForecaster):
     def make_cell(self) -> nn.Module:
         return _pyg_temporal_recurrent().DCRNN(self.in_channels, self.hidden, self.K)
 
-    def step(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor,
+    def step(self, x: Tensor, edge_index: OptTensor, edge_weight: OptTensor,
              h: OptTensor) -> Tensor:
+        assert edge_index is not None  # the cell has no operator: always given the graph
         if edge_weight is None:  # DCRNN's convolution needs weights
             edge_weight = x.new_ones(edge_index.size(1))
         # PyG Temporal's DConv makes its degree vectors with the default dtype
@@ -296,27 +335,33 @@ class A3TGCNForecaster(RecurrentForecaster):
     def _collect(self, module: nn.Module, args: Any, output: Tensor) -> None:
         self._states.append(output)
 
-    def hidden_states(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor) -> Tensor:
-        """The cell's output for each input step, ``[B, T, N, H]`` (the attention-weighted sum
-        of these is the final state)."""
+    def cell_outputs(self, x: Tensor, edge_index: OptTensor = None,
+                     edge_weight: OptTensor = None) -> tuple[Tensor, Tensor]:
+        """The cell's output for each input step ``[B, T, N, H]`` and their attention-weighted
+        sum, the final state ``[B, N, H]``."""
         b, t, n, c = x.shape
         self._states: list[Tensor] = []
         with self.graph_products(edge_index, edge_weight, n, x) as op:
-            ei, ew = (edge_index, edge_weight) if op is not None else \
-                batched_graph(edge_index, edge_weight, b, n)
-            self._final = self.cell(x.permute(0, 2, 3, 1).reshape(b * n, c, t), ei, ew,
-                                    x.new_zeros(b * n, self.hidden))
+            ei, ew = self.cell_graph(op, edge_index, edge_weight, b, n)
+            final = self.cell(x.permute(0, 2, 3, 1).reshape(b * n, c, t), ei, ew,
+                              x.new_zeros(b * n, self.hidden))
         states = torch.stack(self._states).view(t, b, n, -1).transpose(0, 1)
         self._states = []
-        return states
+        return states, final.view(b, n, -1)
 
-    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: OptTensor = None) -> Tensor:
+    def hidden_states(self, x: Tensor, edge_index: OptTensor = None,
+                      edge_weight: OptTensor = None) -> Tensor:
+        """The cell's output for each input step, ``[B, T, N, H]`` (the attention-weighted sum
+        of these is the final state)."""
+        return self.cell_outputs(x, edge_index, edge_weight)[0]
+
+    def forward(self, x: Tensor, edge_index: OptTensor = None,
+                edge_weight: OptTensor = None) -> Tensor:
         if x.dim() != 4 or x.size(2) != self.num_nodes or x.size(3) != self.in_channels:
             raise ValueError(f"Expected x as [batch, time, {self.num_nodes}, "
                              f"{self.in_channels}] (got {tuple(x.shape)})")
         if x.size(1) != self.n_in:
             raise ValueError(f"Expected {self.n_in} input steps (got {x.size(1)})")
-        b, _, n, _ = x.shape
-        self.spatial(self.temporal(self.hidden_states(x, edge_index, edge_weight)))
-        final = self._final.view(b, n, -1)
+        states, final = self.cell_outputs(x, edge_index, edge_weight)
+        self.spatial(self.temporal(states))
         return self.readout(torch.relu(final)).unsqueeze(1)

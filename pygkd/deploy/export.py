@@ -81,6 +81,20 @@ def _quiet_loggers() -> Iterator[None]:
         logging.disable(previous)
 
 
+@contextlib.contextmanager
+def _root_logger_kept() -> Iterator[None]:
+    """Undo what the block does to the root logger: onnxruntime's quantiser calls
+    ``logging.basicConfig(level=INFO)`` (its ``matmul_nbits_quantizer``), after which every
+    library's information would print, and pygkd's twice."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
 def _compact(model: Any) -> None:
     """Shrink an unrolled ONNX graph (an ``onnx_ir`` model, in place) with passes that take
     seconds: drop the exporter's per-node debug metadata (about 1.4 kB a node), merge
@@ -160,7 +174,8 @@ def quantize_onnx(path: Path, out: Path) -> Path:
     activations quantised on the fly)."""
     onnx = _require("onnx")
     _require("onnxruntime")
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    with _root_logger_kept():
+        from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # products with a vector (STGCN's node readout: x @ w + b, w of shape [C]) are left in
     # float: the quantiser would fuse their per-node bias into a kernel that expects one bias
@@ -170,7 +185,7 @@ def quantize_onnx(path: Path, out: Path) -> Path:
     exclude = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in vectors]
     out, tmp = _atomic_target(out)
     try:
-        with _quiet_loggers():
+        with _quiet_loggers(), _root_logger_kept():
             quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8,
                              nodes_to_exclude=exclude)
         os.replace(tmp, out)

@@ -2,6 +2,7 @@
 100 test windows for the teacher, the student and the structured pruned model; a script with
 only onnxruntime and numpy forecasts from the file."""
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -160,3 +161,21 @@ def test_serving_benchmark_rows_agree_with_eager_and_evaluate(trained, caplog):
     for horizon, values in metrics["test"].items():  # the same test MAE as pygkd evaluate
         assert rows[0][f"MAE {horizon}"] == pytest.approx(values["MAE"], rel=1e-4)
     assert any("student | ONNX Runtime |" in line for line in caplog.messages)
+
+
+def test_quantising_leaves_the_root_logger_alone(trained, tmp_path):
+    """onnxruntime's quantiser calls logging.basicConfig(level=INFO) on import; pygkd undoes it
+    (else every library's information prints, pygkd's twice)."""
+    result = invoke("export", trained["student"], "--out", tmp_path / "s.onnx")
+    assert result.exit_code == 0, result.output
+    code = ("import logging, sys\n"
+            "from pygkd.deploy.export import quantize_onnx\n"
+            "quantize_onnx(sys.argv[1], sys.argv[2])\n"
+            "root = logging.getLogger()\n"
+            "print(len(root.handlers), root.level)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s.onnx"),
+                          str(tmp_path / "s.int8.onnx")], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", str(logging.WARNING)]
+    assert (tmp_path / "s.int8.onnx").stat().st_size > 0

@@ -77,8 +77,9 @@ def _runtimes(module: ForecastModule, folder: Path, compile_model: bool, onnx: b
         from pygkd.deploy.export import export_forecaster, onnx_session, quantize_onnx
 
         file = export_forecaster(module, "onnx", folder / "model.onnx")
-        session = onnx_session(file)
-        q_session = onnx_session(quantize_onnx(file, folder / "model.int8.onnx"))
+        threads = torch.get_num_threads()  # as many as PyTorch's rows use
+        session = onnx_session(file, threads)
+        q_session = onnx_session(quantize_onnx(file, folder / "model.int8.onnx"), threads)
         runtimes["ONNX Runtime"] = lambda t: session.run(None, {"readings": t.numpy()})[0]
         runtimes["ONNX Runtime int8"] = lambda t: q_session.run(
             None, {"readings": t.numpy()})[0]
@@ -95,9 +96,9 @@ def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
 
     dev = bench_device(device)
     rows: list[dict[str, float]] = []
-    logger.info(f"{torch.get_num_threads()} threads; PyTorch on {dev}; one window: p50/p99 of "
-                f"{single_repeats} runs; "
-                f"batch of {batch}: p50/p99 of {repeats} runs")
+    logger.info(f"{torch.get_num_threads()} threads (PyTorch and ONNX Runtime); PyTorch on "
+                f"{dev}; one window: p50/p99 of {single_repeats} runs; batch of {batch}: "
+                f"p50/p99 of {repeats} runs")
     for path in models:
         path = Path(path)
         model_file = path / "model.pt" if path.is_dir() else path

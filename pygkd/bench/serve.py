@@ -99,9 +99,13 @@ def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
     logger.info(f"{torch.get_num_threads()} threads (PyTorch and ONNX Runtime); PyTorch on "
                 f"{dev}; one window: p50/p99 of {single_repeats} runs; batch of {batch}: "
                 f"p50/p99 of {repeats} runs")
-    for path in models:
-        path = Path(path)
-        model_file = path / "model.pt" if path.is_dir() else path
+    files = [Path(p) / "model.pt" if Path(p).is_dir() else Path(p) for p in models]
+    # rows are named by the run folders' last parts, as many as tell the models apart
+    depth = 2
+    while (depth < max(len(f.parent.parts) for f in files)
+           and len({f.parent.parts[-depth:] for f in files}) < len(files)):
+        depth += 1
+    for model_file in files:
         module, _ = load_forecast_module(model_file)
         x, truth, steps, minutes = _test_windows(model_file, module)
         big = x[torch.arange(batch) % x.size(0)]
@@ -110,7 +114,7 @@ def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
             eager_out = module(x).numpy()
         tmp = tempfile.TemporaryDirectory()
         runtimes = _runtimes(module, Path(tmp.name), compile_model, onnx, dev)
-        name = "/".join(model_file.parent.parts[-2:]) or model_file.name
+        name = "/".join(model_file.parent.parts[-depth:]) or model_file.name
         for runtime, run in runtimes.items():
             with torch.no_grad():
                 out = run(x)

@@ -130,7 +130,7 @@ def export_forecaster(module: ForecastModule, fmt: str, out: Path) -> Path:
     # rolled out 9 steps: > 6 min, stopped), so those graphs get the linear passes of _compact
     recurrent = isinstance(module.model, RecurrentForecaster)
     if recurrent:
-        logger.info("tracing a %s cell unrolled over %d x %d steps: this takes a few minutes",
+        logger.info("tracing the %s cell unrolled over %d x %d steps: this takes a few minutes",
                     module.model.family, module.horizon, module.input_steps)
     x = example_input(module)
     batch = torch.export.Dim("batch", min=1, max=1_000_000)

@@ -1,8 +1,9 @@
 """The formats users bring from DCRNN-era benchmarks: METR-LA / PEMS-BAY (``.h5`` speeds and
 the ``adj_mx.pkl`` graph) and LargeST (``.h5`` speeds and an ``.npy`` / ``.npz`` adjacency).
 
-The ``.h5`` files are pandas HDF stores (a table of sensors by timestamps); reading them needs
-PyTables, from the ``formats`` extra (``pip install 'pygkd[formats]'``). ``adj_mx.pkl`` is a
+The ``.h5`` files are pandas HDF stores (a table of sensors by timestamps); they are read as
+numeric arrays with h5py (:func:`~pygkd.data.hdf5.read_pandas_hdf`, never ``pandas.read_hdf``,
+which unpickles), from the ``formats`` extra (``pip install 'pygkd[formats]'``). ``adj_mx.pkl`` is a
 pickle, so it is read with a restricted unpickler that builds only lists, dicts, strings,
 numbers and NumPy arrays, never other objects (a pickle that names anything else is refused).
 These benchmarks split by time (70 / 10 / 20 %), with windows that run across days, as DCRNN
@@ -86,17 +87,13 @@ def load_adj_mx(path: Path) -> tuple[list[str], np.ndarray]:
 def load_h5_speeds(path: Path) -> tuple[pd.DataFrame, float | None]:
     """The table of an ``.h5`` speed file (rows: timestamps, columns: sensors) and its
     sampling step in minutes (from the timestamps)."""
-    from pygkd.compat import require_extra
+    from pygkd.data.hdf5 import read_pandas_hdf
 
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: speeds file not found")
-    require_extra("tables", "formats", ".h5 speed files")
-    try:
-        frame = pd.read_hdf(path)
-    except (ValueError, KeyError, OSError, TypeError) as err:
-        raise InputError(f"{path}: not a readable pandas HDF table ({err})") from None
-    if not isinstance(frame, pd.DataFrame) or frame.shape[1] == 0:
+    frame = read_pandas_hdf(path)
+    if frame.shape[1] == 0:
         raise InputError(f"{path}: expected a table of sensors by timestamps")
     minutes = None
     if isinstance(frame.index, pd.DatetimeIndex) and len(frame.index) > 1:

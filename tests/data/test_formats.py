@@ -12,7 +12,8 @@ from pygkd.cli import main
 from pygkd.data import load_dataset
 from pygkd.errors import InputError
 
-pytest.importorskip("tables", reason="PyTables is not installed (pip install 'pygkd[formats]')")
+pytest.importorskip("h5py", reason="h5py is not installed (pip install 'pygkd[formats]')")
+pytest.importorskip("tables", reason="writing pandas HDF test files needs PyTables")
 
 
 def _speeds(n=4, steps=288 * 3, seed=0):

@@ -16,9 +16,8 @@ from pygkd.errors import InputError
 from pygkd.nn.models.stgcn import STGCN
 from pygkd.prune.masks import ChannelMasks
 from pygkd.train.checkpoint import load_checkpoint, load_model
-from pygkd.train.config import DataConfig
 from pygkd.train.evaluate import count_flops
-from pygkd.train.runs import build_dataset
+from pygkd.train.runs import build_dataset, checkpoint_data_config
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +39,7 @@ def bench_prune(run_dir: Path, student: Path | None = None, batch: int = 1140,
     for key, value in state["masks"].items():
         masks.keep[key] = value
     exported = masks.export()
-    d = state["data"]
-    dataset = build_dataset(DataConfig(d["name"], d.get("root"), d.get("split"),
-                                       dict(d.get("options", {}))))
+    dataset = build_dataset(checkpoint_data_config(state, what=str(run_dir)))
     dataset = dataset.to(dev)
     x, _ = dataset.batch("test", torch.arange(batch) % dataset.num_samples("test"))
     ei, ew = dataset.edge_index, dataset.edge_weight

@@ -95,6 +95,10 @@ def data_options(with_dataset: bool = True) -> Callable:
             click.option("--step", default=None, metavar="STEP",
                          help="Sampling step of your own data, e.g. 5min, 1h, 7D (wins over "
                               "timestamps) [inferred; unknown without timestamps]."),
+            click.option("--date-format", default=None, metavar="FORMAT",
+                         help="How your own data's timestamps read, in strftime codes, e.g. "
+                              "'%d/%m/%Y %H:%M' (needed when dates read both day-first and "
+                              "month-first) [inferred]."),
             click.option("--inputs", default=None, metavar="NAME,NAME,...",
                          help="Extra input channels besides the forecast quantity: "
                               "time-of-day, day-of-week, or a channel of the data (PEMS08: "
@@ -145,7 +149,7 @@ def data_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
             raise InputError(f"--horizons: expected comma-separated steps like '3,6,9' "
                              f"(got {horizons!r})") from None
     for key in ("graph", "graph_kind", "sigma2", "epsilon", "channel", "steps_per_day",
-                "num_nodes", "num_days"):
+                "num_nodes", "num_days", "date_format"):
         value = kwargs.pop(key, None)
         if value is not None:
             options[key] = value

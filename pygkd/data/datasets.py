@@ -29,7 +29,7 @@ _OPTIONS = {
     "metr-la": set(),
     "pems-bay": set(),
     "custom": {"graph", "graph_kind", "sigma2", "epsilon", "scaling", "steps_per_day", "step",
-               "missing"},
+               "missing", "date_format"},
 }
 
 

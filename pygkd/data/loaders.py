@@ -14,6 +14,7 @@ your sensors   a speeds CSV (a timestamp or step column, then one column per sen
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,19 @@ from pygkd.data.preprocessing import (
     gaussian_kernel_adjacency,
 )
 from pygkd.data.traffic import TrafficData
+from pygkd.data.validate import (
+    TimeAxis,
+    check_graph,
+    check_sensor_names,
+    check_text_file,
+    read_time_axis,
+)
 from pygkd.errors import InputError
 
 __all__ = ["load_pemsd7m", "load_pems0x", "load_los_loop", "load_custom", "PEMS_CHANNELS",
            "steps_since_monday"]
+
+logger = logging.getLogger(__name__)
 
 PathLike = str | Path
 #: Channels of the PEMS0x ``.npz`` files (``data[..., channel]``).
@@ -53,6 +63,26 @@ def _read_csv(path: Path, what: str, **kwargs: Any) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"{path}: not a readable {what} CSV ({first})") from None
+
+
+def _all_numeric(cells: pd.DataFrame) -> bool:
+    return bool(cells.apply(lambda c: pd.to_numeric(c, errors="coerce")).notna().all().all())
+
+
+def _is_matrix(cells: pd.DataFrame, num_nodes: int) -> bool:
+    """Whether a numeric 3-column graph file is a dense matrix rather than an edge list
+    without header: square with 3 sensors, or rows that cannot be edges (node ids that are
+    not positions, or nothing but self-loops)."""
+    if not _all_numeric(cells):
+        return False
+    if cells.shape[0] != cells.shape[1]:
+        ids = cells.iloc[:, :2].apply(pd.to_numeric).to_numpy()
+        return bool(np.all(ids[:, 0] == ids[:, 1]))
+    if num_nodes == cells.shape[0]:
+        return True
+    ids = cells.iloc[:, :2].apply(pd.to_numeric).to_numpy()
+    return not (np.all(ids == np.round(ids)) and ids.min() >= 0 and ids.max() < num_nodes) \
+        or bool(np.all(ids[:, 0] == ids[:, 1]))
 
 
 def _read_matrix(path: Path, what: str) -> np.ndarray:
@@ -118,7 +148,7 @@ def load_pems0x(
     """
     npz_path, edges_path = _require(Path(npz_path)), _require(Path(edges_path))
     try:
-        with np.load(npz_path) as archive:
+        with np.load(npz_path, allow_pickle=False) as archive:
             if "data" not in archive:
                 raise InputError(f"{npz_path}: expected an array 'data' (got {list(archive)})")
             data = archive["data"]
@@ -182,31 +212,30 @@ def load_los_loop(root: PathLike) -> TrafficData:
     )
 
 
-def _split_time_column(frame: pd.DataFrame, source: str
-                       ) -> tuple[pd.DataFrame, float | None, pd.Timestamp | None]:
-    """Drop a leading timestamp / step column; infer the sampling step (minutes) from
-    timestamps, and give the first timestamp (``None`` for step numbers or no time
-    column)."""
+def _split_time_column(frame: pd.DataFrame, source: str, date_format: str | None = None,
+                       step: str | None = None, missing: str = "zero"
+                       ) -> tuple[pd.DataFrame, TimeAxis | None]:
+    """Drop a leading timestamp / step column and check it
+    (:func:`~pygkd.data.validate.read_time_axis`); ``None`` without a time column."""
     first = frame.columns[0]
     is_time = str(first).strip().lower() in _TIME_COLUMNS or not pd.api.types.is_numeric_dtype(
         frame[first]
     )
     if not is_time:
-        return frame, None, None
-    column = frame[first]
-    frame = frame.drop(columns=first)
-    if pd.api.types.is_numeric_dtype(column):
-        return frame, None, None
-    stamps = pd.to_datetime(column, errors="coerce")
-    if stamps.isna().any():
-        raise InputError(
-            f"{source}: expected timestamps or step numbers in column '{first}' "
-            f"(could not read {column[stamps.isna()].iloc[0]!r})"
-        )
-    deltas = stamps.diff().dropna()
-    if deltas.empty or (deltas <= pd.Timedelta(0)).any():
-        raise InputError(f"{source}: expected increasing timestamps in column '{first}'")
-    return frame, deltas.mode().iloc[0].total_seconds() / 60.0, stamps.iloc[0]
+        return frame, None
+    axis = read_time_axis(frame[first], source, date_format=date_format, step=step,
+                          missing=missing)
+    return frame.drop(columns=first), axis
+
+
+def on_grid(values: np.ndarray, axis: TimeAxis | None) -> np.ndarray:
+    """Rows ``[rows, N]`` placed on the time axis' regular grid ``[steps, N]``: the steps of
+    its gaps become empty (NaN) readings."""
+    if axis is None or axis.gaps == 0:
+        return values
+    grid = np.full((axis.length, *values.shape[1:]), np.nan)
+    grid[axis.positions] = values
+    return grid
 
 
 def steps_since_monday(first: pd.Timestamp | None, minutes_per_step: float | None) -> int:
@@ -234,14 +263,16 @@ def load_custom(
     name: str = "custom",
     step: str | None = None,
     missing: str = "zero",
+    date_format: str | None = None,
 ) -> TrafficData:
     """Your own sensors: a speeds CSV and a graph file.
 
     Args:
         speeds_path: CSV with a header; an optional first column of timestamps (the sampling
             interval and steps per day are inferred) or step numbers, then one column per sensor.
-        graph_path: either a ``from,to,cost`` edge list of distances (header required, node ids
-            are 0-based column positions), or a dense ``[N, N]`` matrix without header.
+        graph_path: either a ``from,to,cost`` edge list of distances (with or without a
+            header; nodes are sensor names of the speeds header or 0-based column positions),
+            or a dense ``[N, N]`` matrix without header.
         graph_kind: for a dense matrix, ``"distance"`` (apply the Gaussian kernel) or
             ``"weight"`` (use as the adjacency).
         steps_per_day: samples per day (wins over timestamps; five-minute data: 288).
@@ -250,25 +281,43 @@ def load_custom(
             named by step and windows run across days.
         missing: which readings are missing: ``zero`` (NaN and 0, default), ``nan`` (NaN
             only: counts with true zeros), ``none``.
+        date_format: how to read the timestamps (``strftime`` codes, e.g. ``%d/%m/%Y %H:%M``);
+            needed when dates read both day-first and month-first.
+
+    The time column is checked (:func:`~pygkd.data.validate.read_time_axis`): repeated or
+    decreasing times are an error; gaps become empty readings (a warning), which ``missing``
+    fills.
     """
     speeds_path, graph_path = _require(Path(speeds_path)), _require(Path(graph_path))
     if graph_kind not in ("distance", "weight"):
         raise InputError(f"--graph-kind: expected 'distance' or 'weight' (got {graph_kind!r})")
+    header = check_text_file(speeds_path, "speeds")
+    check_sensor_names(header, str(speeds_path))
     frame = _read_csv(speeds_path, "speeds")
-    frame, inferred, first_stamp = _split_time_column(frame, str(speeds_path))
+    frame, axis = _split_time_column(frame, str(speeds_path), date_format, step, missing)
     if frame.shape[1] == 0:
         raise InputError(f"{speeds_path}: expected one column per sensor (found none)")
-    try:
-        speeds = frame.apply(pd.to_numeric, errors="raise").to_numpy(dtype=np.float64)
-    except ValueError as err:
-        raise InputError(f"{speeds_path}: expected numeric speeds ({err})") from None
+    numbers = frame.apply(pd.to_numeric, errors="coerce")
+    bad = numbers.isna() & frame.notna()
+    if bad.to_numpy().any():
+        r, c = np.argwhere(bad.to_numpy())[0]
+        raise InputError(f"{speeds_path}: expected numeric readings (got {frame.iat[r, c]!r} at "
+                         f"row {r + 2}, sensor {str(frame.columns[c])!r})")
+    speeds = on_grid(numbers.to_numpy(dtype=np.float64), axis)
     num_nodes = speeds.shape[1]
-    head = _read_csv(graph_path, "graph", header=None, nrows=1)
-    is_edge_list = not pd.api.types.is_numeric_dtype(head.iloc[:, 0]) and head.shape[1] == 3
-    if is_edge_list:
+    sensor_ids = [str(c) for c in frame.columns]
+    check_text_file(graph_path, "graph")
+    cells = _read_csv(graph_path, "graph", header=None, dtype=str, keep_default_na=False)
+    if cells.shape[1] == 3 and not _is_matrix(cells, num_nodes):
+        has_header = not _all_numeric(cells.iloc[:1, 2:3])
+        edges = cells.iloc[1:] if has_header else cells
+        edges = edges.set_axis(["from", "to", "cost"], axis=1)
         distances, no_edge = edge_list_to_matrix(
-            _read_csv(graph_path, "edge list"), num_nodes, str(graph_path),
-            sensor_ids=[str(c) for c in frame.columns])
+            edges.reset_index(drop=True), num_nodes, str(graph_path), sensor_ids=sensor_ids,
+            first_row=2 if has_header else 1)
+        if graph_kind == "weight":
+            logger.warning(f"{graph_path}: an edge list's costs are distances (the Gaussian "
+                           "kernel is applied); --graph-kind applies to dense matrices")
         adjacency = gaussian_kernel_adjacency(distances, sigma2, epsilon, scaling, no_edge)
     else:
         matrix = _read_matrix(graph_path, "graph matrix")
@@ -280,10 +329,12 @@ def load_custom(
             adjacency = gaussian_kernel_adjacency(matrix, sigma2, epsilon, scaling)
         else:
             adjacency = check_weight_matrix(matrix, str(graph_path))
+            check_graph(adjacency, str(graph_path), kind="weight")
     from pygkd.data.timing import parse_step, steps_per_day_of
 
     if steps_per_day is not None and steps_per_day < 1:
         raise InputError(f"--steps-per-day: expected a positive number (got {steps_per_day})")
+    inferred = axis.minutes if axis is not None else None
     minutes = parse_step(step) if step is not None else \
         (1440.0 / steps_per_day if steps_per_day else inferred)
     per_day = steps_per_day_of(minutes) if step is not None or not steps_per_day \
@@ -295,8 +346,10 @@ def load_custom(
         steps_per_day=per_day,
         minutes_per_step=minutes,
         missing=missing,
-        sensor_ids=[str(c) for c in frame.columns],
+        sensor_ids=sensor_ids,
         source=str(speeds_path),
         graph_source=str(graph_path),
-        start_offset=steps_since_monday(first_stamp, minutes),
+        start_offset=steps_since_monday(
+            axis.first if axis is not None and isinstance(axis.first, pd.Timestamp) else None,
+            minutes),
     )

@@ -203,36 +203,42 @@ def gaussian_kernel_adjacency(
 
 
 def _node_positions(column: pd.Series, num_nodes: int, sensor_ids: Sequence[str] | None,
-                    source: str) -> np.ndarray:
+                    source: str, first_row: int = 2) -> np.ndarray:
     """Positions of an edge list's ``from`` / ``to`` column: sensor names (as in the speeds
     header) or 0-based integer positions."""
     names = column.astype(str).str.strip()
-    if sensor_ids is not None:
-        index = {str(s).strip(): i for i, s in enumerate(sensor_ids)}
-        if names.isin(list(index)).all():
-            return names.map(index).to_numpy(dtype=np.int64)
+    index = {str(s).strip(): i for i, s in enumerate(sensor_ids or ())}
+    if sensor_ids is not None and names.isin(list(index)).all():
+        return names.map(index).to_numpy(dtype=np.int64)
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values) | (values != np.round(values))
     if bad.any():
-        shown = names[bad].iloc[0]
-        known = "a sensor name of the speeds header or " if sensor_ids is not None else ""
-        raise InputError(f"{source}: expected node ids as {known}0-based integer positions "
-                         f"(got {shown!r})")
+        unknown = bad & ~names.isin(list(index)).to_numpy()
+        row = int(np.flatnonzero(unknown if unknown.any() else bad)[0])
+        if sensor_ids is not None:
+            raise InputError(f"{source}: row {row + first_row}: {names.iloc[row]!r} is not a "
+                             f"sensor of the speeds header ({len(sensor_ids)} sensors) nor a "
+                             "0-based position")
+        raise InputError(f"{source}: expected node ids as 0-based integer positions "
+                         f"(got {names.iloc[row]!r} at row {row + first_row})")
     values = values.astype(np.int64)
     if values.min(initial=0) < 0 or values.max(initial=0) >= num_nodes:
+        row = int(np.flatnonzero((values < 0) | (values >= num_nodes))[0])
         raise InputError(
             f"{source}: expected node ids in 0..{num_nodes - 1} to match the speeds' "
-            f"{num_nodes} sensors (got {int(values.min())}..{int(values.max())})")
+            f"{num_nodes} sensors (got {values[row]} at row {row + first_row})")
     return values
 
 
 def edge_list_to_matrix(
     frame: pd.DataFrame, num_nodes: int, source: str, symmetric: bool = True,
-    sensor_ids: Sequence[str] | None = None,
+    sensor_ids: Sequence[str] | None = None, first_row: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Dense distances from a ``from,to,cost`` edge list whose ``from`` / ``to`` are sensor
     names (``sensor_ids``, the speeds header) or 0-based positions. Sensors that no edge
-    touches are reported with a warning (they are forecast from their own history only).
+    touches are reported with a warning (they are forecast from their own history only), and
+    so are edges given more than once (the last one's cost is used). ``first_row``: the file
+    row of the frame's first edge, for messages.
 
     Returns:
         (distances, missing): ``[N, N]`` distances and a boolean mask of pairs with no edge.
@@ -242,14 +248,18 @@ def edge_list_to_matrix(
         raise InputError(f"{source}: expected columns 'from,to,cost' (got {list(frame.columns)})")
     if len(frame) == 0:
         raise InputError(f"{source}: expected at least one 'from,to,cost' row (got none)")
-    src = _node_positions(frame.iloc[:, 0], num_nodes, sensor_ids, source)
-    dst = _node_positions(frame.iloc[:, 1], num_nodes, sensor_ids, source)
+    src = _node_positions(frame.iloc[:, 0], num_nodes, sensor_ids, source, first_row)
+    dst = _node_positions(frame.iloc[:, 1], num_nodes, sensor_ids, source, first_row)
     cost = pd.to_numeric(frame.iloc[:, 2], errors="coerce").to_numpy(dtype=np.float64)
     if not np.isfinite(cost).all():
-        raise InputError(f"{source}: expected finite numbers in 'cost' (found a non-number)")
+        row = int(np.flatnonzero(~np.isfinite(cost))[0])
+        raise InputError(f"{source}: expected finite numbers in 'cost' (got "
+                         f"{frame.iloc[row, 2]!r} at row {row + first_row})")
     if (cost < 0).any():
+        row = int(np.flatnonzero(cost < 0)[0])
         raise InputError(f"{source}: expected non-negative distances in 'cost' "
-                         f"(got {cost.min():g})")
+                         f"(got {cost[row]:g} at row {row + first_row})")
+    _warn_repeated_edges(src, dst, cost, symmetric, sensor_ids, source, first_row)
     alone = np.setdiff1d(np.arange(num_nodes), np.concatenate([src, dst]))
     if alone.size:
         shown = ", ".join(str(sensor_ids[i] if sensor_ids is not None else i)
@@ -263,6 +273,32 @@ def edge_list_to_matrix(
     if symmetric:
         distances[dst, src], missing[dst, src] = cost, False
     return distances, missing
+
+
+def _warn_repeated_edges(src: np.ndarray, dst: np.ndarray, cost: np.ndarray, symmetric: bool,
+                         sensor_ids: Sequence[str] | None, source: str, first_row: int) -> None:
+    """A warning for pairs given again (in either direction when ``symmetric``) with another
+    cost: the last row's cost is used (the same cost twice is harmless and not reported)."""
+    a, b = (np.minimum(src, dst), np.maximum(src, dst)) if symmetric else (src, dst)
+    last: dict[tuple[int, int], tuple[int, float]] = {}
+    repeats, first = 0, None
+    for row, key in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        if key in last and last[key][1] != float(cost[row]):
+            repeats += 1
+            if first is None:
+                first = (row, key, last[key][1])
+        last[key] = (row, float(cost[row]))
+    if first is None:
+        return
+    row, (i, j), before = first
+
+    def name(k: int) -> str:
+        return str(sensor_ids[k]) if sensor_ids is not None else str(k)
+    kind = " or its reverse" if symmetric else ""
+    logger.warning(f"{source}: {repeats} edge(s) repeat an earlier pair{kind} with another "
+                   f"cost (first at row "
+                   f"{row + first_row}: {name(i)} - {name(j)}, cost {before:g} then "
+                   f"{cost[row]:g}); the last row's cost is used")
 
 
 def adjacency_to_edges(adjacency: np.ndarray) -> tuple[Tensor, Tensor]:

@@ -25,7 +25,15 @@ def parse_step(text: str, option: str = "--step") -> float:
     Example:
         >>> parse_step("5min"), parse_step("7D"), parse_step("30s")
         (5.0, 10080.0, 0.5)
+        >>> parse_step("7")
+        Traceback (most recent call last):
+        ...
+        pygkd.errors.InputError: --step 7: 7 what? give a unit, e.g. 7D, 5min, 1h, 30s
     """
+    bare = str(text).strip()
+    if bare and not any(ch.isalpha() for ch in bare):
+        raise InputError(f"{option} {bare}: {bare} what? give a unit, e.g. {bare}D, 5min, "
+                         "1h, 30s")
     try:
         delta = pd.Timedelta(str(text).strip())
     except (ValueError, TypeError):

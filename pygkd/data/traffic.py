@@ -8,6 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pygkd.data.preprocessing import check_weight_matrix, missing_mask
+from pygkd.data.validate import (
+    check_graph,
+    check_sensor_names,
+    check_values,
+    warn_negative,
+)
 from pygkd.errors import InputError
 
 __all__ = ["TrafficData"]
@@ -64,18 +70,12 @@ class TrafficData:
         if self.speeds.size == 0:
             raise InputError(f"{self.source}: expected readings (got an empty table of shape "
                              f"{self.speeds.shape})")
-        inf = np.isinf(self.speeds)
-        if inf.any():
-            r, c = np.argwhere(inf)[0]
-            raise InputError(f"{self.source}: expected finite readings (got {self.speeds[r, c]} "
-                             f"at row {r}, sensor column {c})")
-        negative = self.speeds < 0
-        if negative.any() and self.missing == "zero":  # traffic speeds (the paper's policy)
-            r, c = np.argwhere(negative)[0]
-            logger.warning(f"{self.source}: {int(negative.sum())} negative readings (first "
-                           f"{self.speeds[r, c]:g} at row {r}, sensor column {c}); speeds are "
-                           "usually >= 0, check the file")
+        if self.sensor_ids is not None:
+            check_sensor_names(self.sensor_ids, self.source)
+        check_values(self.speeds, self.source, self.sensor_ids)
+        warn_negative(self.speeds, self.source, self.sensor_ids, self.missing)
         check_weight_matrix(self.adjacency, self.graph_source)
+        check_graph(self.adjacency, self.graph_source, kind="kernel")
         if self.adjacency.shape[0] != self.speeds.shape[1]:
             raise InputError(
                 f"{self.graph_source}: the graph has {self.adjacency.shape[0]} nodes but "
@@ -92,10 +92,19 @@ class TrafficData:
             if values.shape != self.speeds.shape:
                 raise InputError(f"{self.source}: channel {key!r} has shape {values.shape}, "
                                  f"expected {self.speeds.shape} like the forecast quantity")
-            if np.isinf(values).any():
-                raise InputError(f"{self.source}: channel {key!r}: expected finite readings")
+            check_values(values, f"{self.source} (channel {key!r})", self.sensor_ids)
         self.adjacency = self.adjacency.astype(np.float64, copy=True)
         np.fill_diagonal(self.adjacency, 0.0)
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The files the series and graph were read from (absolute paths; none for data made
+        in memory)."""
+        from pathlib import Path
+
+        found = [str(Path(p).resolve()) for p in (self.source, self.graph_source)
+                 if Path(p).is_file()]
+        return tuple(dict.fromkeys(found))
 
     @property
     def num_nodes(self) -> int:

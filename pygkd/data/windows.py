@@ -24,8 +24,14 @@ from torch import Tensor
 
 from pygkd.compat import static_graph_temporal_signal_class
 from pygkd.data.inputs import CALENDAR_INPUTS, calendar_input, check_inputs
-from pygkd.data.preprocessing import ZScore, adjacency_to_edges, interpolate_missing
+from pygkd.data.preprocessing import (
+    ZScore,
+    adjacency_to_edges,
+    interpolate_missing,
+    missing_mask,
+)
 from pygkd.data.traffic import TrafficData
+from pygkd.data.validate import check_normalised, warn_constant_sensors, warn_empty_windows
 from pygkd.errors import InputError
 
 __all__ = [
@@ -186,6 +192,8 @@ class ForecastDataset:
         edge_index (Tensor): ``[2, E]``; edge_weight (Tensor): ``[E]``.
         starts (dict): window start steps per split.
         scaler (ZScore): the training split's statistics.
+        files (tuple of str): the data files read (absolute paths), which checkpoints
+            fingerprint.
     """
 
     name: str
@@ -204,6 +212,7 @@ class ForecastDataset:
     split_steps: tuple[tuple[int, int], ...] | None = None
     extra_inputs: Tensor | None = None
     input_names: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
 
     @classmethod
     def from_traffic(
@@ -224,10 +233,14 @@ class ForecastDataset:
         horizons = check_horizons(horizons, n_out) if horizons else default_horizons(n_out)
         bounds, days = split_bounds(split or data.default_split, data.num_steps,
                                     data.steps_per_day)
-        filled = interpolate_missing(data.speeds, data.sensor_ids, data.source,
-                                     missing=missing or data.missing)
-        scaler = ZScore.fit(filled[: bounds[0][1]])
-        series = torch.from_numpy(scaler.transform(filled).astype(np.float32))
+        policy = missing or data.missing
+        filled = interpolate_missing(data.speeds, data.sensor_ids, data.source, missing=policy)
+        train_end = bounds[0][1]
+        scaler = ZScore.fit(filled[:train_end])
+        normalised = scaler.transform(filled)
+        check_normalised(normalised, data.source, data.sensor_ids, (scaler.mean, scaler.std))
+        warn_constant_sensors(filled[:train_end], data.source, data.sensor_ids)
+        series = torch.from_numpy(normalised.astype(np.float32))
         names = check_inputs(inputs, list(data.channels), data.source)
         extra = [extra_input(data, name, bounds[0][1], missing or data.missing)
                  for name in names]
@@ -252,6 +265,7 @@ class ForecastDataset:
                     f"{needed} steps, or give smaller --in-steps / --out-steps")
             starts = {name: torch.from_numpy(range_starts(lo, hi, length, name))
                       for name, (lo, hi) in zip(SPLITS, bounds, strict=True)}
+        warn_empty_windows(missing_mask(data.speeds, policy), starts, n_in, data.source)
         edge_index, edge_weight = adjacency_to_edges(data.adjacency)
         return cls(
             name=data.name,
@@ -270,6 +284,7 @@ class ForecastDataset:
             split_steps=tuple(bounds),
             extra_inputs=extra_inputs,
             input_names=tuple(names),
+            files=data.files,
         )
 
     @classmethod
@@ -330,6 +345,11 @@ class ForecastDataset:
         index = np.asarray(signal.edge_index, dtype=np.int64)
         weight = np.ones(index.shape[1]) if signal.edge_weight is None else \
             np.asarray(signal.edge_weight, dtype=np.float64)
+        pairs = index[0].astype(np.int64) * nodes + index[1]
+        if len(np.unique(pairs)) < len(pairs):
+            logger.warning(f"{name}: {len(pairs) - len(np.unique(pairs))} edge(s) of the "
+                           "signal repeat an earlier (source, target) pair; their weights "
+                           "are summed")
         np.add.at(adjacency, (index[0], index[1]), weight)
         minutes = parse_step(step) if step is not None else None
         data = TrafficData(name=name, speeds=series, adjacency=adjacency,

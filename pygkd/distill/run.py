@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pygkd.data.validate import match_sensors
 from pygkd.data.windows import ForecastDataset
 from pygkd.distill.objective import DistillObjective, MultiTeacherObjective, teacher_share
 from pygkd.distill.registry import LOSSES
@@ -55,7 +56,8 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
     if weights is not None and (len(weights) != len(paths) or sum(weights) <= 0):
         raise InputError(f"--teacher-weights: expected {len(paths)} non-negative weights with "
                          f"a positive sum, one per --teacher (got {list(weights)})")
-    config = dataclasses.replace(config, data=checkpoint_data_config(payload))
+    config = dataclasses.replace(config, data=checkpoint_data_config(
+        payload, what=f"the teacher {paths[0]}"))
     config.distill.teacher = str(paths[0])
     config.distill.teachers = [str(p) for p in paths] if len(paths) > 1 else None
     dataset = dataset or build_dataset(config.data)
@@ -63,6 +65,8 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
         if dataset.num_nodes != model.num_nodes:
             raise InputError(f"{path}: the teacher has {model.num_nodes} nodes but the "
                              f"data have {dataset.num_nodes}")
+        match_sensors(saved.get("data", {}).get("sensor_ids"), dataset.sensor_ids,
+                      f"{path} (teacher)", "the data's")
         check_input_channels(model, dataset, f"{path} (teacher)")
         saved_scaler = saved.get("data", {}).get("scaler")
         if saved_scaler and abs(saved_scaler["mean"] - dataset.scaler.mean) > 1e-6 * max(

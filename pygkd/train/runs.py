@@ -21,6 +21,7 @@ import yaml
 from torch import nn
 
 from pygkd.data.datasets import load_forecast_dataset
+from pygkd.data.validate import fingerprint, match_sensors, verify_fingerprints
 from pygkd.data.windows import ForecastDataset
 from pygkd.errors import InputError
 from pygkd.metrics import horizon_metrics
@@ -110,11 +111,20 @@ def check_input_channels(model: nn.Module, dataset: ForecastDataset, source: str
 
 
 def checkpoint_data_config(payload: dict[str, Any],
-                           overrides: dict[str, Any] | None = None) -> DataConfig:
+                           overrides: dict[str, Any] | None = None,
+                           what: str = "the model") -> DataConfig:
     """The dataset a checkpoint's model was trained on (the one place a run's data are
     rebuilt from a checkpoint), with ``overrides`` (``name``, ``root``, ``split``,
-    ``options``) applied; a new ``name`` drops the saved loader options."""
+    ``options``) applied; a new ``name`` drops the saved loader options.
+
+    A stored path is data, not an instruction: unless ``overrides`` name the data (``name``,
+    ``root`` or a ``graph`` option), the files the model was trained on must still have
+    their stored size and SHA-256 (an error naming the file otherwise)."""
     saved = payload.get("data", {}) or {}
+    explicit = bool({"name", "root"} & set(overrides or {})) or \
+        "graph" in ((overrides or {}).get("options") or {})
+    if not explicit and saved.get("files"):
+        verify_fingerprints(saved["files"], what)
     base: dict[str, Any] = {"name": saved.get("name", "synthetic"), "root": saved.get("root"),
                             "split": saved.get("split"),
                             "options": dict(saved.get("options", {}) or {})}
@@ -153,6 +163,7 @@ def data_info(cfg: DataConfig, dataset: ForecastDataset) -> dict[str, Any]:
         "scaler": {"mean": dataset.scaler.mean, "std": dataset.scaler.std},
         "minutes_per_step": dataset.minutes_per_step, "n_in": dataset.n_in,
         "n_out": dataset.n_out, "sensor_ids": dataset.sensor_ids,
+        "files": {path: fingerprint(path) for path in dataset.files},
     }
 
 
@@ -306,13 +317,15 @@ def run_evaluate(checkpoint: Path, data: DataConfig | None = None,
     """Evaluate a saved model on its own dataset (or ``data``), as ``pygkd evaluate`` does."""
     model, payload = load_model(checkpoint)
     where = resolve_device(device)
-    cfg = data or checkpoint_data_config(payload)
+    cfg = data or checkpoint_data_config(payload, what=str(checkpoint))
     dataset = build_dataset(cfg)
     if dataset.num_nodes != model.num_nodes:
         raise InputError(
             f"{checkpoint}: the model has {model.num_nodes} nodes but dataset {cfg.name!r} has "
             f"{dataset.num_nodes}"
         )
+    match_sensors((payload.get("data") or {}).get("sensor_ids"), dataset.sensor_ids,
+                  f"{cfg.name} (data for {checkpoint})")
     check_input_channels(model, dataset, str(checkpoint))
     dataset = dataset.to(where)
     model = place_model(model, where, dataset.edge_index, dataset.edge_weight)

@@ -9,17 +9,29 @@ rows; the model's stored normalisation is applied inside :class:`~pygkd.deploy.F
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from pygkd.data.preprocessing import interpolate_missing
+from pygkd.data.loaders import on_grid
+from pygkd.data.preprocessing import interpolate_missing, missing_mask
+from pygkd.data.validate import (
+    check_sensor_names,
+    check_values,
+    match_sensors,
+    names_text,
+    read_time_axis,
+    warn_negative,
+)
 from pygkd.deploy.module import ForecastModule, load_forecast_module
 from pygkd.errors import InputError
 
 __all__ = ["Forecaster", "read_readings"]
+
+logger = logging.getLogger(__name__)
 
 def read_readings(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     """A readings table from a CSV path or a DataFrame, checked: a header, numeric cells."""
@@ -48,10 +60,15 @@ class Forecaster:
         forecast = forecaster.predict(pd.read_csv("recent.csv"))   # one row per future step
     """
 
-    def __init__(self, module: ForecastModule, device: str = "cpu") -> None:
+    def __init__(self, module: ForecastModule, device: str = "cpu", missing: str = "zero",
+                 value_range: tuple[float, float] | None = None) -> None:
         from pygkd.runtime.device import resolve_device
 
         self.device = resolve_device(device)
+        #: the missing-value policy the model was trained with (``zero``, ``nan``, ``none``)
+        self.missing = missing
+        #: the training data's smallest and largest reading (``None``: unknown)
+        self.value_range = value_range
         self.module = module.eval().to(self.device)
         if module.sensor_ids is None:
             module.sensor_ids = [str(i) for i in range(module.num_nodes)]
@@ -61,8 +78,11 @@ class Forecaster:
     def load(cls, path: str | Path, horizon: int | None = None,
              device: str = "cpu") -> Forecaster:
         """Load a checkpoint (``model.pt``) or a run folder, to run on ``device``."""
-        module, _ = load_forecast_module(Path(path), horizon, dense=False)
-        return cls(module, device)
+        module, payload = load_forecast_module(Path(path), horizon, dense=False)
+        data = payload.get("data") or {}
+        stored = data.get("range")
+        return cls(module, device, missing=data.get("missing") or "zero",
+                   value_range=(float(stored[0]), float(stored[1])) if stored else None)
 
     @property
     def input_steps(self) -> int:
@@ -74,45 +94,74 @@ class Forecaster:
 
     def window(self, frame: pd.DataFrame, source: str = "input") -> tuple:
         """``(readings [T, N] float64, last time value or None, step)`` from the last ``T``
-        rows of ``frame``, validated."""
+        steps of ``frame``, checked as training data are (:mod:`pygkd.data.validate`): the
+        model's sensors by name, increasing times at the model's sampling step (gaps become
+        missing readings), finite values, at most half of each sensor's window missing under
+        the model's missing-value policy, readings inside the training range (warning)."""
         if frame.shape[1] == 0 or frame.shape[0] == 0:
             raise InputError(f"{source}: expected a table with a header and rows of readings "
                              "(found none)")
+        check_sensor_names([str(c) for c in frame.columns], source)
         first = frame.columns[0]
-        times = None
+        axis = None
         if str(first) not in self.sensor_ids:  # a timestamp or step column
-            times = frame[first]
+            axis = read_time_axis(frame[first], source, missing=self.missing)
             frame = frame.drop(columns=first)
-        columns = [str(c) for c in frame.columns]
-        if columns != self.sensor_ids:
-            missing = [s for s in self.sensor_ids if s not in columns]
-            extra = [c for c in columns if c not in self.sensor_ids]
-            if not missing and not extra:
-                raise InputError(f"{source}: sensor columns in another order than the model's "
-                                 f"(expected {', '.join(self.sensor_ids[:5])}, ...)")
-            parts = []
-            if missing:
-                parts.append(f"missing {_names(missing)}")
-            if extra:
-                parts.append(f"unknown {_names(extra)}")
-            raise InputError(f"{source}: sensors differ from the model's {len(self.sensor_ids)} "
-                             f"({'; '.join(parts)})")
-        need = self.input_steps
-        if len(frame) < need:
-            raise InputError(f"{source}: expected at least {need} rows of readings (the model's "
-                             f"input length), got {len(frame)}")
-        tail = frame.iloc[-need:]
-        values = tail.apply(pd.to_numeric, errors="coerce")
-        bad = values.isna() & tail.notna()
+        match_sensors(self.sensor_ids, [str(c) for c in frame.columns], source)
+        values = frame.apply(pd.to_numeric, errors="coerce")
+        bad = values.isna() & frame.notna()
         if bad.to_numpy().any():
             row, col = np.argwhere(bad.to_numpy())[0]
-            raise InputError(f"{source}: expected numeric readings (got {tail.iat[row, col]!r} "
-                             f"in column {tail.columns[col]!r}, row {tail.index[row] + 2})")
+            raise InputError(f"{source}: expected numeric readings (got {frame.iat[row, col]!r} "
+                             f"in column {frame.columns[col]!r}, row {row + 2})")
+        model_minutes = self.module.minutes_per_step
+        if axis is not None and axis.minutes is not None and model_minutes and \
+                abs(axis.minutes - float(model_minutes)) > 1e-6 * float(model_minutes):
+            raise InputError(f"{source}: readings every {_duration(axis.minutes)}, but the model "
+                             f"forecasts steps of {_duration(float(model_minutes))}; give "
+                             "readings at the model's step")
+        grid = on_grid(values.to_numpy(dtype=np.float64), axis)
+        need = self.input_steps
+        if len(grid) < need:
+            raise InputError(f"{source}: expected at least {need} steps of readings (the model's "
+                             f"input length), got {len(grid)}")
+        readings = grid[-need:]
+        offset = len(frame) - need + 2 if axis is None or axis.gaps == 0 else 0
+        check_values(readings, source, self.sensor_ids, row_offset=offset)
+        warn_negative(readings, source, self.sensor_ids, self.missing, row_offset=offset)
+        absent = missing_mask(readings, self.missing).sum(axis=0)
+        over = np.flatnonzero(absent > need // 2)
+        if over.size:
+            names = [f"{self.sensor_ids[i]} ({absent[i]})" for i in over]
+            raise InputError(f"{source}: {over.size} sensor(s) miss more than half of the last "
+                             f"{need} steps (missing readings in brackets, under the model's "
+                             f"--missing {self.missing}): {names_text(names)}; a forecast from "
+                             "them would be made up")
+        filled = interpolate_missing(readings, self.sensor_ids, source, missing=self.missing)
+        self._warn_out_of_range(filled, source)
         last, step = None, None
-        if times is not None:
-            last, step = _check_times(times, need, source)
-        readings = interpolate_missing(values.to_numpy(dtype=np.float64), self.sensor_ids, source)
-        return readings, last, step
+        if axis is not None:
+            last, step = axis.last, axis.step
+            if step is None:  # one row of timestamps: the model's step
+                step = pd.Timedelta(minutes=float(model_minutes or 5))
+        return filled, last, step
+
+    def _warn_out_of_range(self, readings: np.ndarray, source: str) -> None:
+        if self.value_range is not None:
+            low, high = self.value_range
+            margin = 0.5 * (high - low) if high > low else abs(high) or 1.0
+            low, high = low - margin, high + margin
+        else:  # older checkpoints: ten standard deviations of the training data
+            mean, std = self.module.statistics
+            low, high = mean - 10 * std, mean + 10 * std
+        outside = (readings < low) | (readings > high)
+        if outside.any():
+            r, c = np.argwhere(outside)[0]
+            shown = f"[{self.value_range[0]:g}, {self.value_range[1]:g}]" \
+                if self.value_range is not None else f"about [{low:g}, {high:g}]"
+            logger.warning(f"{source}: {int(outside.sum())} reading(s) far outside the training "
+                           f"data's range {shown} (first {readings[r, c]:g}, sensor "
+                           f"{self.sensor_ids[c]!r}); the forecast extrapolates")
 
     @torch.no_grad()
     def predict(self, source: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -140,37 +189,5 @@ class Forecaster:
         return pd.DataFrame(forecast, index=index, columns=self.sensor_ids)
 
 
-def _names(items: list[str]) -> str:
-    shown = ", ".join(items[:8])
-    return shown + (f" and {len(items) - 8} more" if len(items) > 8 else "")
-
-
-def _check_times(times: pd.Series, need: int, source: str):  # type: ignore[no-untyped-def]
-    """The last time value and the step, after checking the last ``need`` rows are evenly
-    spaced (no gaps)."""
-    tail = times.iloc[-need:]
-    if pd.api.types.is_numeric_dtype(tail):
-        values = tail.to_numpy()
-        deltas = np.diff(values)
-        step = deltas[0] if len(deltas) else 1
-        if (deltas <= 0).any() or (deltas != step).any():
-            row = _first_gap(deltas, step) + len(times) - need + 2
-            raise InputError(f"{source}: expected evenly spaced, increasing step numbers in "
-                             f"column {times.name!r} (a gap or repeat near row {row})")
-        return values[-1], step
-    stamps = pd.to_datetime(tail, errors="coerce")
-    if stamps.isna().any():
-        raise InputError(f"{source}: expected timestamps in column {times.name!r} (could not "
-                         f"read {tail[stamps.isna()].iloc[0]!r})")
-    deltas = stamps.diff().dropna()
-    step = deltas.iloc[0] if len(deltas) else pd.Timedelta(minutes=5)
-    if (deltas <= pd.Timedelta(0)).any() or (deltas != step).any():
-        row = _first_gap(deltas.to_numpy(), step.to_timedelta64()) + len(times) - need + 2
-        raise InputError(f"{source}: the last {need} timestamps are not evenly spaced (a gap "
-                         f"or repeat near row {row}, step {step}); give consecutive readings")
-    return stamps.iloc[-1], step
-
-
-def _first_gap(deltas, step) -> int:  # type: ignore[no-untyped-def]
-    wrong = np.flatnonzero(np.asarray(deltas) != step)
-    return int(wrong[0]) + 1 if wrong.size else 0
+def _duration(minutes: float) -> str:
+    return str(pd.Timedelta(minutes=minutes)).replace("0 days ", "")

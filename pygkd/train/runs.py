@@ -43,7 +43,8 @@ from pygkd.train.trainer import Trainer, place_model
 __all__ = ["build_dataset", "build_model", "run_train", "run_evaluate", "model_summary",
            "write_json", "prepare_run_dir", "start_run_dir", "end_training", "finish_run",
            "data_info", "evaluation_metrics", "checkpoint_data_config", "ensure_writable",
-           "check_same_config", "reuse_finished", "REUSE_IGNORES", "check_input_channels"]
+           "check_same_config", "reuse_finished", "REUSE_IGNORES", "check_input_channels",
+           "training_range"]
 
 
 def ensure_writable(path: Path, option: str) -> Path:
@@ -164,7 +165,16 @@ def data_info(cfg: DataConfig, dataset: ForecastDataset) -> dict[str, Any]:
         "minutes_per_step": dataset.minutes_per_step, "n_in": dataset.n_in,
         "n_out": dataset.n_out, "sensor_ids": dataset.sensor_ids,
         "files": {path: fingerprint(path) for path in dataset.files},
+        "range": training_range(dataset),
     }
+
+
+def training_range(dataset: ForecastDataset) -> list[float]:
+    """The smallest and largest value of the forecast quantity in the training part (after
+    filling missing readings), which forecasts compare new readings with."""
+    end = dataset.split_steps[0][1] if dataset.split_steps else dataset.series.size(0)
+    part = dataset.series[:end].double()
+    return [dataset.scaler.inverse(float(part.min())), dataset.scaler.inverse(float(part.max()))]
 
 
 def model_summary(model: nn.Module, dataset: ForecastDataset, latency_batch: int = 1140,

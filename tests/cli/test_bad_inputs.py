@@ -135,7 +135,7 @@ def test_non_finite_speeds(tmp_path):
     values = np.full((72, 3), 50.0)
     values[5, 1] = np.inf
     one_error(info(_speeds(tmp_path, values), _matrix(tmp_path, GRAPH3)),
-              "expected finite readings", "row 5, sensor column 1")
+              "expected finite readings", "row 5, sensor 'b'")
 
 
 def test_negative_speeds_warn(tmp_path):
@@ -143,7 +143,7 @@ def test_negative_speeds_warn(tmp_path):
     values[2, 0] = -4.0
     result = info(_speeds(tmp_path, values), _matrix(tmp_path, GRAPH3))
     assert result.exit_code == 0, result.output
-    assert any("1 negative readings (first -4 at row 2, sensor column 0)" in w
+    assert any("1 negative reading(s) (first -4 at row 2, sensor 'a')" in w
                for w in warnings_of(result)), result.output
 
 
@@ -161,7 +161,7 @@ def test_edge_lists_by_name_or_position(tmp_path):
 def test_edge_list_problems(tmp_path):
     speeds = _speeds(tmp_path)
     one_error(info(speeds, _edges(tmp_path, [[0, 1.5, 100.0]])),
-              "expected node ids as", "0-based integer positions", "'1.5'")
+              "'1.5' is not a sensor of the speeds header", "nor a 0-based position")
     one_error(info(speeds, _edges(tmp_path, [[0, 7, 100.0]])), "expected node ids in 0..2")
     one_error(info(speeds, _edges(tmp_path, [["a", "zz", 100.0]])), "'zz'")
     uncovered = info(speeds, _edges(tmp_path, [[0, 1, 100.0]]))

@@ -65,22 +65,23 @@ def test_predict_equals_the_evaluation_rollout(trained, exported, which, tmp_pat
 def _bad(exported, case):
     frame = exported.iloc[100:120].copy()
     if case == "too few rows":
-        return frame.iloc[:5], "at least 12 rows"
+        return frame.iloc[:5], "at least 12 steps"
     if case == "other sensors":
         return frame.rename(columns={"S003": "X9"}), "missing S003; unknown X9"
     if case == "non-numeric":
         frame = frame.astype(object)
         frame.iloc[-2, 3] = "fast"
         return frame, "expected numeric readings (got 'fast'"
-    if case == "gap in timestamps":
-        return frame.drop(frame.index[15]), "not evenly spaced"
+    if case == "repeated timestamp":
+        frame.iloc[15, 0] = frame.iloc[14, 0]
+        return frame, "repeats at row 17"
     if case == "empty":
         return frame.iloc[:0], "expected a table with a header and rows of readings"
     raise KeyError(case)
 
 
 @pytest.mark.parametrize("case", ["too few rows", "other sensors", "non-numeric",
-                                  "gap in timestamps", "empty"])
+                                  "repeated timestamp", "empty"])
 def test_bad_input_is_a_one_line_error(trained, exported, tmp_path, case):
     frame, expected = _bad(exported, case)
     frame.to_csv(tmp_path / "bad.csv", index=False)
@@ -90,6 +91,18 @@ def test_bad_input_is_a_one_line_error(trained, exported, tmp_path, case):
     assert len(lines) == 1 and lines[0].startswith("Error:"), result.output
     assert expected in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_a_gap_in_the_window_is_filled_like_missing_readings(trained, exported, caplog):
+    frame = exported.iloc[100:112].copy()
+    forecaster = Forecaster.load(trained["student"])
+    blank = frame.copy()
+    blank.iloc[6, 1:] = np.nan  # the readings of that step are missing
+    with caplog.at_level("WARNING", logger="pygkd"):
+        gap = forecaster.predict(frame.drop(frame.index[6]))
+    assert "1 step(s) missing in 1 gap(s)" in caplog.text
+    assert np.allclose(gap.to_numpy(), forecaster.predict(blank).to_numpy(), atol=1e-6)
+    assert list(gap.index) == list(forecaster.predict(frame).index)
 
 
 def test_missing_readings_inside_the_window_are_interpolated(trained, exported):

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from pygkd.cli.main import main
-from pygkd.cli.options import runtime_options, runtime_set_items
+from pygkd.cli.options import OUT_FOLDER, runtime_options, runtime_set_items
+from pygkd.cli.recipe_args import refuse_unused_overrides
 from pygkd.distill.registry import LOSSES
 
 
@@ -43,12 +44,13 @@ def compare() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override every recipe, e.g. --set train.epochs=30.")
 @runtime_options()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=OUT_FOLDER,
               default=Path("runs/compare-distill"), show_default=True)
 def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None,
                     recipe_dir: Path | None, overrides: tuple[str, ...], out: Path,
                     **runtime: Any) -> None:
     """Students with every loss, over seeds, from one teacher: the paper's Tables 2, 4, 5."""
+    refuse_unused_overrides(overrides, "compare distill")
     overrides = runtime_set_items(runtime) + overrides
     from pygkd.distill.compare import run_distill_comparison
 
@@ -73,12 +75,13 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override the recipe, e.g. --set train.epochs=15.")
 @runtime_options()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=OUT_FOLDER,
               default=Path("runs/tune"), show_default=True)
 def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Path | None,
          overrides: tuple[str, ...], out: Path, **runtime: Any) -> None:
     """Random search of a loss's alphas / beta on the VALIDATION split only; writes the best
     recipe to OUT/best.yaml."""
+    refuse_unused_overrides(overrides, "tune")
     overrides = runtime_set_items(runtime) + overrides
     from pygkd.distill.tune import run_tuning
 
@@ -107,12 +110,13 @@ def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Path | No
               default=None, help="Folder with distill/ and prune/ recipes [the installed ones].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
 @runtime_options()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OUT_FOLDER, default=None,
               help="[runs/compare-prune-table<N>]")
 def compare_prune(table: str, teacher: Path, base: Path | None, targets: str,
                   mode: str | None, seeds: str, recipe_dir: Path | None, overrides: tuple[str, ...],
                   out: Path | None, **runtime: Any) -> None:
     """The paper's Table 7 or Table 8 as a markdown table (mean ± std over seeds)."""
+    refuse_unused_overrides(overrides, "compare prune")
     overrides = runtime_set_items(runtime) + overrides
     from pygkd.errors import InputError
     from pygkd.prune.compare import run_table7, run_table8

@@ -9,7 +9,8 @@ import click
 import numpy as np
 
 from pygkd.cli.main import main
-from pygkd.cli.options import data_config_from, data_options, data_overrides
+from pygkd.cli.options import OUT_FILE, data_config_from, data_options, data_overrides
+from pygkd.files import replacing
 
 
 @main.group()
@@ -82,7 +83,7 @@ def download(dataset: str, data_dir: Path | None, force: bool) -> None:
 @data.command("export")
 @click.argument("dataset")
 @data_options(with_dataset=False)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--out", type=OUT_FILE, required=True,
               help="CSV file to write.")
 @click.option("--start", default="2020-01-06 00:00", show_default=True,
               help="Timestamp of the first row (the built-in datasets carry no dates).")
@@ -93,7 +94,9 @@ def export_data(dataset: str, out: Path, start: str, **kwargs: Any) -> None:
 
     from pygkd.data import load_dataset
     from pygkd.errors import InputError
+    from pygkd.files import ensure_writable
 
+    ensure_writable(out, "--out")
     kwargs["dataset"] = dataset
     cfg = data_config_from(data_overrides(kwargs))
     raw = load_dataset(cfg.name, cfg.root, **cfg.options)
@@ -110,10 +113,8 @@ def export_data(dataset: str, out: Path, start: str, **kwargs: Any) -> None:
         stamps = pd.date_range(first, periods=raw.num_steps,
                                freq=pd.Timedelta(minutes=raw.minutes_per_step))
         frame.insert(0, "timestamp", stamps.strftime("%Y-%m-%d %H:%M:%S"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    frame.to_csv(tmp, index=False, float_format="%.6g")
-    tmp.replace(out)
+    with replacing(out) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
     click.echo(f"{raw.num_steps:,} rows x {raw.num_nodes} sensors written to {out}")
 
 

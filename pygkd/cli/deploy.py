@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from pygkd.cli.main import main
-from pygkd.cli.options import runtime_options
+from pygkd.cli.options import OUT_FILE, runtime_options
 
 _MODEL = click.Path(path_type=Path)
 
@@ -18,7 +18,7 @@ _MODEL = click.Path(path_type=Path)
 @click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="Recent readings: own-data CSV (timestamps or steps, one "
                                   "column per sensor), at least the model's input length.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OUT_FILE, default=None,
               help="Write the forecast CSV here [default: print it].")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON {index, sensors, forecast} instead of CSV.")
@@ -35,7 +35,10 @@ def predict(model: Path, input_path: Path, out: Path | None, as_json: bool,
     import json
 
     from pygkd.deploy import Forecaster
+    from pygkd.files import ensure_writable, write_atomic
 
+    if out is not None:
+        ensure_writable(out, "--out")
     forecaster = Forecaster.load(model, horizon, device=device or "cpu")
     forecast = forecaster.predict(input_path)
     if as_json:
@@ -47,10 +50,7 @@ def predict(model: Path, input_path: Path, out: Path | None, as_json: bool,
     if out is None:
         click.echo(text.rstrip("\n"))
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    write_atomic(out, text + ("" if text.endswith("\n") else "\n"))
     click.echo(f"{len(forecast)} steps x {forecast.shape[1]} sensors written to {out}",
                err=True)
 
@@ -59,7 +59,7 @@ def predict(model: Path, input_path: Path, out: Path | None, as_json: bool,
 @click.argument("model", type=_MODEL)
 @click.option("--format", "fmt", type=click.Choice(["onnx", "exported-program"]),
               default="onnx", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--out", type=OUT_FILE, required=True,
               help="File to write (.onnx or .pt2).")
 @click.option("--quantize", is_flag=True,
               help="ONNX only: also write an int8 dynamically quantised copy (<out>.int8.onnx).")
@@ -70,11 +70,20 @@ def export(model: Path, fmt: str, out: Path, quantize: bool, horizon: int | None
     multi-step rollout inside: input raw readings [B, T, N, C], output forecasts [B, H, N].
 
     Exporting traces the model on the CPU; the file runs wherever its runtime does."""
+    import logging
+
     from pygkd.deploy import export_forecaster, load_forecast_module, quantize_onnx
     from pygkd.errors import InputError
+    from pygkd.files import ensure_writable
 
     if quantize and fmt != "onnx":
         raise InputError("--quantize: only with --format onnx")
+    ensure_writable(out, "--out")
+    expected = {"onnx": ".onnx", "exported-program": ".pt2"}[fmt]
+    if out.suffix.lower() != expected:
+        logging.getLogger("pygkd").warning(
+            f"--out {out}: a {fmt} file usually ends in {expected}, not "
+            f"{out.suffix or '(none)'}; it is written as {fmt}")
     module, _ = load_forecast_module(model, horizon)
     path = export_forecaster(module, fmt, out)
     click.echo(f"{fmt} written to {path}: input 'readings' [B, {module.input_steps}, "

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from pygkd.cli.main import main
-from pygkd.cli.options import runtime_options
+from pygkd.cli.options import OUT_FOLDER, runtime_options
 from pygkd.cli.recipe_args import (
     echo_results,
     merge_runtime,
@@ -17,6 +17,7 @@ from pygkd.cli.recipe_args import (
     model_section,
     recipe_dict,
     recipe_option,
+    refuse_unused_overrides,
 )
 from pygkd.distill.registry import LOSSES
 
@@ -44,7 +45,7 @@ from pygkd.distill.registry import LOSSES
 @click.option("--lr", type=float, default=None, help="Learning rate [0.001].")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed [0].")
 @runtime_options()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OUT_FOLDER, default=None,
               help="Run folder [default: runs/distill-<loss>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming a run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -62,6 +63,7 @@ def distill(teachers: tuple[Path, ...], teacher_weights: str | None, recipe: str
     from pygkd.seed import seed_everything
     from pygkd.train.config import RunConfig, apply_overrides
 
+    refuse_unused_overrides(overrides, "distill")
     raw = recipe_dict(recipe)
     merge_runtime(raw, kwargs)
     raw.setdefault("model", {"preset": "student"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -10,8 +11,24 @@ import click
 from pygkd.errors import InputError
 from pygkd.train.config import DataConfig
 
-__all__ = ["data_options", "data_config_from", "data_overrides", "runtime_options",
-           "runtime_overrides", "runtime_set_items"]
+__all__ = ["OutputPath", "OUT_FOLDER", "OUT_FILE", "data_options", "data_config_from",
+           "data_overrides", "runtime_options", "runtime_overrides", "runtime_set_items"]
+
+class OutputPath(click.Path):
+    """``click.Path`` for outputs: an empty value is refused (``--out ''`` would write into
+    the current folder)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("expected a path (got an empty string, which would write into the "
+                      "current folder)", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+#: ``--out`` of a command that writes a folder / a file.
+OUT_FOLDER = OutputPath(file_okay=False, path_type=Path)
+OUT_FILE = OutputPath(dir_okay=False, path_type=Path)
 
 _DEVICE_HELP = ("Where to run: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps "
                 "[recipe key 'device'; default auto].")

@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from pygkd.cli.main import main
-from pygkd.cli.options import runtime_options
+from pygkd.cli.options import OUT_FOLDER, runtime_options
 from pygkd.errors import InputError
 
 _CKPT = click.Path(exists=True, dir_okay=False, path_type=Path)
-_OUT = click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+_OUT = click.option("--out", type=OUT_FOLDER,
                     default=Path("runs/figures"), show_default=True,
                     help="Folder for the PNG and SVG files.")
 

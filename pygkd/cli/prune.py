@@ -8,13 +8,14 @@ from typing import Any
 import click
 
 from pygkd.cli.main import main
-from pygkd.cli.options import runtime_options
+from pygkd.cli.options import OUT_FOLDER, runtime_options
 from pygkd.cli.recipe_args import (
     echo_results,
     merge_runtime,
     merge_section,
     recipe_dict,
     recipe_option,
+    refuse_unused_overrides,
 )
 
 
@@ -36,7 +37,7 @@ from pygkd.cli.recipe_args import (
               help="Override a recipe value, e.g. --set prune.step_share=0.2.")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed [0].")
 @runtime_options()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OUT_FOLDER, default=None,
               help="Run folder [default: runs/prune-<method>-<mode>-<target>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -49,6 +50,7 @@ def prune(model_path: Path, teacher: Path | None, recipe: str | None,
     from pygkd.seed import seed_everything
     from pygkd.train.config import RunConfig, apply_overrides
 
+    refuse_unused_overrides(overrides, "prune")
     raw = recipe_dict(recipe)
     merge_runtime(raw, kwargs)
     merge_section(raw, "prune", {k: kwargs.pop(k) for k in ("method", "mode", "target")})

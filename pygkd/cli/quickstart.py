@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from pygkd.cli.main import main
+from pygkd.cli.options import OUT_FOLDER
 from pygkd.cli.recipe_args import recipe_option
+from pygkd.files import write_atomic
 
 #: The built-in quickstart recipe; ``recipes/quickstart.yaml`` holds the same values.
 QUICKSTART = {
@@ -36,7 +38,7 @@ STUDENT_LOSSES = (("none", "Student W/O KD"), ("stcd", "Student L_STCD"))
 @recipe_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set train.epochs=5.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", type=OUT_FOLDER,
               default=Path("runs/quickstart"), show_default=True, help="Output folder.")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -100,7 +102,8 @@ def quickstart(recipe: str | None, overrides: tuple[str, ...], out: Path, fresh:
     note = (f"Latency: one forward pass on a batch of {latency['batch']} test windows, mean of "
             f"{latency['repeats']} runs. Errors: mph on the test day, 9-step autoregressive "
             "forecast.")
-    (out / "comparison.md").write_text(f"Quickstart on the built-in network. {note}\n\n{table}\n")
+    write_atomic(out / "comparison.md",
+                 f"Quickstart on the built-in network. {note}\n\n{table}\n")
     click.echo("\n" + table + "\n\n" + note)
     if not no_report:
         import importlib.util

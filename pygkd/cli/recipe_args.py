@@ -11,14 +11,49 @@ import click
 
 from pygkd.cli.options import runtime_overrides
 
-__all__ = ["recipe_option", "recipe_dict", "merge_runtime", "merge_section", "model_options",
-           "model_section", "echo_results"]
+__all__ = ["refuse_unused_overrides", "UNUSED_SETTINGS", "recipe_option", "recipe_dict",
+           "merge_runtime", "merge_section", "model_options", "model_section", "echo_results"]
 
 #: ``--recipe``: a YAML file or the name of an installed recipe (``pygkd recipes``).
 recipe_option = click.option(
     "--recipe", default=None, metavar="FILE|NAME",
     help="Recipe YAML file, or an installed recipe's name (see 'pygkd recipes'); flags "
          "override it.")
+
+
+_TEACHER_DATA = "it reads the teacher's data (files, split and windows as trained)"
+_MODEL_DATA = "it reads the data the model was trained on"
+#: ``--set`` sections a command does not read, and why (a ``--set`` there would be ignored).
+UNUSED_SETTINGS: dict[str, dict[str, str]] = {
+    "train": {"distill.": "training has no teacher (use 'pygkd distill')",
+              "prune.": "training does not prune (use 'pygkd prune')"},
+    "distill": {"data.": _TEACHER_DATA, "prune.": "distillation does not prune"},
+    "prune": {"data.": _MODEL_DATA},
+    "compare distill": {"data.": _TEACHER_DATA, "prune.": "distillation does not prune"},
+    "compare prune": {"data.": _MODEL_DATA},
+    "tune": {"data.": _TEACHER_DATA, "prune.": "distillation does not prune"},
+    "quickstart": {},
+}
+
+
+def refuse_unused_overrides(overrides: tuple[str, ...] | list[str], command: str) -> None:
+    """A one-line error for a ``--set KEY=VALUE`` that ``command`` would silently ignore.
+
+    Example:
+        >>> refuse_unused_overrides(["train.epochs=2"], "distill")
+        >>> refuse_unused_overrides(["data.split=1/1/1"], "distill")
+        Traceback (most recent call last):
+        ...
+        pygkd.errors.InputError: --set data.split=1/1/1: distill does not use data.* settings: ...
+    """
+    from pygkd.errors import InputError
+
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        for prefix, reason in UNUSED_SETTINGS.get(command, {}).items():
+            if key.startswith(prefix):
+                raise InputError(f"--set {item}: {command} does not use {prefix}* settings: "
+                                 f"{reason}")
 
 
 def recipe_dict(recipe: str | Path | None) -> dict[str, Any]:

@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from pygkd.cli.main import main
+from pygkd.cli.options import OUT_FILE
 
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True,
                 type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OUT_FILE, default=None,
               help="HTML file [<first RUN_DIR>/report/index.html].")
 @click.option("--teacher", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Teacher checkpoint for the figures [the one the runs name].")

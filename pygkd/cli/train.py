@@ -10,6 +10,8 @@ import click
 
 from pygkd.cli.main import main
 from pygkd.cli.options import (
+    OUT_FILE,
+    OUT_FOLDER,
     data_options,
     data_overrides,
     runtime_options,
@@ -22,6 +24,7 @@ from pygkd.cli.recipe_args import (
     model_section,
     recipe_dict,
     recipe_option,
+    refuse_unused_overrides,
 )
 
 
@@ -39,7 +42,7 @@ from pygkd.cli.recipe_args import (
 @click.option("--patience", type=int, default=None, help="Early-stopping patience in epochs [10].")
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed [0].")
 @runtime_options()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("--out", type=OUT_FOLDER, default=None,
               help="Run folder [default: runs/train-<dataset>-<model>-seed<seed>].")
 @click.option("--fresh", is_flag=True, help="Start over instead of resuming a run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -56,6 +59,7 @@ def train(recipe: str | None, overrides: tuple[str, ...], out: Path | None, fres
     from pygkd.train.config import RunConfig, apply_overrides
     from pygkd.train.runs import run_train
 
+    refuse_unused_overrides(overrides, "train")
     raw = recipe_dict(recipe)
     merge_runtime(raw, kwargs)
     merge_section(raw, "data", data_overrides(kwargs))
@@ -81,7 +85,7 @@ def train(recipe: str | None, overrides: tuple[str, ...], out: Path | None, fres
 @main.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @data_options()
-@click.option("--json-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--json-out", type=OUT_FILE, default=None,
               help="Also write the metrics to this JSON file.")
 @click.option("--latency-batch", type=click.IntRange(min=1), default=1140, show_default=True,
               help="Batch size for the latency measurement.")
@@ -93,8 +97,9 @@ def evaluate(checkpoint: Path, json_out: Path | None, latency_batch: int,
 
     By default the model's own dataset and split are used; data options override them.
     """
+    from pygkd.files import ensure_writable, write_atomic
     from pygkd.train.checkpoint import load_checkpoint
-    from pygkd.train.runs import checkpoint_data_config, ensure_writable, run_evaluate
+    from pygkd.train.runs import checkpoint_data_config, run_evaluate
 
     if json_out is not None:
         ensure_writable(json_out, "--json-out")
@@ -106,5 +111,5 @@ def evaluate(checkpoint: Path, json_out: Path | None, latency_batch: int,
                            device=device or "auto")
     echo_results(metrics, checkpoint.parent.name or "Model")
     if json_out is not None:
-        json_out.write_text(json.dumps(metrics, indent=2))
+        write_atomic(json_out, json.dumps(metrics, indent=2))
         click.echo(f"\nMetrics written to {json_out}")

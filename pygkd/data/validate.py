@@ -285,6 +285,12 @@ def _to_datetime(text: pd.Series, source: str, name: Any, fmt: str | None,
                  dayfirst: bool) -> pd.Series:
     import warnings
 
+    aware = text.str.contains(r"(?:[+-]\d\d:?\d\d|Z|UTC)\s*$", regex=True)
+    if aware.any() and not aware.all():
+        row = int(np.flatnonzero((aware != aware.iloc[0]).to_numpy())[0])
+        raise InputError(f"{source}: column {name!r} mixes timestamps with and without a "
+                         f"time zone (row {row + 2}: {text.iloc[row]!r}, row 2: "
+                         f"{text.iloc[0]!r}); give every timestamp in one zone")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -297,12 +303,6 @@ def _to_datetime(text: pd.Series, source: str, name: Any, fmt: str | None,
         if stamps is None or stamps.dtype == object:  # mixed UTC offsets
             utc = pd.to_datetime(text, format=fmt, dayfirst=dayfirst, errors="coerce",
                                  utc=True)
-            aware = text.str.contains(r"(?:[+-]\d\d:?\d\d|Z)\s*$", regex=True)
-            if aware.any() and not aware.all():
-                row = int(np.flatnonzero((aware != aware.iloc[0]).to_numpy())[0])
-                raise InputError(f"{source}: column {name!r} mixes timestamps with and "
-                                 f"without a time zone (row {row + 2}: {text.iloc[row]!r}); "
-                                 "give every timestamp in one zone")
             logger.warning(f"{source}: the timestamps in column {name!r} carry several UTC "
                            "offsets (daylight saving time?); they are read as UTC")
             stamps = utc

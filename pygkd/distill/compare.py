@@ -18,6 +18,7 @@ from typing import Any
 from pygkd.distill.registry import LOSSES
 from pygkd.distill.run import run_distill
 from pygkd.errors import InputError
+from pygkd.files import write_atomic
 from pygkd.metrics import MAPE_MASK_NOTE
 from pygkd.tables import mean_std_table
 from pygkd.train.config import RunConfig, apply_overrides
@@ -108,7 +109,7 @@ def run_distill_comparison(
               f"{teacher_path}. Latency: one forward pass on a batch of "
               f"{first['model']['latency']['batch']}. Teacher share: entries where L_ORD followed "
               f"the teacher (Table 3). {MAPE_MASK_NOTE}\n\n")
-    (out_dir / "comparison.md").write_text(header + table + "\n")
+    write_atomic(out_dir / "comparison.md", header + table + "\n")
     write_json(out_dir / "comparison.json", {
         "teacher": teacher, "seeds": list(seeds),
         "runs": {(loss if family is None else f"{family[0]}/{loss}"):

@@ -21,6 +21,7 @@ from pygkd.distill.compare import loss_recipe
 from pygkd.distill.registry import LOSSES
 from pygkd.distill.run import run_distill
 from pygkd.errors import InputError
+from pygkd.files import write_atomic
 from pygkd.train.config import RunConfig, apply_overrides
 from pygkd.train.runs import reuse_finished, write_json
 
@@ -65,7 +66,7 @@ def run_tuning(teacher_path: Path, loss: str, out_dir: Path, trials: int = 8, se
     recipe = copy.deepcopy(base)
     recipe.pop("seed", None)
     recipe.setdefault("distill", {}).update({n: best[n] for n in TUNED[loss]})
-    (out_dir / "best.yaml").write_text(
+    write_atomic(out_dir / "best.yaml",
         f"# tuned on the validation split: trial {best['trial']}, val MAE {best['val_mae']:.4f}\n"
         + yaml.safe_dump(recipe, sort_keys=False))
     summary = {"loss": loss, "best": best, "trials": results}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pygkd.distill.run import run_distill
+from pygkd.files import write_atomic
 from pygkd.prune.run import run_prune
 from pygkd.tables import mean_std_table
 from pygkd.train.checkpoint import load_model
@@ -63,7 +64,7 @@ def _rows_with_share(rows: list[Row], base_params: int) -> list[Row]:
 def _write(out_dir: Path, title: str, rows: list[Row], payload: dict[str, Any]) -> str:
     table = mean_std_table(rows)
     text = title + "\n\n" + table + "\n"
-    (out_dir / "comparison.md").write_text(text)
+    write_atomic(out_dir / "comparison.md", text)
     write_json(out_dir / "comparison.json", payload)
     return text
 

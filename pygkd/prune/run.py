@@ -16,6 +16,7 @@ from typing import Any
 
 from pygkd.distill.objective import DistillObjective
 from pygkd.errors import InputError
+from pygkd.files import write_atomic
 from pygkd.nn.models.stgcn import STGCN
 from pygkd.prune.masks import ChannelMasks, WeightMasks
 from pygkd.prune.pruner import prune_model, pruned_share
@@ -126,7 +127,7 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Path | None, ou
         student: STGCN = masks.export()
         report = {"kept_channels": masks.kept_indices(), "sizes": masks.sizes()}
         if dist.is_main:
-            (out_dir / "channels.json").write_text(json.dumps(report, indent=2))
+            write_atomic(out_dir / "channels.json", json.dumps(report, indent=2))
         logger.info("\nChannels kept per layer:\n" + channel_report(masks))
         after_step = None
     else:

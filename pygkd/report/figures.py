@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pygkd.files import replacing
+
 __all__ = ["tsne_figure", "forecast_figure", "curves_figure", "save_figure"]
 
 TEACHER_COLOR, STUDENT_COLOR = "tab:blue", "tab:red"
@@ -117,8 +119,7 @@ def save_figure(fig, stem: Path, formats: Sequence[str] = ("png", "svg"),  # typ
     written = []
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
-        tmp = path.with_name(f".{path.name}.tmp")
-        fig.savefig(tmp, format=fmt, dpi=dpi)
-        tmp.replace(path)
+        with replacing(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi)
         written.append(path)
     return written

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pygkd.errors import InputError
+from pygkd.files import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ def write_report(run_dirs: Sequence[Path], out: Path | None = None,
         raise InputError(f"RUN_DIR: found no metrics.json or comparison.md under "
                          f"{', '.join(map(str, roots))}")
     out = Path(out) if out is not None else roots[0] / "report" / "index.html"
-    from pygkd.train.runs import ensure_writable
+    from pygkd.files import ensure_writable
 
     ensure_writable(out, "--out")
     teacher_path = _resolve_teacher(runs, teacher)
@@ -279,7 +280,5 @@ def write_report(run_dirs: Sequence[Path], out: Path | None = None,
         "| Item | Value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in env.items())))
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>pygkd report</title>"
             f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(page)
-    tmp.replace(out)
+    write_atomic(out, page)
     return out

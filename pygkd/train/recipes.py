@@ -20,8 +20,38 @@ import yaml
 
 from pygkd.errors import InputError
 
-__all__ = ["read_yaml", "yaml_value", "recipe_root", "resolve_recipe", "list_recipes",
-           "recipe_description"]
+__all__ = ["UniqueKeyLoader", "read_yaml", "yaml_value", "recipe_root", "resolve_recipe",
+           "list_recipes", "recipe_description"]
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    r"""``yaml.SafeLoader`` that refuses a key given twice in one mapping (where plain YAML
+    silently keeps the last).
+
+    Example:
+        >>> yaml.load("a: 1\nb: 2", Loader=UniqueKeyLoader)
+        {'a': 1, 'b': 2}
+        >>> yaml.load("train:\n  lr: 1\n  lr: 2", Loader=UniqueKeyLoader)
+        Traceback (most recent call last):
+        ...
+        pygkd.errors.InputError: key 'lr' appears twice (lines 2 and 3); keep one
+    """
+
+
+def _unique_mapping(loader: UniqueKeyLoader, node: yaml.MappingNode,
+                    deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise InputError(f"key {key!r} appears twice (lines {seen[key]} and {line}); "
+                             "keep one")
+        seen[key] = line
+    return loader.construct_mapping(node, deep=deep)
+
+
+UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
 def read_yaml(path: Path | str, what: str = "recipe") -> dict[str, Any]:
@@ -31,7 +61,9 @@ def read_yaml(path: Path | str, what: str = "recipe") -> dict[str, Any]:
     if not path.is_file():
         raise InputError(f"{path}: {what} file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=UniqueKeyLoader)  # noqa: S506 (safe loader)
+    except InputError as err:
+        raise InputError(f"{path}: {err}") from None
     except yaml.YAMLError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise InputError(f"{path}: not valid YAML ({first})") from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from pygkd.data.datasets import load_forecast_dataset
 from pygkd.data.validate import fingerprint, match_sensors, verify_fingerprints
 from pygkd.data.windows import ForecastDataset
 from pygkd.errors import InputError
+from pygkd.files import write_atomic
 from pygkd.metrics import horizon_metrics
 from pygkd.nn.models.registry import build_forecaster, model_family
 from pygkd.nn.models.stgcn import STGCN, resolve_blocks
@@ -42,33 +44,14 @@ from pygkd.train.trainer import Trainer, place_model
 
 __all__ = ["build_dataset", "build_model", "run_train", "run_evaluate", "model_summary",
            "write_json", "prepare_run_dir", "start_run_dir", "end_training", "finish_run",
-           "data_info", "evaluation_metrics", "checkpoint_data_config", "ensure_writable",
+           "data_info", "evaluation_metrics", "checkpoint_data_config",
            "check_same_config", "reuse_finished", "REUSE_IGNORES", "check_input_channels",
            "training_range"]
 
 
-def ensure_writable(path: Path, option: str) -> Path:
-    """Check, before any work, that the file ``path`` can be written (its folder is created);
-    a one-line :class:`InputError` names ``option`` otherwise."""
-    path = Path(path)
-    existed = path.exists()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a"):
-            pass
-        if not existed:
-            path.unlink()
-    except OSError as err:
-        raise InputError(f"{option} {path}: cannot write there "
-                         f"({err.strerror or type(err).__name__})") from None
-    return path
-
-
 def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON atomically."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float))
-    os.replace(tmp, path)
+    """Write JSON atomically (:func:`pygkd.files.write_atomic`)."""
+    write_atomic(path, json.dumps(payload, indent=2, default=float))
 
 
 def build_dataset(cfg: DataConfig) -> ForecastDataset:
@@ -201,9 +184,9 @@ def prepare_run_dir(out_dir: Path, fresh: bool) -> Path:
             for name in ("last.pt", "model.pt", "metrics.json", "config.yaml"):
                 (out_dir / name).unlink(missing_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        probe = out_dir / ".pygkd-write-test"
-        probe.write_text("")
-        probe.unlink()
+        fd, probe = tempfile.mkstemp(prefix=".pygkd-write-test.", dir=out_dir)
+        os.close(fd)
+        os.unlink(probe)
     except OSError as err:
         raise InputError(f"--out {out_dir}: cannot write the run folder there "
                          f"({err.strerror or type(err).__name__})") from None
@@ -241,7 +224,7 @@ def start_run_dir(config: RunConfig, out_dir: Path, fresh: bool,
         if not fresh:
             check_same_config(config, out_dir)
         prepare_run_dir(out_dir, fresh)
-        (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_atomic(out_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
     dist.barrier()
     return out_dir
 

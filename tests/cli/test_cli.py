@@ -127,7 +127,7 @@ def _bad_files(tmp_path, case):
 
 @pytest.mark.parametrize("case, message", [
     ("missing", "file not found"),
-    ("shape", "expected numeric speeds"),
+    ("shape", "expected numeric readings"),
     ("nodes", "the graph has 3 nodes but"),
     ("non-square", "expected a square distance matrix"),
     ("negative", "expected non-negative distances"),

@@ -15,10 +15,11 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pygkd.errors import InputError
 
-__all__ = ["write_atomic", "replacing", "ensure_writable"]
+__all__ = ["write_atomic", "replacing", "ensure_writable", "read_json"]
 
 
 @contextlib.contextmanager
@@ -83,3 +84,21 @@ def ensure_writable(path: str | Path, option: str) -> Path:
         raise InputError(f"{option} {path}: cannot write there "
                          f"({err.strerror or type(err).__name__})") from None
     return path
+
+
+def read_json(path: str | Path, what: str = "results") -> dict[str, Any]:
+    """A JSON object from ``path``; a one-line :class:`InputError` naming the file when it is
+    not readable JSON (a run killed while an older pygkd wrote it, an edited file)."""
+    import json
+
+    path = Path(path)
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read the {what} ({type(err).__name__})") from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: the {what} file is not valid JSON ({err.msg} at line "
+                         f"{err.lineno}); run that run again, or delete the file") from None
+    if not isinstance(loaded, dict):
+        raise InputError(f"{path}: expected a JSON object of {what}")
+    return loaded

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["results_table", "mean_std_table", "horizons_of"]
+__all__ = ["results_table", "mean_std_table", "horizons_of", "latency_head"]
 
 Row = tuple[str, dict[str, dict[str, float]], dict[str, Any] | None]
 
@@ -26,12 +26,31 @@ def _params(summary: dict[str, Any] | None) -> str:
     return _fmt_int(total)
 
 
-def _model_cells(summary: dict[str, Any] | None) -> list[str]:
-    """The parameter and latency cells of a row."""
+def _model_cells(summary: dict[str, Any] | None, shared: int | None = None) -> list[str]:
+    """The parameter and latency cells of a row (the latency's batch in the cell when the
+    rows were timed on different batches)."""
     latency = "-"
     if summary and summary.get("latency"):
         latency = f"{1000 * summary['latency']['mean_s']:.1f}"
+        batch = summary["latency"].get("batch")
+        if shared is None and batch is not None:
+            latency += f" (batch {batch:,})"
     return [_params(summary), latency]
+
+
+def latency_head(summaries: Sequence[dict[str, Any] | None]) -> tuple[str, int | None]:
+    """The latency column's title, naming the batch when every timed row shares it, and that
+    batch (``None`` when the rows differ or none was timed).
+
+    Example:
+        >>> latency_head([{"latency": {"batch": 1140, "mean_s": 0.1}}, None])
+        ('Latency (ms, batch 1,140)', 1140)
+    """
+    batches = {s["latency"].get("batch") for s in summaries if s and s.get("latency")}
+    if len(batches) == 1 and None not in batches:
+        batch = int(next(iter(batches)))
+        return f"Latency (ms, batch {batch:,})", batch
+    return "Latency (ms)", None
 
 
 def horizons_of(results: Sequence[dict[str, Any]]) -> list[str]:
@@ -64,10 +83,11 @@ def results_table(rows: Sequence[Row], horizons: Sequence[str] | None = None) ->
     """
     metrics = ("MAPE", "MAE", "RMSE")
     horizons = list(horizons) if horizons is not None else horizons_of([r[1] for r in rows])
-    head = ["Model", "Params", "Latency (ms)"] + [f"{m} {h}" for m in metrics for h in horizons]
+    title, shared = latency_head([r[2] for r in rows])
+    head = ["Model", "Params", title] + [f"{m} {h}" for m in metrics for h in horizons]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, result, summary in rows:
-        cells = [name, *_model_cells(summary)]
+        cells = [name, *_model_cells(summary, shared)]
         cells += [f"{result[h][m]:.3f}" if h in result else "-" for m in metrics for h in horizons]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -99,12 +119,13 @@ def mean_std_table(rows: Sequence[tuple[str, Sequence[dict[str, dict[str, float]
     metrics = ("MAPE", "MAE", "RMSE")
     horizons = list(horizons) if horizons is not None else \
         horizons_of([run for _, runs, _ in rows for run in runs])
-    head = ["Model", "Params", "Latency (ms)"] + [f"{m} {h}" for m in metrics for h in horizons]
+    title, shared = latency_head([summary for _, _, summary in rows])
+    head = ["Model", "Params", title] + [f"{m} {h}" for m in metrics for h in horizons]
     if extra is not None:
         head.append("Teacher share")
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for name, runs, summary in rows:
-        cells = [name, *_model_cells(summary)]
+        cells = [name, *_model_cells(summary, shared)]
         for m in metrics:
             for h in horizons:
                 mean, std = _mean_std([run[h][m] for run in runs])

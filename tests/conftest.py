@@ -43,3 +43,18 @@ def quickstart_run(tmp_path_factory):
     result = CliRunner().invoke(main, ["quickstart", "--quiet", "--out", str(out), "--set",
                                        "train.epochs=1", *TINY_NETWORK], catch_exceptions=False)
     return out, result
+
+
+def no_data(args):
+    """``args`` without ``--set data.*`` pairs: for commands that read the data a checkpoint
+    was trained on (distill, prune, compare, tune), where such a setting is an error."""
+    out, skip = [], False
+    for i, arg in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if arg == "--set" and i + 1 < len(args) and str(args[i + 1]).startswith("data."):
+            skip = True
+            continue
+        out.append(arg)
+    return out

@@ -23,14 +23,18 @@ _MODEL = click.Path(path_type=Path)
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON {index, sensors, forecast} instead of CSV.")
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
-              help="Steps to forecast [the training data's: 9].")
+              help="Steps to forecast [the model's output steps].")
 @runtime_options(training=False)
 def predict(model: Path, input_path: Path, out: Path | None, as_json: bool,
             horizon: int | None, device: str | None) -> None:
     """Forecast the next steps of every sensor from the latest readings in --input.
 
-    MODEL is a checkpoint (runs/x/model.pt) or a run folder. The last rows (the model's input
-    length) are used; missing readings are interpolated, the model's normalisation applied.
+    MODEL is a checkpoint (runs/x/model.pt) or a run folder. The last steps (the model's
+    input length) are used, checked as training data are: the model's sensors by name, its
+    sampling step, finite values; missing readings (under the model's --missing policy, and
+    gaps in the timestamps) are interpolated, but a sensor missing more than half of them is
+    an error; readings far outside the training range warn. The model's normalisation is
+    applied inside.
     """
     import json
 
@@ -64,7 +68,7 @@ def predict(model: Path, input_path: Path, out: Path | None, as_json: bool,
 @click.option("--quantize", is_flag=True,
               help="ONNX only: also write an int8 dynamically quantised copy (<out>.int8.onnx).")
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
-              help="Steps of the rollout inside the file [the training data's: 9].")
+              help="Steps of the rollout inside the file [the model's output steps].")
 def export(model: Path, fmt: str, out: Path, quantize: bool, horizon: int | None) -> None:
     """Export MODEL (a checkpoint or run folder) with the graph, the normalisation and the
     multi-step rollout inside: input raw readings [B, T, N, C], output forecasts [B, H, N].

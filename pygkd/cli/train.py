@@ -92,10 +92,13 @@ def train(recipe: str | None, overrides: tuple[str, ...], out: Path | None, fres
 @runtime_options(training=False)
 def evaluate(checkpoint: Path, json_out: Path | None, latency_batch: int,
              device: str | None, **kwargs: Any) -> None:
-    """Evaluate a saved model (model.pt): 9-step autoregressive forecast, MAE/RMSE/MAPE at
-    15/30/45 min on de-normalised speeds, plus parameters, FLOPs and latency.
+    """Evaluate a saved model (model.pt) on its test split: its own multi-step forecast,
+    MAE/RMSE/MAPE at the model's horizons (the paper's 15/30/45 min for five-minute traffic
+    data) in the data's own units, plus parameters, FLOPs and latency (the table names the
+    batch).
 
-    By default the model's own dataset and split are used; data options override them.
+    By default the model's own dataset and split are used (its files checked against the
+    fingerprints stored at training); data options override them.
     """
     from pygkd.files import ensure_writable, write_atomic
     from pygkd.train.checkpoint import load_checkpoint

@@ -31,7 +31,7 @@ import pandas as pd
 from pygkd.errors import InputError
 
 __all__ = ["TimeAxis", "read_time_axis", "check_values", "check_normalised",
-           "warn_constant_sensors", "warn_negative", "warn_empty_windows",
+           "warn_constant_sensors", "warn_negative", "warn_empty_windows", "warn_zero_share",
            "check_sensor_names", "match_sensors", "check_graph", "fingerprint",
            "verify_fingerprints", "check_text_file", "OVERFLOW", "sensor_name", "names_text"]
 
@@ -100,6 +100,18 @@ def warn_negative(values: np.ndarray, source: str, sensor_ids: Sequence[str] | N
                        f"{values[r, c]:g} at row {r + row_offset}, {sensor_name(sensor_ids, c)})"
                        "; with --missing zero the readings are taken as a quantity that "
                        "cannot be negative (a speed, a count): check the file")
+
+
+def warn_zero_share(values: np.ndarray, source: str, missing: str, limit: float = 0.2) -> None:
+    """A warning when ``missing='zero'`` would turn a large share of true readings into
+    "missing": more than ``limit`` of the readings ``[steps, N]`` are exactly 0."""
+    if missing != "zero" or values.size == 0:
+        return
+    share = float(np.mean(values == 0))
+    if share > limit:
+        logger.warning(f"{source}: {share:.0%} of the readings are exactly 0, which --missing "
+                       "zero (the default, for traffic speeds) treats as missing and fills by "
+                       "interpolation; if the zeros are real (counts), use --missing nan")
 
 
 def check_normalised(z: np.ndarray, source: str, sensor_ids: Sequence[str] | None = None,

@@ -31,13 +31,19 @@ from pygkd.data.preprocessing import (
     missing_mask,
 )
 from pygkd.data.traffic import TrafficData
-from pygkd.data.validate import check_normalised, warn_constant_sensors, warn_empty_windows
+from pygkd.data.validate import (
+    check_normalised,
+    warn_constant_sensors,
+    warn_empty_windows,
+    warn_zero_share,
+)
 from pygkd.errors import InputError
 
 __all__ = [
     "SPLITS",
     "parse_split",
     "split_bounds",
+    "minimum_steps",
     "ForecastDataset",
     "SignalBatcher",
     "window_starts",
@@ -130,6 +136,26 @@ def split_bounds(spec: str, num_steps: int, steps_per_day: int | None,
     days = parse_split(text, num_steps // steps_per_day, option)
     edges = np.cumsum((0, *days)) * steps_per_day
     return [(int(edges[i]), int(edges[i + 1])) for i in range(3)], days
+
+
+def minimum_steps(spec: str, length: int, steps_per_day: int | None, start: int = 1) -> int:
+    """The fewest steps a series needs so that every part of the split ``spec`` holds one
+    window of ``length`` steps (searched from ``start`` up, as :func:`split_bounds` rounds).
+
+    Example:
+        >>> minimum_steps("0.7/0.1/0.2", 21, None)
+        202
+    """
+    total = max(1, start)
+    while total < 1_000_000:
+        try:
+            bounds, _ = split_bounds(spec, total, steps_per_day)
+            if min(hi - lo for lo, hi in bounds) >= length:
+                return total
+        except InputError:
+            pass
+        total += 1
+    return total
 
 
 def range_starts(start: int, end: int, length: int, split: str = "split") -> np.ndarray:
@@ -231,9 +257,26 @@ class ForecastDataset:
         if n_in < 1 or n_out < 1:
             raise InputError(f"--in-steps / --out-steps: expected >= 1 (got {n_in}, {n_out})")
         horizons = check_horizons(horizons, n_out) if horizons else default_horizons(n_out)
-        bounds, days = split_bounds(split or data.default_split, data.num_steps,
-                                    data.steps_per_day)
+        spec = split or data.default_split
+        try:
+            bounds, days = split_bounds(spec, data.num_steps, data.steps_per_day)
+        except InputError as err:
+            if "leaves a split without steps" not in str(err):
+                raise
+            bounds, days = [(0, 0)] * 3, None
+        length = n_in + n_out
+        within = days is not None and data.steps_per_day is not None \
+            and data.steps_per_day >= length and data.within_day_windows
+        if not within and min(hi - lo for lo, hi in bounds) < length:
+            needed = minimum_steps(spec, length, data.steps_per_day, data.num_steps)
+            shortest = min(hi - lo for lo, hi in bounds)
+            raise InputError(
+                f"{data.source}: {data.num_steps} steps are too few for windows of "
+                f"{n_in} + {n_out} steps with the split {spec!r} (its shortest part has "
+                f"{shortest} steps); this split needs at least {needed} steps, or give "
+                "smaller --in-steps / --out-steps")
         policy = missing or data.missing
+        warn_zero_share(data.speeds, data.source, policy)
         filled = interpolate_missing(data.speeds, data.sensor_ids, data.source, missing=policy)
         train_end = bounds[0][1]
         scaler = ZScore.fit(filled[:train_end])
@@ -246,23 +289,21 @@ class ForecastDataset:
                  for name in names]
         extra_inputs = torch.from_numpy(np.stack(extra, axis=-1).astype(np.float32)) \
             if extra else None
-        length = n_in + n_out
-        within_days = days is not None and data.steps_per_day is not None \
-            and data.steps_per_day >= length and data.within_day_windows
-        if within_days:
+        if within:
             assert days is not None and data.steps_per_day is not None
+            per_day = data.steps_per_day - length + 1
+            if length - 1 > 0.5 * data.steps_per_day:  # most steps never forecast first
+                logger.warning(
+                    f"{data.source}: windows stay inside one day (a split by days): with "
+                    f"{data.steps_per_day} steps a day and windows of {n_in} + {n_out} steps, "
+                    f"{per_day} window(s) start each day and their first forecast step is "
+                    f"always step {n_in + 1}-{n_in + per_day} of the day, so the other steps "
+                    "of the day are never forecast first; a split by fractions (--split "
+                    "0.7/0.1/0.2) lets windows run across days")
             first = np.cumsum((0,) + days[:-1])
             starts = {name: torch.from_numpy(window_starts(f, d, data.steps_per_day, length))
                       for name, f, d in zip(SPLITS, first, days, strict=True)}
         else:
-            shortest = min(hi - lo for lo, hi in bounds)
-            if shortest < length:
-                needed = -(-length * data.num_steps // shortest)
-                raise InputError(
-                    f"{data.source}: {data.num_steps} steps are too few for windows of "
-                    f"{n_in} + {n_out} steps with the split {split or data.default_split!r} "
-                    f"(its shortest part has {shortest} steps); this split needs at least "
-                    f"{needed} steps, or give smaller --in-steps / --out-steps")
             starts = {name: torch.from_numpy(range_starts(lo, hi, length, name))
                       for name, (lo, hi) in zip(SPLITS, bounds, strict=True)}
         warn_empty_windows(missing_mask(data.speeds, policy), starts, n_in, data.source)

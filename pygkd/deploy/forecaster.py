@@ -190,4 +190,6 @@ class Forecaster:
 
 
 def _duration(minutes: float) -> str:
-    return str(pd.Timedelta(minutes=minutes)).replace("0 days ", "")
+    from pygkd.data.timing import horizon_label
+
+    return horizon_label(1, minutes)

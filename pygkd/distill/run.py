@@ -53,6 +53,9 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
     loaded = [load_model(p) for p in paths]
     teacher, payload = loaded[0]
     weights = config.distill.teacher_weights
+    if weights is not None and len(paths) == 1:
+        raise InputError("--teacher-weights: weighs several --teacher against each other; "
+                         f"with one teacher ({paths[0]}) leave it out")
     if weights is not None and (len(weights) != len(paths) or sum(weights) <= 0):
         raise InputError(f"--teacher-weights: expected {len(paths)} non-negative weights with "
                          f"a positive sum, one per --teacher (got {list(weights)})")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import json
 import logging
 import re
 from collections import Counter
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pygkd.errors import InputError
-from pygkd.files import write_atomic
+from pygkd.files import read_json, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ def find_runs(roots: Sequence[Path]) -> list[RunRecord]:
             seen.add(key)
             config = folder / "config.yaml"
             out.append(RunRecord(folder, _label(folder, roots),
-                                 json.loads(metrics_file.read_text()),
+                                 read_json(metrics_file, "run metrics"),
                                  config.read_text() if config.is_file() else ""))
     return out
 

@@ -227,6 +227,7 @@ class RunConfig:
         if config.model.name not in MODELS:
             raise InputError(f"{source}: model.name: unknown {config.model.name!r} (choose "
                              f"from: {', '.join(sorted(MODELS))})")
+        _check_family_options(config.model, source)
         if config.model.name != "stgcn":
             pass
         elif config.model.blocks is not None:
@@ -237,6 +238,20 @@ class RunConfig:
                 f"(choose from: {', '.join(PRESETS)})"
             )
         return config
+
+
+def _check_family_options(model: ModelConfig, source: str) -> None:
+    """Options the chosen family does not read are an error, not silently dropped."""
+    name = model.name
+    if name != "stgcn" and model.blocks is not None:
+        raise InputError(f"{source}: model.blocks (--blocks) is STGCN's shape, not used by "
+                         f"{name}; give its size with model.hidden (--hidden)")
+    if name == "stgcn" and model.hidden is not None:
+        raise InputError(f"{source}: model.hidden (--hidden) is not used by stgcn, whose size "
+                         "is model.preset or model.blocks (--preset, --blocks)")
+    if name != "stconv" and model.layers is not None:
+        raise InputError(f"{source}: model.layers (--layers) is only used by stconv, not "
+                         f"{name}")
 
 
 @dataclass

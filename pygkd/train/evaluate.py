@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -12,7 +13,9 @@ from torch import Tensor, nn
 from pygkd.data.windows import ForecastDataset
 from pygkd.metrics import horizon_metrics
 
-__all__ = [
+logger = logging.getLogger(__name__)
+
+__all__ = ["LATENCY_SENSOR_WINDOWS", 
     "autoregressive_forecast",
     "forecast_split",
     "persistence_split",
@@ -112,16 +115,27 @@ def _steps(dataset: ForecastDataset) -> tuple[int, ...]:
     return tuple(dataset.horizons)
 
 
+#: The most sensor-windows a latency batch holds: the paper's 1,140 windows of PeMSD7(M).
+LATENCY_SENSOR_WINDOWS = 1140 * 228
+
+
 def measure_latency(
     model: nn.Module, dataset: ForecastDataset, batch_size: int = 1140, repeats: int = 20,
     split: str = "test",
 ) -> dict[str, float]:
     """Mean and best wall time of one forward pass on a batch of test windows.
 
-    The paper times a batch of 1,140 samples over 100 runs; when the split has fewer windows
-    they are repeated to fill the batch.
+    The paper times a batch of 1,140 samples (of 228 sensors) over 100 runs; when the split
+    has fewer windows they are repeated to fill the batch. On larger graphs the batch is
+    bounded to the same number of sensor-windows (:data:`LATENCY_SENSOR_WINDOWS`: 1,140 x
+    228), so a 675-sensor graph is timed on 385 windows, not 1,140; the result names the batch.
     """
     n = dataset.num_samples(split)
+    bound = max(1, LATENCY_SENSOR_WINDOWS // max(1, dataset.num_nodes))
+    if batch_size > bound:
+        logger.info(f"latency: batch bounded to {bound} windows of {dataset.num_nodes} sensors "
+                    f"(asked {batch_size}; at most {LATENCY_SENSOR_WINDOWS:,} sensor-windows)")
+        batch_size = bound
     index = torch.arange(batch_size) % n
     dataset = dataset.to(*_model_place(model))
     x, _ = dataset.batch(split, index)

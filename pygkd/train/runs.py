@@ -25,7 +25,7 @@ from pygkd.data.datasets import load_forecast_dataset
 from pygkd.data.validate import fingerprint, match_sensors, verify_fingerprints
 from pygkd.data.windows import ForecastDataset
 from pygkd.errors import InputError
-from pygkd.files import write_atomic
+from pygkd.files import read_json, write_atomic
 from pygkd.metrics import horizon_metrics
 from pygkd.nn.models.registry import build_forecaster, model_family
 from pygkd.nn.models.stgcn import STGCN, resolve_blocks
@@ -260,7 +260,7 @@ def reuse_finished(config: RunConfig, run_dir: Path) -> dict[str, Any] | None:
         return None
     check_same_config(config, run_dir, ignore=REUSE_IGNORES,
                       hint="give another --out, or delete that folder")
-    return json.loads(metrics_file.read_text())
+    return read_json(metrics_file, "run metrics")
 
 
 def end_training(dist: DistributedContext) -> bool:

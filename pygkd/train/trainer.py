@@ -13,6 +13,7 @@ process, each rank computes its share, and only rank 0 writes files and shows pr
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import time
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 from pygkd.data.windows import ForecastDataset
 from pygkd.errors import InputError
 from pygkd.runtime.device import resolve_device
-from pygkd.runtime.distributed import DistributedContext, shard_batch
+from pygkd.runtime.distributed import DistributedContext, shard_batch, unwrap_model
 from pygkd.runtime.precision import Precision
 from pygkd.train.checkpoint import cpu_state, load_checkpoint, save_checkpoint
 from pygkd.train.config import TrainConfig, config_changes
@@ -154,6 +155,7 @@ class Trainer:
         return {
             "kind": "training-state",
             "meta": self.meta,
+            "signature": self.signature(),
             "model_state": cpu_state(self.model),
             "best_state": self.best_state,
             "optimizer_state": _to_cpu(self.optimizer.state_dict()),
@@ -163,20 +165,50 @@ class Trainer:
                       "bad_epochs": s.bad_epochs, "history": s.history, "seconds": s.seconds},
         }
 
+    def signature(self) -> dict[str, Any]:
+        """What makes this run this run, whoever built the trainer (the CLI or a user's
+        code): the training settings, the model's configuration and parameter shapes, and the
+        data's name, sensors, windows and split. ``last.pt`` stores it; :meth:`resume` refuses
+        a folder whose run differs."""
+
+        model = unwrap_model(self.model)
+        config = getattr(model, "config", None)
+        d = self.dataset
+        return {
+            "train": {k: v for k, v in dataclasses.asdict(self.config).items()
+                      if k not in ("device",)},
+            "model": config() if callable(config) else type(model).__name__,
+            "parameters": {k: list(v.shape) for k, v in model.state_dict().items()},
+            "data": {"name": d.name, "nodes": d.num_nodes, "n_in": d.n_in, "n_out": d.n_out,
+                     "split": [list(b) for b in d.split_steps or ()],
+                     "inputs": list(d.input_names)},
+            "seed": self.seed,
+        }
+
     def resume(self) -> bool:
-        """Continue from ``last.pt`` if present; refuse one written by a different run."""
+        """Continue from ``last.pt`` if present; refuse one written by a different run (other
+        settings, model or data), also when the trainer was built from Python."""
         if not self.last_path.exists():
             return False
         payload = load_checkpoint(self.last_path)
         saved, new = payload.get("meta", {}).get("run"), self.meta.get("run")
         changes = config_changes(saved, new) if isinstance(saved, dict) and \
             isinstance(new, dict) else ("" if saved == new else "another run")
+        stored = payload.get("signature")
+        if not changes and isinstance(stored, dict):
+            changes = config_changes(json.loads(json.dumps(stored, default=str)),
+                                     json.loads(json.dumps(self.signature(), default=str)))
         if changes:
             raise InputError(
                 f"{self.out_dir}: holds a run with a different configuration ({changes}); "
-                "choose another --out folder or pass --fresh to start over"
+                "choose another folder (--out) or start over (--fresh; fit(resume=False))"
             )
-        self.model.load_state_dict(payload["model_state"])
+        try:
+            self.model.load_state_dict(payload["model_state"])
+        except RuntimeError as err:
+            first = str(err).strip().splitlines()[-1].strip()
+            raise InputError(f"{self.last_path}: its weights do not fit this model ({first}); "
+                             "choose another folder or start over") from None
         self.best_state = payload["best_state"]
         self.optimizer.load_state_dict(payload["optimizer_state"])  # moved to the params' device
         self.scheduler.load_state_dict(payload["scheduler_state"])

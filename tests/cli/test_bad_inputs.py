@@ -63,7 +63,11 @@ def teacher(tmp_path_factory):
 ])
 def test_invalid_settings_fail_before_training(tmp_path, setting, fragments):
     out = tmp_path / "run"
-    one_error(run("train", "--epochs", "1", "--out", out, *TINY, "--set", setting), *fragments)
+    command = {"distill": ["distill", "--teacher", tmp_path / "T.pt", "--epochs", "1"],
+               "prune": ["prune", "--model", tmp_path / "T.pt"]}.get(setting.split(".")[0])
+    if command is None:
+        command = ["train", *TINY, "--epochs", "1"]
+    one_error(run(*command, "--out", out, "--set", setting), *fragments)
     assert not (out / "last.pt").exists() and not (out / "model.pt").exists()
 
 

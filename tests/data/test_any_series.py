@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pygkd.cli import main
 from pygkd.data import load_forecast_dataset
@@ -77,7 +79,26 @@ def test_a_35_step_series(tmp_path):
                   "--split", "0.6/0.2/0.2", "--out", tmp_path / "default", *SMALL_RUN)
     lines = [line for line in default.output.splitlines() if line.strip()]
     assert default.exit_code == 2 and len(lines) == 1
-    assert "this split needs at least 105 steps" in lines[0]
+    assert "this split needs at least 104 steps" in lines[0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(shares=st.sampled_from(["0.6/0.2/0.2", "0.7/0.1/0.2", "0.5/0.25/0.25", "0.8/0.1/0.1"]),
+       n_in=st.integers(2, 12), n_out=st.integers(1, 9))
+def test_the_minimum_length_named_is_the_boundary(shares, n_in, n_out):
+    from pygkd.data import TrafficData
+    from pygkd.data.windows import ForecastDataset, minimum_steps
+
+    needed = minimum_steps(shares, n_in + n_out, None)
+
+    def data(steps):
+        rng = np.random.default_rng(0)
+        return TrafficData("s", 50 + rng.normal(0, 1, (steps, 3)), np.ones((3, 3)) - np.eye(3),
+                           steps_per_day=None, minutes_per_step=None, default_split=shares)
+
+    ForecastDataset.from_traffic(data(needed), n_in=n_in, n_out=n_out)  # enough
+    with pytest.raises(InputError, match=f"this split needs at least {needed} steps"):
+        ForecastDataset.from_traffic(data(needed - 1), n_in=n_in, n_out=n_out)
 
 
 def test_explicit_step_wins_and_missing_policies(tmp_path):

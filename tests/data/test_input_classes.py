@@ -320,3 +320,31 @@ def test_files_that_are_not_comma_separated_utf8_say_what_they_look_like(kind, f
     np.savetxt(graph, GRAPH, delimiter=",")
     line = one_error(info(path, "--graph", graph), fragment)
     assert "graph" not in line.split(":", 2)[1]  # the speeds file is named, not the graph
+
+
+# ------------------------------------------------------------ defaults that misfit the data
+
+
+@CLASS
+@given(share=st.floats(0.3, 0.9), seed=st.integers(0, 100))
+def test_mostly_zero_series_under_missing_zero_warn(share, seed):
+    frame = hourly(96, seed=seed)
+    rng = np.random.default_rng(seed)
+    values = frame[list(SENSORS)].to_numpy().copy()
+    values[rng.random(values.shape) < share] = 0.0
+    values[:2] = 40.0  # every sensor keeps valid readings
+    frame[list(SENSORS)] = values
+    speeds, graph = write(folder(), frame)
+    warning(info(speeds, "--graph", graph, *SMALL), "are exactly 0", "--missing nan")
+    quiet = info(speeds, "--graph", graph, *SMALL, "--missing", "nan")
+    assert "exactly 0" not in quiet.output
+
+
+@CLASS
+@given(n_in=st.integers(8, 12), n_out=st.integers(6, 9))
+def test_day_windows_that_leave_most_of_the_day_unforecast_warn(n_in, n_out):
+    speeds, graph = write(folder(), hourly(24 * 7))
+    line = warning(info(speeds, "--graph", graph, "--split", "5/1/1", "--in-steps", str(n_in),
+                        "--out-steps", str(n_out)), "windows stay inside one day")
+    assert f"{24 - n_in - n_out + 1} window(s) start each day" in line
+    assert "--split 0.7/0.1/0.2" in line

@@ -2,6 +2,7 @@ import pytest
 from click.testing import CliRunner
 
 from pygkd.cli import main
+from tests.conftest import no_data
 
 TINY = ["--set", "data.options.num_nodes=6", "--set", "data.options.num_days=3",
         "--set", "data.options.steps_per_day=48", "--set", "data.split=1/1/1",
@@ -22,12 +23,12 @@ def trained(tmp_path_factory):
     result = invoke("train", "--blocks", "1,4,8;8,4,8", "--out", root / "teacher", *TINY)
     assert result.exit_code == 0, result.output
     teacher = root / "teacher" / "model.pt"
-    result = invoke("distill", "--teacher", teacher, "--out", root / "student", *TINY)
+    result = invoke("distill", "--teacher", teacher, "--out", root / "student", *no_data(TINY))
     assert result.exit_code == 0, result.output
     result = invoke("prune", "--model", teacher, "--teacher", teacher, "--target", "0.5",
                     "--set", "prune.step_share=0.3", "--set", "prune.pruning_minibatch=2",
                     "--set", "prune.finetune_epochs=1", "--out", root / "pruned",
-                    *[a for a in TINY if a != "--epochs" and a != "1"])
+                    *no_data([a for a in TINY if a != "--epochs" and a != "1"]))
     assert result.exit_code == 0, result.output
     return {"teacher": teacher, "student": root / "student" / "model.pt",
             "pruned": root / "pruned" / "model.pt", "root": root}

@@ -116,3 +116,98 @@ def test_missing_readings_inside_the_window_are_interpolated(trained, exported):
     by_hand.iloc[7, 3] = (frame.iloc[6, 3] + frame.iloc[8, 3]) / 2
     filled = forecaster.predict(frame)
     assert np.allclose(filled.to_numpy(), forecaster.predict(by_hand).to_numpy(), atol=1e-5)
+
+
+# ------------------------------------------------- forecast windows, class by class (Hypothesis)
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from pygkd.errors import InputError  # noqa: E402
+
+WINDOWS = settings(max_examples=10, deadline=None,
+                   suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(scope="module")
+def forecaster(trained):
+    return Forecaster.load(trained["student"])
+
+
+def _window(exported, start=100):
+    return exported.iloc[start:start + 12].reset_index(drop=True).copy()
+
+
+@WINDOWS
+@given(row=st.integers(0, 11), col=st.integers(1, 6),
+       value=st.sampled_from([np.inf, -np.inf, 1e20, -5e30]))
+def test_infinite_or_overflowing_readings_are_an_error(forecaster, exported, row, col, value):
+    frame = _window(exported)
+    frame.iloc[row, col] = value
+    with pytest.raises(InputError, match=f"sensor '{frame.columns[col]}'"):
+        forecaster.predict(frame)
+
+
+@WINDOWS
+@given(col=st.integers(1, 6), rows=st.sets(st.integers(0, 11), min_size=7, max_size=12),
+       blank=st.sampled_from([np.nan, 0.0]))
+def test_a_sensor_missing_more_than_half_its_window_is_an_error(forecaster, exported, col,
+                                                                rows, blank):
+    frame = _window(exported)
+    frame.iloc[sorted(rows), col] = blank
+    with pytest.raises(InputError, match=rf"miss more than half .*{frame.columns[col]} "
+                                         rf"\({len(rows)}\)"):
+        forecaster.predict(frame)
+
+
+@WINDOWS
+@given(col=st.integers(1, 6), rows=st.sets(st.integers(1, 10), min_size=1, max_size=6))
+def test_up_to_half_missing_is_interpolated(forecaster, exported, col, rows):
+    frame = _window(exported)
+    frame.iloc[sorted(rows), col] = np.nan
+    assert np.isfinite(forecaster.predict(frame).to_numpy()).all()
+
+
+@WINDOWS
+@given(minutes=st.sampled_from([5, 15, 60, 1440]))
+def test_readings_at_another_step_than_the_models_are_an_error(forecaster, exported, minutes):
+    frame = _window(exported)
+    frame["timestamp"] = pd.date_range("2024-01-01", periods=12, freq=f"{minutes}min") \
+        .strftime("%Y-%m-%d %H:%M")
+    with pytest.raises(InputError, match="forecasts steps of 30min"):
+        forecaster.predict(frame)
+
+
+@WINDOWS
+@given(col=st.integers(1, 6), factor=st.floats(5.0, 100.0))
+def test_readings_far_outside_the_training_range_warn(forecaster, exported, col, factor,
+                                                       caplog):
+    frame = _window(exported)
+    frame.iloc[-1, col] = float(frame.iloc[:, 1:].to_numpy().max()) * factor
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pygkd"):
+        forecaster.predict(frame)
+    assert "far outside the training data's range" in caplog.text
+    assert f"sensor {frame.columns[col]!r}" in caplog.text
+
+
+@WINDOWS
+@given(col=st.integers(1, 6), value=st.floats(-50.0, -0.1))
+def test_negative_readings_warn_as_in_training(forecaster, exported, col, value, caplog):
+    frame = _window(exported)
+    frame.iloc[3, col] = value
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pygkd"):
+        forecaster.predict(frame)
+    assert "negative reading(s)" in caplog.text
+
+
+def test_the_models_missing_policy_decides_what_is_missing(trained, exported):
+    """A model trained with --missing nan takes zeros as readings (counts), not gaps."""
+    module = Forecaster.load(trained["student"]).module
+    frame = _window(exported)
+    frame.iloc[:8, 2] = 0.0  # 8 of 12 zeros: missing under 'zero', readings under 'nan'
+    with pytest.raises(InputError, match="miss more than half"):
+        Forecaster(module, missing="zero").predict(frame)
+    counts = Forecaster(module, missing="nan").predict(frame)
+    assert np.isfinite(counts.to_numpy()).all()

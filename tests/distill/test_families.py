@@ -9,9 +9,11 @@ from click.testing import CliRunner
 from pygkd.cli import main
 from pygkd.distill.objective import DistillObjective
 from pygkd.train.config import DistillConfig
-from tests.conftest import TINY_NETWORK
+from tests.conftest import TINY_NETWORK, no_data
 
 COMMON = [*TINY_NETWORK, "--quiet", "--epochs", "1"]
+#: distill reads the teacher's data: no data settings
+DISTILL = [*no_data(TINY_NETWORK), "--quiet", "--epochs", "1"]
 
 
 def run(*args):
@@ -34,8 +36,9 @@ def teachers(tmp_path_factory):
 ])
 def test_any_teacher_any_student(tmp_path, teachers, teacher, student):
     out = tmp_path / "run"
+    size = [] if student == "stgcn" else ["--hidden", "4"]
     result = run("distill", "--teacher", teachers[teacher], "--student-model", student,
-                 "--hidden", "4", "--loss", "stcd", "--out", out, *COMMON)
+                 *size, "--loss", "stcd", "--out", out, *DISTILL)
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"]["family"] == student
@@ -91,14 +94,14 @@ def test_two_teachers_of_two_families(tmp_path, teachers):
     out = tmp_path / "multi"
     result = run("distill", "--teacher", teachers["stgcn"], "--teacher", teachers["gconvgru"],
                  "--teacher-weights", "3,1", "--student-model", "tgcn", "--hidden", "4",
-                 "--loss", "stcd", "--out", out, *COMMON)
+                 "--loss", "stcd", "--out", out, *DISTILL)
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["distill"]["teachers"] == [str(teachers["stgcn"]), str(teachers["gconvgru"])]
     assert metrics["distill"]["teacher_weights"] == [3.0, 1.0]
     assert len(metrics["teachers_test"]) == 2
     bad = run("distill", "--teacher", teachers["stgcn"], "--teacher", teachers["gconvgru"],
-              "--teacher-weights", "1", "--out", tmp_path / "bad", *COMMON)
+              "--teacher-weights", "1", "--out", tmp_path / "bad", *DISTILL)
     assert bad.exit_code == 2 and "expected 2 non-negative weights" in bad.output
 
 

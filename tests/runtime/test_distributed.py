@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from pygkd.runtime import shard_batch
+from tests.conftest import no_data
 
 TINY = ["--set", "data.options.num_nodes=6", "--set", "data.options.num_days=3",
         "--set", "data.options.steps_per_day=48", "--set", "data.split=1/1/1",
@@ -74,7 +75,7 @@ def test_two_processes_train_and_distill_like_one(tmp_path):
     _assert_same_run(tmp_path / "train1", tmp_path / "train2")
     teacher = tmp_path / "train1" / "model.pt"
     distill = ["distill", "--teacher", str(teacher), "--loss", "stcd", "--epochs", "2",
-               "--set", "model.blocks=[[1,2,4],[4,2,4]]", *TINY]
+               "--set", "model.blocks=[[1,2,4],[4,2,4]]", *no_data(TINY)]
     for procs in (1, 2):
         result = _pygkd([*distill, "--out", str(tmp_path / f"distill{procs}")], procs)
         assert result.returncode == 0, result.stderr[-2000:]
@@ -119,7 +120,7 @@ def test_two_processes_prune_like_one(tmp_path):
     base = str(tmp_path / "base" / "model.pt")
     prune = ["prune", "--model", base, "--teacher", base, "--target", "0.5", "--set",
              "prune.step_share=0.3", "--set", "prune.pruning_minibatch=2", "--set",
-             "prune.finetune_epochs=2", *tiny]
+             "prune.finetune_epochs=2", *no_data(tiny)]
     for procs in (1, 2):
         result = _pygkd([*prune, "--out", str(tmp_path / f"prune{procs}")], procs)
         assert result.returncode == 0, result.stderr[-2000:]

@@ -15,6 +15,7 @@ from pygkd.testing import toy_forecast_dataset
 from pygkd.train.config import DistillConfig, PruneConfig, TrainConfig
 from pygkd.train.evaluate import evaluate_model
 from pygkd.train.trainer import Trainer
+from tests.conftest import no_data
 
 TINY_TRAIN = TrainConfig(epochs=1, batch_size=8, max_batches=3, eval_batch_size=16)
 
@@ -118,7 +119,8 @@ def test_cli_trains_and_distils_with_an_explicit_device(tmp_path):
     assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["distill", "--teacher", str(tmp_path / "t" / "model.pt"),
                                   "--out", str(tmp_path / "s"), "--scd-nodes", "4",
-                                  "--precision", "bf16", *tiny], catch_exceptions=False)
+                                  "--precision", "bf16", *no_data(tiny)],
+                           catch_exceptions=False)
     assert result.exit_code == 0, result.output
     import yaml
 

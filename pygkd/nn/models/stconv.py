@@ -58,8 +58,9 @@ class STConvForecaster(nn.Module):
 
         remaining = n_in - 2 * layers * (kernel_size - 1)
         if remaining < 1:
-            raise ValueError(f"{layers} blocks of kernel {kernel_size} need more than "
-                             f"{n_in} input steps (each removes {2 * (kernel_size - 1)})")
+            from pygkd.nn.models.stgcn import window_too_short
+
+            raise ValueError(window_too_short(layers, kernel_size, n_in, "stconv"))
         stconv = import_pyg_temporal().nn.attention.STConv
         self.num_nodes, self.in_channels, self.hidden = num_nodes, in_channels, hidden
         self.n_in, self.K, self.kernel_size, self.layers = n_in, K, kernel_size, layers

@@ -25,7 +25,7 @@ from pygkd.nn.blocks import OutputBlock, STConvBlock
 from pygkd.nn.layers import ChannelAlign, GraphOperator
 from pygkd.typing import OptTensor
 
-__all__ = ["STGCN", "PRESETS", "resolve_blocks"]
+__all__ = ["window_too_short", "STGCN", "PRESETS", "resolve_blocks"]
 
 #: Block configurations of the paper's Table 1: ``[c_in, c_t, c_out]`` per ST-Conv block.
 PRESETS: dict[str, list[list[int]]] = {
@@ -50,6 +50,28 @@ def resolve_blocks(preset: str | None = None, blocks: Sequence[Sequence[int]] | 
     if preset not in PRESETS:
         raise InputError(f"preset: unknown {preset!r} (choose from: {', '.join(PRESETS)})")
     return [list(b) for b in PRESETS[preset]]
+
+
+def window_too_short(blocks: int, kernel_size: int, n_in: int, what: str = "blocks") -> str:
+    r"""The message for ``blocks`` ST-Conv blocks whose temporal kernels (two per block, each
+    removing ``kernel_size - 1`` steps) leave no step of ``n_in``, naming the fixes.
+
+    Example:
+        >>> print(window_too_short(2, 3, 8).replace(": ", ":\n"))
+        blocks:
+        2 blocks with kernel 3 use 8 steps, so they need at least 9 input steps (got 8):
+        give --in-steps 9 or more, or a smaller kernel:
+        --set model.kernel_size=2
+    """
+    removed = 2 * blocks * (kernel_size - 1)
+    fixes = [f"give --in-steps {removed + 1} or more"]
+    fitting = 1 + (n_in - 1) // (2 * blocks)
+    if 2 <= fitting < kernel_size:
+        fixes.append(f"a smaller kernel: --set model.kernel_size={fitting}")
+    elif blocks > 1:
+        fixes.append("fewer blocks")
+    return (f"{what}: {blocks} blocks with kernel {kernel_size} use {removed} steps, so they "
+            f"need at least {removed + 1} input steps (got {n_in}): {', or '.join(fixes)}")
 
 
 class STGCN(nn.Module):
@@ -116,10 +138,7 @@ class STGCN(nn.Module):
                 )
         k_out = n_in - 2 * len(blocks) * (kernel_size - 1)
         if k_out < 1:
-            raise InputError(
-                f"blocks: {len(blocks)} blocks with kernel {kernel_size} need more than {n_in} "
-                "input steps"
-            )
+            raise InputError(window_too_short(len(blocks), kernel_size, n_in, "blocks"))
         self.num_nodes, self.n_in, self.kernel_size, self.K = num_nodes, n_in, kernel_size, K
         self.dropout_p, self.normalization = dropout, normalization
         self.block_channels = blocks

@@ -27,6 +27,7 @@ LAZY_COMMANDS = {
     "prune": ("pygkd.cli.prune", "Prune a trained STGCN by Algorithm 1 and fine-tune it."),
     "quickstart": ("pygkd.cli.quickstart", "The main job on the built-in network, with a report."),
     "recipes": ("pygkd.cli.recipes", "List the installed recipes, or print one."),
+    "launch": ("pygkd.cli.launch", "Run train/distill/prune as data-parallel processes."),
     "report": ("pygkd.cli.report", "One self-contained HTML page of runs and comparisons."),
     "train": ("pygkd.cli.train", "Train a forecaster (STGCN or the zoo) and evaluate it."),
     "tune": ("pygkd.cli.compare", "Random search of a loss's alphas on the validation split."),
@@ -82,8 +83,17 @@ class UsageLikeError(click.ClickException):
     exit_code = 2
 
 
-def _input_error(err: InputError) -> click.ClickException:
+def _input_error(err: InputError) -> click.ClickException | click.exceptions.Exit:
+    if _other_rank():  # under torchrun every process meets the same error: rank 0 says it
+        return click.exceptions.Exit(2)
     return UsageLikeError(str(err))
+
+
+def _other_rank() -> bool:
+    """True in a data-parallel process other than rank 0 (``torchrun`` sets ``RANK``)."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and int(os.environ.get("RANK", "0")) > 0
 
 
 def _unexpected_error(err: Exception) -> click.ClickException:

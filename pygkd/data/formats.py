@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pygkd.data.loaders import steps_since_monday
+from pygkd.data.loaders import on_grid, steps_since_monday
 from pygkd.data.preprocessing import check_weight_matrix
 from pygkd.data.timing import steps_per_day_of
 from pygkd.data.traffic import TrafficData
+from pygkd.data.validate import read_time_axis
 from pygkd.errors import InputError
 
 __all__ = ["load_h5_speeds", "load_adj_mx", "load_metr_format", "load_largest",
@@ -97,7 +98,12 @@ def load_h5_speeds(path: Path) -> tuple[pd.DataFrame, float | None]:
         raise InputError(f"{path}: expected a table of sensors by timestamps")
     minutes = None
     if isinstance(frame.index, pd.DatetimeIndex) and len(frame.index) > 1:
-        minutes = pd.Series(frame.index).diff().dropna().mode().iloc[0].total_seconds() / 60
+        axis = read_time_axis(pd.Series(frame.index, name="index"), str(path), header_rows=0)
+        minutes = axis.minutes
+        if axis.gaps:  # the gaps' steps become empty readings
+            grid = on_grid(frame.to_numpy(dtype=np.float64), axis)
+            index = pd.date_range(axis.first, periods=axis.length, freq=axis.step)
+            frame = pd.DataFrame(grid, index=index, columns=frame.columns)
     return frame, minutes
 
 

@@ -294,6 +294,9 @@ def load_custom(
     header = check_text_file(speeds_path, "speeds")
     check_sensor_names(header, str(speeds_path))
     frame = _read_csv(speeds_path, "speeds")
+    if len(frame) == 0:
+        raise InputError(f"{speeds_path}: expected rows of readings below the header (found "
+                         f"none; header {', '.join(map(str, frame.columns[:4]))})")
     frame, axis = _split_time_column(frame, str(speeds_path), date_format, step, missing)
     if frame.shape[1] == 0:
         raise InputError(f"{speeds_path}: expected one column per sensor (found none)")

@@ -363,16 +363,19 @@ def read_time_axis(column: pd.Series, source: str, date_format: str | None = Non
                              f"{values[row]} at row {row + row0})")
         deltas = np.diff(values)
     else:
-        stamps = _parse_dates(column, source, date_format)
+        if pd.api.types.is_datetime64_any_dtype(column):  # already timestamps (an .h5 index)
+            stamps = column.dt.tz_convert("UTC").dt.tz_localize(None) \
+                if getattr(column.dt, "tz", None) is not None else column
+        else:
+            stamps = _parse_dates(column, source, date_format)
         values = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64).astype(np.float64)
         deltas = np.diff(values)
     if len(values) > 1 and (deltas <= 0).any():
         k = int(np.flatnonzero(deltas <= 0)[0])
-        shown = column.iloc[k + 1]
         what = "repeats" if deltas[k] == 0 else "goes back in time"
-        raise InputError(f"{source}: column {name!r} {what} at row {k + 1 + row0} ({shown!r} "
-                         f"after {column.iloc[k]!r}); expected increasing times: sort the "
-                         "rows and drop duplicates")
+        raise InputError(f"{source}: column {name!r} {what} at row {k + 1 + row0} "
+                         f"({_shown(column.iloc[k + 1])} after {_shown(column.iloc[k])}); "
+                         "expected increasing times: sort the rows and drop duplicates")
     spacing = float(pd.Series(deltas).mode().iloc[0]) if len(deltas) else None
     if spacing is None:
         positions = np.zeros(len(values), dtype=np.int64)
@@ -382,7 +385,7 @@ def read_time_axis(column: pd.Series, source: str, date_format: str | None = Non
         off = np.abs(steps - positions) > 1e-6
         if off.any():
             row = int(np.flatnonzero(off)[0])
-            raise InputError(f"{source}: row {row + row0} ({column.iloc[row]!r}) is off the "
+            raise InputError(f"{source}: row {row + row0} ({_shown(column.iloc[row])}) is off the "
                              "regular grid of the file's step "
                              f"({_spacing_text(spacing, numeric)}); give evenly spaced times")
     length = int(positions[-1]) + 1 if len(positions) else 0
@@ -395,9 +398,9 @@ def read_time_axis(column: pd.Series, source: str, date_format: str | None = Non
                   }.get(missing, "they are filled by linear interpolation, as missing "
                                  "readings")
         logger.warning(f"{source}: {length - len(values)} step(s) missing in {gaps} gap(s) of "
-                       f"column {name!r} (first after row {k + row0}: {column.iloc[k]!r} -> "
-                       f"{column.iloc[k + 1]!r}); {policy}")
-    if step is not None and minutes is not None:
+                       f"column {name!r} (first after row {k + row0}: {_shown(column.iloc[k])} -> "
+                       f"{_shown(column.iloc[k + 1])}); {policy}")
+    if step is not None and minutes is not None and spacing is not None:
         from pygkd.data.timing import parse_step
 
         given = parse_step(step)
@@ -418,9 +421,20 @@ def read_time_axis(column: pd.Series, source: str, date_format: str | None = Non
 
 
 def _spacing_text(spacing: float, numeric: bool) -> str:
+    from pygkd.data.timing import horizon_label
+
     if numeric:
         return f"{spacing:g} steps"
-    return str(pd.Timedelta(int(spacing), "ns"))
+    return horizon_label(1, spacing / 6e10)
+
+
+def _shown(value: Any) -> str:
+    """A time value for messages: text quoted, numbers and timestamps plain."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    return str(value)
 
 
 # ---------------------------------------------------------------------------------- files
@@ -458,6 +472,15 @@ def verify_fingerprints(files: dict[str, dict[str, Any]], what: str) -> None:
         logger.info(f"reading data from {path} (as trained)")
 
 
+def _utf16_like(head: bytes) -> bool:
+    """Text in UTF-16 without a byte-order mark: NUL in every other byte."""
+    sample = head[:4096]
+    if len(sample) < 8:
+        return False
+    even, odd = sample[0::2], sample[1::2]
+    return max(even.count(0) / len(even), odd.count(0) / len(odd)) > 0.9
+
+
 def check_text_file(path: str | Path, what: str) -> list[str]:
     """A UTF-8, comma-separated text file: the cells of its first line (an error saying what
     the file looks like otherwise: an Excel workbook, UTF-16 text, semicolons or tabs)."""
@@ -468,9 +491,11 @@ def check_text_file(path: str | Path, what: str) -> list[str]:
     if head.startswith(b"PK\x03\x04") or head.startswith(b"\xd0\xcf\x11\xe0"):
         raise InputError(f"{path}: expected a {what} CSV (text, comma-separated), got what "
                          "looks like an Excel workbook; save it as 'CSV UTF-8'")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_like(head):
         raise InputError(f"{path}: expected a {what} CSV in UTF-8, got what looks like UTF-16 "
                          "text; save it as 'CSV UTF-8'")
+    if b"\x00" in head:
+        raise InputError(f"{path}: expected a {what} CSV (text), got a binary file")
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as err:

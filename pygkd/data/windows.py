@@ -138,16 +138,20 @@ def split_bounds(spec: str, num_steps: int, steps_per_day: int | None,
     return [(int(edges[i]), int(edges[i + 1])) for i in range(3)], days
 
 
-def minimum_steps(spec: str, length: int, steps_per_day: int | None, start: int = 1) -> int:
+def minimum_steps(spec: str, length: int, steps_per_day: int | None,
+                  start: int = 1) -> int | None:
     """The fewest steps a series needs so that every part of the split ``spec`` holds one
-    window of ``length`` steps (searched from ``start`` up, as :func:`split_bounds` rounds).
+    window of ``length`` steps (searched from ``start`` up, as :func:`split_bounds` rounds);
+    ``None`` when no length up to 100 times the window's works (a split the series cannot
+    take, such as days without a day structure).
 
     Example:
         >>> minimum_steps("0.7/0.1/0.2", 21, None)
         202
     """
     total = max(1, start)
-    while total < 1_000_000:
+    limit = total + 100 * length * (steps_per_day or 1)
+    while total < limit:
         try:
             bounds, _ = split_bounds(spec, total, steps_per_day)
             if min(hi - lo for lo, hi in bounds) >= length:
@@ -155,7 +159,7 @@ def minimum_steps(spec: str, length: int, steps_per_day: int | None, start: int 
         except InputError:
             pass
         total += 1
-    return total
+    return None
 
 
 def range_starts(start: int, end: int, length: int, split: str = "split") -> np.ndarray:
@@ -258,6 +262,13 @@ class ForecastDataset:
             raise InputError(f"--in-steps / --out-steps: expected >= 1 (got {n_in}, {n_out})")
         horizons = check_horizons(horizons, n_out) if horizons else default_horizons(n_out)
         spec = split or data.default_split
+        policy = missing or data.missing
+        warn_zero_share(data.speeds, data.source, policy)
+        filled = interpolate_missing(data.speeds, data.sensor_ids, data.source, missing=policy)
+        names = check_inputs(inputs, list(data.channels), data.source)
+        for name in names:  # calendar inputs need a day structure: say so before anything else
+            if name in CALENDAR_INPUTS:
+                calendar_input(name, 1, data.num_nodes, data.steps_per_day, data.start_offset)
         try:
             bounds, days = split_bounds(spec, data.num_steps, data.steps_per_day)
         except InputError as err:
@@ -269,22 +280,20 @@ class ForecastDataset:
             and data.steps_per_day >= length and data.within_day_windows
         if not within and min(hi - lo for lo, hi in bounds) < length:
             needed = minimum_steps(spec, length, data.steps_per_day, data.num_steps)
+            if needed is None:  # the split itself cannot work: its own message says why
+                split_bounds(spec, data.num_steps, data.steps_per_day)
             shortest = min(hi - lo for lo, hi in bounds)
             raise InputError(
                 f"{data.source}: {data.num_steps} steps are too few for windows of "
                 f"{n_in} + {n_out} steps with the split {spec!r} (its shortest part has "
                 f"{shortest} steps); this split needs at least {needed} steps, or give "
                 "smaller --in-steps / --out-steps")
-        policy = missing or data.missing
-        warn_zero_share(data.speeds, data.source, policy)
-        filled = interpolate_missing(data.speeds, data.sensor_ids, data.source, missing=policy)
         train_end = bounds[0][1]
         scaler = ZScore.fit(filled[:train_end])
         normalised = scaler.transform(filled)
         check_normalised(normalised, data.source, data.sensor_ids, (scaler.mean, scaler.std))
         warn_constant_sensors(filled[:train_end], data.source, data.sensor_ids)
         series = torch.from_numpy(normalised.astype(np.float32))
-        names = check_inputs(inputs, list(data.channels), data.source)
         extra = [extra_input(data, name, bounds[0][1], missing or data.missing)
                  for name in names]
         extra_inputs = torch.from_numpy(np.stack(extra, axis=-1).astype(np.float32)) \

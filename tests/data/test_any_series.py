@@ -77,9 +77,10 @@ def test_a_35_step_series(tmp_path):
     assert small.exit_code == 0, small.output
     default = run("train", "--dataset", counts, "--graph", weights, "--graph-kind", "weight",
                   "--split", "0.6/0.2/0.2", "--out", tmp_path / "default", *SMALL_RUN)
-    lines = [line for line in default.output.splitlines() if line.strip()]
+    lines = [line for line in default.output.splitlines() if line.startswith("Error")]
     assert default.exit_code == 2 and len(lines) == 1
     assert "this split needs at least 104 steps" in lines[0]
+    assert "exactly 0, which --missing zero" in default.output  # true zeros: a warning
 
 
 @settings(max_examples=15, deadline=None)

@@ -62,3 +62,20 @@ def test_largest_files(tmp_path):
     np.save(tmp_path / "bad.npy", np.ones((3, 3)))
     with pytest.raises(InputError, match=r"an adjacency of shape \(3, 3\) for 5 sensors"):
         load_dataset(str(tmp_path / "ca_his_2019.h5"), graph=str(tmp_path / "bad.npy"))
+
+
+def test_h5_time_axis_is_checked_as_csv_ones_are(tmp_path, caplog):
+    frame = _speeds(n=3)
+    ids = list(frame.columns)
+    with open(tmp_path / "adj_mx.pkl", "wb") as handle:
+        pickle.dump([ids, {s: i for i, s in enumerate(ids)}, np.ones((3, 3))], handle)
+    frame.drop(frame.index[100:103]).to_hdf(tmp_path / "metr-la.h5", key="df")
+    with caplog.at_level("WARNING", logger="pygkd"):
+        data = load_dataset("metr-la", tmp_path)
+    assert "3 step(s) missing in 1 gap(s)" in caplog.text
+    assert data.num_steps == len(frame) and np.isnan(data.speeds[100:103]).all()
+    repeated = frame.copy()
+    repeated.index = repeated.index.insert(50, repeated.index[49])[:-1]
+    repeated.to_hdf(tmp_path / "metr-la.h5", key="df")
+    with pytest.raises(InputError, match="repeats at row 51"):
+        load_dataset("metr-la", tmp_path)

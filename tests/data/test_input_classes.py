@@ -164,7 +164,7 @@ def test_step_without_a_unit_names_step(number):
 @given(step=st.sampled_from(["5min", "30min", "2h", "1D", "7D"]))
 def test_step_disagreeing_with_the_timestamps_warns_naming_both(step):
     speeds, graph = write(folder(), hourly(96))
-    warning(info(speeds, "--graph", graph, "--step", step, *SMALL), f"--step {step}", "01:00:00",
+    warning(info(speeds, "--graph", graph, "--step", step, *SMALL), f"--step {step}", "(1h)",
             "own spacing")
 
 

@@ -53,7 +53,7 @@ def test_model_uses_the_graph():
 @pytest.mark.parametrize("blocks, message", [
     ([[1, 2, 4], [8, 2, 8]], "block 1 takes 8 channels but block 0 gives 4"),
     ([[1, 2]], "expected a list of \\[c_in, c_t, c_out\\]"),
-    ([[1, 2, 4], [4, 2, 4], [4, 2, 4]], "need more than 12 input steps"),
+    ([[1, 2, 4], [4, 2, 4], [4, 2, 4]], "need at least 13 input steps"),
 ])
 def test_bad_blocks(blocks, message):
     with pytest.raises(InputError, match=message):

@@ -127,3 +127,18 @@ def test_two_processes_prune_like_one(tmp_path):
     _assert_same_run(tmp_path / "prune1", tmp_path / "prune2")
     assert (tmp_path / "prune1" / "channels.json").read_text() == \
         (tmp_path / "prune2" / "channels.json").read_text()
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:3", "mps"])
+def test_launch_with_an_unavailable_device_is_one_line_once(tmp_path, device):
+    if device.startswith("cuda") and torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("MPS is present")
+    result = subprocess.run([sys.executable, "-m", "pygkd", "launch", "--nproc-per-node", "2",
+                             "train", "--device", device, "--out", str(tmp_path / "r")],
+                            capture_output=True, text=True, env=_env(), timeout=300)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 2, lines
+    assert len(lines) == 1 and lines[0].startswith("Error: --device"), lines
+    assert "ChildFailedError" not in result.stderr and "Traceback" not in result.stderr

@@ -19,7 +19,7 @@ from typing import Any
 
 from pygkd.errors import InputError
 
-__all__ = ["write_atomic", "replacing", "ensure_writable", "read_json"]
+__all__ = ["write_atomic", "replacing", "ensure_writable", "probe_folder", "read_json"]
 
 
 @contextlib.contextmanager
@@ -76,14 +76,23 @@ def ensure_writable(path: str | Path, option: str) -> Path:
     if path.is_dir():
         raise InputError(f"{option} {path}: is a folder; give a file path")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".pygkd-write-test.", dir=path.parent)
-        os.close(fd)
-        os.unlink(probe)
+        probe_folder(path.parent)
     except OSError as err:
         raise InputError(f"{option} {path}: cannot write there "
                          f"({err.strerror or type(err).__name__})") from None
     return path
+
+
+def probe_folder(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and check that files can be created in it (a fresh
+    temporary file, created and removed; never a fixed name a link could stand on). Raises
+    ``OSError`` otherwise."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".pygkd-write-test.", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+    return folder
 
 
 def read_json(path: str | Path, what: str = "results") -> dict[str, Any]:

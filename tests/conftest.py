@@ -58,3 +58,16 @@ def no_data(args):
             continue
         out.append(arg)
     return out
+
+
+def one_error(result, *fragments, alone=True):
+    """Exit code 2, no traceback, one ``Error: ...`` line holding every fragment (with
+    ``alone``, the only non-empty line); returns that line."""
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in lines if line.startswith("Error: ")]
+    assert len(errors) == 1 and (not alone or len(lines) == 1), lines
+    for fragment in fragments:
+        assert fragment in errors[0], (fragment, errors[0])
+    return errors[0]

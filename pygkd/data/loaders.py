@@ -33,6 +33,7 @@ from pygkd.data.validate import (
     check_graph,
     check_sensor_names,
     check_text_file,
+    numeric_readings,
     read_time_axis,
 )
 from pygkd.errors import InputError
@@ -300,13 +301,7 @@ def load_custom(
     frame, axis = _split_time_column(frame, str(speeds_path), date_format, step, missing)
     if frame.shape[1] == 0:
         raise InputError(f"{speeds_path}: expected one column per sensor (found none)")
-    numbers = frame.apply(pd.to_numeric, errors="coerce")
-    bad = numbers.isna() & frame.notna()
-    if bad.to_numpy().any():
-        r, c = np.argwhere(bad.to_numpy())[0]
-        raise InputError(f"{speeds_path}: expected numeric readings (got {frame.iat[r, c]!r} at "
-                         f"row {r + 2}, sensor {str(frame.columns[c])!r})")
-    speeds = on_grid(numbers.to_numpy(dtype=np.float64), axis)
+    speeds = on_grid(numeric_readings(frame, str(speeds_path)), axis)
     num_nodes = speeds.shape[1]
     sensor_ids = [str(c) for c in frame.columns]
     check_text_file(graph_path, "graph")

@@ -30,7 +30,7 @@ import pandas as pd
 
 from pygkd.errors import InputError
 
-__all__ = ["TimeAxis", "read_time_axis", "check_values", "check_normalised",
+__all__ = ["TimeAxis", "read_time_axis", "numeric_readings", "check_values", "check_normalised",
            "warn_constant_sensors", "warn_negative", "warn_empty_windows", "warn_zero_share",
            "check_sensor_names", "match_sensors", "check_graph", "fingerprint",
            "verify_fingerprints", "check_text_file", "OVERFLOW", "sensor_name", "names_text"]
@@ -55,6 +55,18 @@ def names_text(items: Sequence[str], limit: int = 8) -> str:
 
 
 # ---------------------------------------------------------------------------------- values
+
+
+def numeric_readings(frame: pd.DataFrame, source: str) -> np.ndarray:
+    """The cells of a readings table ``[rows, N]`` as float64 (empty cells NaN); a cell that
+    is not a number is an error naming it, its row (as in the file) and its sensor."""
+    numbers = frame.apply(pd.to_numeric, errors="coerce")
+    bad = (numbers.isna() & frame.notna()).to_numpy()
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise InputError(f"{source}: expected numeric readings (got {frame.iat[r, c]!r} at "
+                         f"row {r + 2}, sensor {str(frame.columns[c])!r})")
+    return numbers.to_numpy(dtype=np.float64)
 
 
 def check_values(values: np.ndarray, source: str, sensor_ids: Sequence[str] | None = None,

@@ -23,6 +23,7 @@ from pygkd.data.validate import (
     check_values,
     match_sensors,
     names_text,
+    numeric_readings,
     read_time_axis,
     warn_negative,
 )
@@ -108,19 +109,14 @@ class Forecaster:
             axis = read_time_axis(frame[first], source, missing=self.missing)
             frame = frame.drop(columns=first)
         match_sensors(self.sensor_ids, [str(c) for c in frame.columns], source)
-        values = frame.apply(pd.to_numeric, errors="coerce")
-        bad = values.isna() & frame.notna()
-        if bad.to_numpy().any():
-            row, col = np.argwhere(bad.to_numpy())[0]
-            raise InputError(f"{source}: expected numeric readings (got {frame.iat[row, col]!r} "
-                             f"in column {frame.columns[col]!r}, row {row + 2})")
+        values = numeric_readings(frame, source)
         model_minutes = self.module.minutes_per_step
         if axis is not None and axis.minutes is not None and model_minutes and \
                 abs(axis.minutes - float(model_minutes)) > 1e-6 * float(model_minutes):
             raise InputError(f"{source}: readings every {_duration(axis.minutes)}, but the model "
                              f"forecasts steps of {_duration(float(model_minutes))}; give "
                              "readings at the model's step")
-        grid = on_grid(values.to_numpy(dtype=np.float64), axis)
+        grid = on_grid(values, axis)
         need = self.input_steps
         if len(grid) < need:
             raise InputError(f"{source}: expected at least {need} steps of readings (the model's "

@@ -12,8 +12,6 @@ A run folder holds:
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from pygkd.data.datasets import load_forecast_dataset
 from pygkd.data.validate import fingerprint, match_sensors, verify_fingerprints
 from pygkd.data.windows import ForecastDataset
 from pygkd.errors import InputError
-from pygkd.files import read_json, write_atomic
+from pygkd.files import probe_folder, read_json, write_atomic
 from pygkd.metrics import horizon_metrics
 from pygkd.nn.models.registry import build_forecaster, model_family
 from pygkd.nn.models.stgcn import STGCN, resolve_blocks
@@ -183,10 +181,7 @@ def prepare_run_dir(out_dir: Path, fresh: bool) -> Path:
         if fresh and out_dir.exists():
             for name in ("last.pt", "model.pt", "metrics.json", "config.yaml"):
                 (out_dir / name).unlink(missing_ok=True)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".pygkd-write-test.", dir=out_dir)
-        os.close(fd)
-        os.unlink(probe)
+        probe_folder(out_dir)
     except OSError as err:
         raise InputError(f"--out {out_dir}: cannot write the run folder there "
                          f"({err.strerror or type(err).__name__})") from None

@@ -10,24 +10,13 @@ import torch
 from click.testing import CliRunner
 
 from pygkd.cli import main
-from tests.conftest import TINY_NETWORK
+from tests.conftest import TINY_NETWORK, one_error
 
 TINY = [*TINY_NETWORK, "--quiet"]
 
 
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def one_error(result, *fragments):
-    """Exit code 2, exactly one non-empty line, ``Error: ...`` holding every fragment."""
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def warnings_of(result):

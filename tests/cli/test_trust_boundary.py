@@ -17,24 +17,18 @@ from hypothesis import strategies as st
 from pygkd.cli import main
 from pygkd.errors import InputError
 from tests.conftest import TINY_NETWORK
+from tests.conftest import one_error as shared_one_error
 
 CLASS = settings(max_examples=10, deadline=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
+def one_error(result, *fragments):
+    return shared_one_error(result, *fragments, alone=False)
+
+
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_error(result, *fragments):
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    error = [line for line in lines if line.startswith("Error: ")]
-    assert len(error) == 1, lines
-    for fragment in fragments:
-        assert fragment in error[0], (fragment, error[0])
-    return error[0]
 
 
 def _own_files(folder: Path, names=("a", "b", "c", "d")) -> tuple[Path, Path]:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from pygkd.cli import main
 from pygkd.data import load_custom
+from tests.conftest import one_error
 
 CLASS = settings(max_examples=12, deadline=None,
                  suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -27,16 +28,6 @@ GRAPH = np.array([[0.0, 1000.0, 2000.0], [1000.0, 0.0, 1500.0], [2000.0, 1500.0,
 
 def info(*args):
     return CliRunner().invoke(main, ["data", "info", *[str(a) for a in args]])
-
-
-def one_error(result, *fragments):
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    assert len(lines) == 1 and lines[0].startswith("Error: "), lines
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def warning(result, *fragments):

@@ -237,3 +237,44 @@ def test_trainer_refuses_a_folder_of_another_run(tmp_path):
     same = Trainer(STGCN(6, [[1, 2, 4], [4, 2, 4]]), ds, config, tmp_path)
     assert same.fit(progress=False).epoch == 1  # the same run resumes: nothing left to do
     assert os.path.exists(tmp_path / "last.pt")
+
+
+# ------------------------------------------------------------------ messages that misled
+
+
+def test_a_corrupt_metrics_file_is_named_not_missing(tmp_path):
+    from pygkd.files import read_json
+
+    run_dir = tmp_path / "runs" / "a"
+    run_dir.mkdir(parents=True)
+    (run_dir / "model.pt").write_bytes(b"")
+    (run_dir / "metrics.json").write_text('{"test": {"15min": ')
+    line = one_error(run("report", tmp_path / "runs", "--out", tmp_path / "r.html"),
+                     "metrics.json", "not valid JSON")
+    assert "found no" not in line
+    with pytest.raises(InputError, match="not valid JSON"):
+        read_json(run_dir / "metrics.json")
+
+
+@pytest.mark.parametrize("nodes, expected", [(207, 1140), (228, 1140), (675, 385),
+                                             (8600, 30)])
+def test_latency_batches_are_bounded_and_named(nodes, expected):
+    from pygkd.tables import results_table
+    from pygkd.train.evaluate import LATENCY_SENSOR_WINDOWS
+
+    assert min(1140, LATENCY_SENSOR_WINDOWS // nodes) == expected
+    summary = {"parameters": 10, "latency": {"batch": expected, "mean_s": 0.5}}
+    head = results_table([("m", {}, summary)], horizons=[]).splitlines()[0]
+    assert f"Latency (ms, batch {expected:,})" in head
+
+
+def test_measured_latency_uses_the_bounded_batch():
+    from pygkd.nn import STGCN
+    from pygkd.testing import toy_forecast_dataset
+    from pygkd.train.evaluate import LATENCY_SENSOR_WINDOWS, measure_latency
+
+    ds = toy_forecast_dataset(num_nodes=6)
+    model = STGCN(6, [[1, 2, 4], [4, 2, 4]])
+    assert measure_latency(model, ds, batch_size=8, repeats=1)["batch"] == 8
+    huge = LATENCY_SENSOR_WINDOWS // 6 + 50
+    assert measure_latency(model, ds, batch_size=huge, repeats=1)["batch"] == huge - 50

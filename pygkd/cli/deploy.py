@@ -86,7 +86,7 @@ def export(model: Path, fmt: str, out: Path, quantize: bool, horizon: int | None
     expected = {"onnx": ".onnx", "exported-program": ".pt2"}[fmt]
     if out.suffix.lower() != expected:
         logging.getLogger("pygkd").warning(
-            f"--out {out}: a {fmt} file usually ends in {expected}, not "
+            f"--out {out}: {fmt} files usually end in {expected}, not "
             f"{out.suffix or '(none)'}; it is written as {fmt}")
     module, _ = load_forecast_module(model, horizon)
     path = export_forecaster(module, fmt, out)

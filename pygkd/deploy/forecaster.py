@@ -20,6 +20,7 @@ from pygkd.data.loaders import on_grid
 from pygkd.data.preprocessing import interpolate_missing, missing_mask
 from pygkd.data.validate import (
     check_sensor_names,
+    check_text_file,
     check_values,
     match_sensors,
     names_text,
@@ -35,12 +36,14 @@ __all__ = ["Forecaster", "read_readings"]
 logger = logging.getLogger(__name__)
 
 def read_readings(source: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """A readings table from a CSV path or a DataFrame, checked: a header, numeric cells."""
+    """A readings table from a CSV path or a DataFrame, checked: UTF-8, comma-separated text
+    with a header (:func:`~pygkd.data.validate.check_text_file`)."""
     if isinstance(source, pd.DataFrame):
         return source.copy()
     path = Path(source)
     if not path.is_file():
         raise InputError(f"{path}: input file not found")
+    check_sensor_names(check_text_file(path, "readings"), str(path))
     try:
         frame = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as err:

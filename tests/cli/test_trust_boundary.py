@@ -215,7 +215,7 @@ def test_export_warns_on_an_extension_of_another_format(own_run, tmp_path):
     model = own_run[3]
     result = run("export", model, "--format", "exported-program", "--out", tmp_path / "x.onnx")
     assert result.exit_code == 0, result.output
-    assert "Warning: --out" in result.output and "usually ends in .pt2" in result.output
+    assert "Warning: --out" in result.output and "usually end in .pt2" in result.output
 
 
 # --------------------------------------------------------------------------- Python API

@@ -26,7 +26,7 @@ from pygkd.errors import InputError
 from pygkd.files import probe_folder, read_json, write_atomic
 from pygkd.metrics import horizon_metrics
 from pygkd.nn.models.registry import build_forecaster, model_family
-from pygkd.nn.models.stgcn import STGCN, resolve_blocks
+from pygkd.nn.models.stgcn import resolve_blocks
 from pygkd.runtime.device import resolve_device
 from pygkd.runtime.distributed import DistributedContext, start_runtime
 from pygkd.train.checkpoint import cpu_state, load_model, save_checkpoint
@@ -63,20 +63,33 @@ def build_dataset(cfg: DataConfig) -> ForecastDataset:
 
 def build_model(config: RunConfig, num_nodes: int, n_in: int = 12,
                 in_channels: int = 1) -> Any:
-    """The model of ``config.model`` (any family of :data:`pygkd.nn.models.MODELS`),
-    initialised from ``config.seed`` (global RNG untouched)."""
+    """The model of ``config.model`` (any family of :data:`pygkd.nn.models.MODELS`), built by
+    :func:`~pygkd.nn.models.build_forecaster` and initialised from ``config.seed`` (global
+    RNG untouched). Defaults a family does not use (``kernel_size``, ``dropout`` of a
+    recurrent family) are left out; a value set for such an option is an error."""
+    from pygkd.nn.models.registry import model_options
+    from pygkd.train.config import ModelConfig
+
     m = config.model
+    defaults = ModelConfig()
+    options: dict[str, Any] = {"n_in": n_in, "in_channels": in_channels, "hidden": m.hidden,
+                               "layers": m.layers, "K": m.K, "kernel_size": m.kernel_size,
+                               "dropout": m.dropout}
+    if m.name == "stgcn":
+        blocks = [list(b) for b in resolve_blocks(m.preset, m.blocks)]
+        blocks[0][0] = in_channels
+        options["blocks"] = blocks
+        del options["in_channels"]
+    accepted = model_options(m.name)
+    unused_defaults = {"K": defaults.K, "kernel_size": defaults.kernel_size,
+                       "dropout": defaults.dropout, "in_channels": 1}
+    for key, default in unused_defaults.items():
+        if key not in accepted and options.get(key) == default:
+            options.pop(key, None)
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
-        if m.name == "stgcn":
-            blocks = [list(b) for b in resolve_blocks(m.preset, m.blocks)]
-            blocks[0][0] = in_channels
-            return STGCN(num_nodes, blocks, n_in=n_in, kernel_size=m.kernel_size, K=m.K,
-                         dropout=m.dropout)
         try:
-            return build_forecaster(m.name, num_nodes, in_channels=in_channels, n_in=n_in,
-                                    hidden=m.hidden, K=m.K, kernel_size=m.kernel_size,
-                                    layers=m.layers)
+            return build_forecaster(m.name, num_nodes, **options)
         except ValueError as err:
             raise InputError(f"model ({m.name}): {err}") from None
 

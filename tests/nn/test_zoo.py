@@ -17,7 +17,16 @@ ZOO = sorted(set(MODELS) - {"stgcn"})
 
 def _model(name, nodes=6, hidden=8):
     torch.manual_seed(0)
-    return build_forecaster(name, nodes, hidden=hidden, blocks=[[1, 4, 8], [8, 4, 8]])
+    if name == "stgcn":
+        return build_forecaster(name, nodes, blocks=[[1, 4, 8], [8, 4, 8]])
+    return build_forecaster(name, nodes, hidden=hidden)
+
+
+def test_build_forecaster_rejects_options_a_family_does_not_take():
+    with pytest.raises(InputError, match="model gconvgru: does not take blocks, kernel_size"):
+        build_forecaster("gconvgru", 5, hidden=4, blocks=[[1, 2, 4]], kernel_size=3)
+    with pytest.raises(InputError, match="model stgcn: does not take hidden"):
+        build_forecaster("stgcn", 5, blocks=[[1, 2, 4]], hidden=4)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

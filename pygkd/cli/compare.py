@@ -10,7 +10,7 @@ import click
 from pygkd.cli.main import main
 from pygkd.cli.options import OUT_FOLDER, runtime_options, runtime_set_items
 from pygkd.cli.recipe_args import refuse_unused_overrides
-from pygkd.distill.registry import LOSSES
+from pygkd.distill.registry import LOSSES, loss_names
 
 
 def _int_list(text: str, option: str) -> tuple[int, ...]:
@@ -31,7 +31,7 @@ def compare() -> None:
 @compare.command("distill")
 @click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Teacher checkpoint (model.pt); its dataset and split are used.")
-@click.option("--losses", default=",".join(LOSSES), show_default=True,
+@click.option("--losses", default=",".join(loss_names()), show_default=True,
               help="Comma-separated losses ('none' = student W/O KD).")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
 @click.option("--students", default=None, metavar="NAME[:HIDDEN],...",

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from pygkd.cli.main import main
-from pygkd.cli.options import OUT_FOLDER, runtime_options
+from pygkd.cli.options import OUT_FOLDER, RegistryChoice, runtime_options
 from pygkd.cli.recipe_args import (
     echo_results,
     merge_runtime,
@@ -19,7 +19,7 @@ from pygkd.cli.recipe_args import (
     recipe_option,
     refuse_unused_overrides,
 )
-from pygkd.distill.registry import LOSSES
+from pygkd.distill.registry import loss_names
 
 
 @main.command()
@@ -29,7 +29,7 @@ from pygkd.distill.registry import LOSSES
                    "distil from several teachers.")
 @click.option("--teacher-weights", default=None, metavar="W,W,...",
               help="With several --teacher: the weight of each one's loss [equal].")
-@click.option("--loss", type=click.Choice(list(LOSSES)), default=None,
+@click.option("--loss", type=RegistryChoice(loss_names), default=None,
               help="Distillation loss ('none' = student W/O KD) [stcd].")
 @recipe_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

@@ -11,8 +11,9 @@ import click
 from pygkd.errors import InputError
 from pygkd.train.config import DataConfig
 
-__all__ = ["OutputPath", "OUT_FOLDER", "OUT_FILE", "data_options", "data_config_from",
-           "data_overrides", "runtime_options", "runtime_overrides", "runtime_set_items"]
+__all__ = ["RegistryChoice", "OutputPath", "OUT_FOLDER", "OUT_FILE", "data_options",
+           "data_config_from", "data_overrides", "runtime_options", "runtime_overrides",
+           "runtime_set_items"]
 
 class OutputPath(click.Path):
     """``click.Path`` for outputs: an empty value is refused (``--out ''`` would write into
@@ -24,6 +25,23 @@ class OutputPath(click.Path):
             self.fail("expected a path (got an empty string, which would write into the "
                       "current folder)", param, ctx)
         return super().convert(value, param, ctx)
+
+
+class RegistryChoice(click.Choice):
+    """``click.Choice`` over a registry's names, read when the option is used (so plug-ins
+    installed through entry points are choices too)."""
+
+    def __init__(self, names: Callable[[], Any]) -> None:
+        self._names = names
+        super().__init__([], case_sensitive=False)
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        pass
 
 
 #: ``--out`` of a command that writes a folder / a file.

@@ -85,14 +85,15 @@ def merge_section(raw: dict[str, Any], section: str, values: dict[str, Any]) -> 
 def model_options(student: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--model`` (``--student-model`` for distillation), ``--preset``, ``--blocks``,
     ``--hidden``, ``--layers``: which model of the zoo and its size."""
-    from pygkd.nn.models.registry import MODELS
+    from pygkd.cli.options import RegistryChoice
+    from pygkd.nn.models.registry import MODELS, model_names
     from pygkd.nn.models.stgcn import PRESETS
 
     role = "Student model" if student else "Model"
     flag = "--student-model" if student else "--model"
     default = "student" if student else "teacher"
     options = [
-        click.option(flag, "model_name", type=click.Choice(sorted(MODELS), case_sensitive=False),
+        click.option(flag, "model_name", type=RegistryChoice(model_names),
                      default=None, help=f"{role} family [stgcn]; 'pygkd train --help' lists "
                      "them: " + ", ".join(f"{k} ({v.summary})" for k, v in MODELS.items())
                      if not student else f"{role} family [stgcn]."),

@@ -22,8 +22,10 @@ from pygkd.distill.losses import (
     TemporalCorrelationLoss,
 )
 from pygkd.distill.objective import DistillObjective, freeze, teacher_share
+from pygkd.distill.registry import LOSSES, loss_names, register_loss
 
 __all__ = [
+    "LOSSES",
     "DistillObjective",
     "FeatureCapture",
     "OverseenResponseLoss",
@@ -34,8 +36,10 @@ __all__ = [
     "TemporalCorrelationLoss",
     "freeze",
     "get_submodule_or_raise",
+    "loss_names",
     "overseen_response",
     "pairwise_l1",
+    "register_loss",
     "response_kl",
     "response_l2",
     "spatial_correlation",

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,9 +39,13 @@ from pygkd.distill.losses import (
     StructuralKDLoss,
     TemporalCorrelationLoss,
 )
+from pygkd.errors import InputError
 
-__all__ = ["LossSpec", "LOSSES", "loss_names", "FeaturePairs", "TaskCriterion",
+__all__ = ["LossSpec", "LOSSES", "loss_names", "register_loss", "load_loss_plugins",
+           "ENTRY_POINT_GROUP", "FeaturePairs", "TaskCriterion",
            "ResponseCriterion", "StructuralCriterion", "CorrelationCriterion"]
+
+logger = logging.getLogger(__name__)
 
 #: kind -> [(student features, teacher features or distances)]
 FeaturePairs = dict[str, list[tuple[Tensor, Tensor]]]
@@ -165,6 +170,70 @@ LOSSES: dict[str, LossSpec] = {
 }
 
 
+#: The entry point group through which other packages add losses.
+ENTRY_POINT_GROUP = "pygkd.losses"
+
+
+def register_loss(name: str, build: Callable[[Any], nn.Module] | LossSpec | None = None, *,
+                  label: str | None = None, hyperparameters: Sequence[str] = (),
+                  tuned: Sequence[str] = (), features: Sequence[str] = (),
+                  uses_teacher: bool = True, equation: str = "") -> Any:
+    """Add a distillation loss to :data:`LOSSES` as ``name`` (``pygkd distill --loss NAME``).
+
+    ``build(config)`` makes the criterion (an ``nn.Module`` called as
+    ``criterion(y_s, y_t, target, features, distances=(), nodes=None)``, see the module text)
+    from a :class:`~pygkd.train.DistillConfig`; ``features`` names what it reads
+    (``temporal``, ``spatial``, ``hidden``), ``hyperparameters`` the ``distill`` keys it uses.
+    Usable as ``register_loss("mine", build)``, ``register_loss("mine", spec)`` or as a
+    decorator ``@register_loss("mine", features=("temporal",))`` on the builder. Another
+    package adds losses on install through the ``pygkd.losses`` entry point group, whose
+    value is a :class:`LossSpec`, a builder, or a module that calls this function.
+
+    Example:
+        >>> @register_loss("mse-doc", label="Student MSE to teacher")
+        ... def build(config):
+        ...     return ResponseCriterion(ResponseL2Loss(1.0))
+        >>> "mse-doc" in loss_names(), LOSSES["mse-doc"].label
+        (True, 'Student MSE to teacher')
+        >>> del LOSSES["mse-doc"]
+    """
+    key = str(name).strip().lower()
+    if not key or "+" in key or "," in key:
+        raise InputError(f"register_loss: {name!r} is not a usable loss name")
+
+    def add(builder: Callable[[Any], nn.Module] | LossSpec) -> Any:
+        spec = builder if isinstance(builder, LossSpec) else LossSpec(
+            label or f"Student {key}", builder, tuple(hyperparameters), tuple(tuned),
+            tuple(features), uses_teacher, equation)
+        old = LOSSES.get(key)
+        if old is not None and old is not spec and old.build is not spec.build:
+            raise InputError(f"register_loss: {key!r} is already registered")
+        LOSSES[key] = spec
+        return builder
+
+    return add if build is None else add(build)
+
+
+def load_loss_plugins() -> dict[str, LossSpec]:
+    """Add the losses other packages declare in the ``pygkd.losses`` entry point group and
+    return :data:`LOSSES` (the built-ins first, in the paper's order)."""
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        key = point.name.lower()
+        if key in LOSSES:
+            continue
+        try:
+            loaded = point.load()
+        except Exception as err:  # noqa: BLE001 - a broken plug-in is named, not fatal
+            logger.warning(f"loss plug-in {point.name!r} ({point.value}) did not load: "
+                           f"{type(err).__name__}: {err}")
+            continue
+        if key not in LOSSES and (isinstance(loaded, LossSpec) or callable(loaded)):
+            register_loss(key, loaded)
+    return LOSSES
+
+
 def loss_names() -> tuple[str, ...]:
-    """The registered loss names, in the paper's order."""
-    return tuple(LOSSES)
+    """The registered loss names (built-ins in the paper's order, then plug-ins)."""
+    return tuple(load_loss_plugins())

@@ -144,12 +144,13 @@ class DistillConfig:
 
     def validate(self, where: str = "distill") -> DistillConfig:
         """This configuration checked (an :class:`InputError` names the bad key)."""
-        from pygkd.distill.registry import LOSSES
+        from pygkd.distill.registry import loss_names
 
         checked = validated(DistillConfig, asdict(self), where)
-        if checked.loss not in LOSSES:
+        names = loss_names()
+        if checked.loss not in names:
             raise InputError(
-                f"{where}.loss: unknown {self.loss!r} (choose from: {', '.join(LOSSES)})")
+                f"{where}.loss: unknown {self.loss!r} (choose from: {', '.join(names)})")
         self = checked
         if self.scd_nodes is not None:
             if isinstance(self.scd_nodes, bool) or not isinstance(self.scd_nodes, int) \

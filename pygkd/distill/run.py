@@ -29,9 +29,40 @@ from pygkd.train.runs import (
 )
 from pygkd.train.trainer import Trainer
 
-__all__ = ["run_distill"]
+__all__ = ["student_width", "STUDENT_SHARE", "run_distill"]
 
 logger = logging.getLogger(__name__)
+
+
+#: The default student's size against its teacher's, as the paper's (9,283 / 320,143 = 2.9 %).
+STUDENT_SHARE = 0.03
+
+
+def student_width(config: RunConfig, dataset: ForecastDataset, teacher_params: int,
+                  share: float = STUDENT_SHARE) -> int:
+    """The hidden width of ``config.model``'s family whose model is closest to ``share`` of
+    ``teacher_params`` parameters (a zoo student without ``--hidden``), found by bisection
+    on the width (parameters grow with it)."""
+    target = share * teacher_params
+
+    def size(hidden: int) -> int:
+        probe = dataclasses.replace(config, model=dataclasses.replace(config.model,
+                                                                      hidden=hidden))
+        model = build_model(probe, dataset.num_nodes, n_in=dataset.n_in,
+                            in_channels=dataset.in_channels)
+        return sum(p.numel() for p in model.parameters())
+
+    low, high = 1, 1
+    while size(high) < target and high < 4096:
+        low, high = high, high * 2
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if size(mid) < target else (low, mid)
+    best = min((low, high), key=lambda h: abs(size(h) - target))
+    logger.info(f"student {config.model.name}: hidden {best} ({size(best):,} parameters, "
+                f"{size(best) / teacher_params:.1%} of the teacher's {teacher_params:,}); "
+                "--hidden chooses another width")
+    return best
 
 
 def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir: Path,
@@ -76,6 +107,9 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
                 1.0, abs(saved_scaler["mean"])):
             raise InputError(f"{path}: the teacher was trained on differently normalised "
                              "data (another split or dataset) than the first teacher")
+    if config.model.name not in ("stgcn",) and config.model.hidden is None:
+        t_params = sum(p.numel() for p in teacher.parameters())
+        config.model.hidden = student_width(config, dataset, t_params)
     device, dist = start_runtime(config.device)
     out_dir = start_run_dir(config, out_dir, fresh, dist)
     student = build_model(config, dataset.num_nodes, n_in=dataset.n_in,

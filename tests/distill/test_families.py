@@ -123,3 +123,21 @@ def test_multi_teacher_loss_is_the_weighted_sum(teachers):
     assert loss.item() == pytest.approx(0.75 * parts[0][0].item() + 0.25 * parts[1][0].item(),
                                         rel=1e-5)
     assert logs["tcd"] == pytest.approx(0.75 * parts[0][1]["tcd"] + 0.25 * parts[1][1]["tcd"])
+
+
+def test_a_zoo_student_without_hidden_is_about_3_percent_of_its_teacher(tmp_path):
+    """Without --hidden, a zoo student is sized to the paper's share (2.9 %), not to the
+    family's default width (which made a GConvGRU student as large as its teacher)."""
+    teacher = tmp_path / "t"
+    result = run("train", "--model", "gconvgru", "--hidden", "64", "--out", teacher, *COMMON)
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "s"
+    result = run("distill", "--teacher", teacher / "model.pt", "--student-model", "gconvgru",
+                 "--loss", "none", "--out", out, *DISTILL)
+    assert result.exit_code == 0, result.output
+    t = json.loads((teacher / "metrics.json").read_text())["model"]["parameters"]
+    s = json.loads((out / "metrics.json").read_text())["model"]["parameters"]
+    assert 0.015 < s / t < 0.06, (s, t)
+    import yaml
+
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"]["hidden"] >= 1

@@ -12,6 +12,7 @@ from pygkd.distill.functional import (
     structural_kd,
     temporal_correlation,
 )
+from pygkd.distill.distiller import Distiller
 from pygkd.distill.hooks import FeatureCapture, get_submodule_or_raise
 from pygkd.distill.losses import (
     OverseenResponseLoss,
@@ -27,6 +28,7 @@ from pygkd.distill.registry import LOSSES, loss_names, register_loss
 __all__ = [
     "LOSSES",
     "DistillObjective",
+    "Distiller",
     "FeatureCapture",
     "OverseenResponseLoss",
     "ResponseKLLoss",

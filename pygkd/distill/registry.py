@@ -124,8 +124,9 @@ class CorrelationCriterion(_Criterion):
             self.parts["scd"] = float(scd.detach())
         if not (pairs_t or pairs_s):
             return loss
-        return loss.float() + self.alpha3 * (self.alpha2 * scd.float()
-                                             + (1 - self.alpha2) * tcd.float())
+        dtype = torch.promote_types(loss.dtype, torch.float32)  # float64 stays float64
+        return loss.to(dtype) + self.alpha3 * (self.alpha2 * scd.to(dtype)
+                                               + (1 - self.alpha2) * tcd.to(dtype))
 
     def extra_repr(self) -> str:
         return f"alpha2={self.alpha2}, alpha3={self.alpha3}"

@@ -2,6 +2,7 @@
 
 import torch  # noqa: F401  (doctests)
 
+from pygkd.distill.distiller import Distiller
 from pygkd.distill.functional import (
     overseen_response,
     pairwise_l1,
@@ -12,7 +13,6 @@ from pygkd.distill.functional import (
     structural_kd,
     temporal_correlation,
 )
-from pygkd.distill.distiller import Distiller
 from pygkd.distill.hooks import FeatureCapture, get_submodule_or_raise
 from pygkd.distill.losses import (
     OverseenResponseLoss,

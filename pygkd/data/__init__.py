@@ -21,13 +21,20 @@ from pygkd.data.preprocessing import (
 )
 from pygkd.data.synthetic import make_synthetic_network
 from pygkd.data.traffic import TrafficData
-from pygkd.data.windows import ForecastDataset, SignalBatcher, parse_split, window_starts
+from pygkd.data.windows import (
+    ForecastDataset,
+    SignalBatcher,
+    WindowDataset,
+    parse_split,
+    window_starts,
+)
 
 __all__ = [
     "DATASETS",
     "ForecastDataset",
     "SignalBatcher",
     "TrafficData",
+    "WindowDataset",
     "ZScore",
     "adjacency_to_edges",
     "default_data_dir",

@@ -46,6 +46,7 @@ __all__ = [
     "minimum_steps",
     "ForecastDataset",
     "SignalBatcher",
+    "WindowDataset",
     "window_starts",
     "extra_input",
 ]
@@ -513,6 +514,11 @@ class ForecastDataset:
             x, y = self.batch(split, index)
             yield (x, y, index) if with_index else (x, y)
 
+    def windows(self, split: str) -> WindowDataset:
+        """The windows of ``split`` as a ``torch.utils.data.Dataset`` (:class:`WindowDataset`)
+        for a ``DataLoader`` of your own."""
+        return WindowDataset(self, split)
+
     def signal(self, split: str):  # type: ignore[no-untyped-def]
         """The windows of ``split`` as a PyG Temporal ``StaticGraphTemporalSignal``.
 
@@ -527,6 +533,35 @@ class ForecastDataset:
             self.edge_index.cpu().numpy(), self.edge_weight.cpu().numpy(), list(features),
             list(targets)
         )
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    """The windows of one split as a ``torch.utils.data.Dataset``, for your own
+    ``DataLoader`` (or a Lightning ``LightningDataModule``): item ``i`` is
+    ``(x [T, N, C], y [H, N])``, and the default collate stacks a batch to
+    ``(x [B, T, N, C], y [B, H, N])``, the tensors :meth:`ForecastDataset.batch` gives.
+
+    Example:
+        >>> from pygkd.testing import toy_forecast_dataset
+        >>> loader = torch.utils.data.DataLoader(toy_forecast_dataset().windows("train"),
+        ...                                      batch_size=4, shuffle=True)
+        >>> x, y = next(iter(loader))
+        >>> tuple(x.shape), tuple(y.shape)
+        ((4, 12, 6, 1), (4, 9, 6))
+    """
+
+    def __init__(self, data: ForecastDataset, split: str) -> None:
+        self.data, self.split = data, split
+        data.num_samples(split)  # an unknown split fails here
+
+    def __len__(self) -> int:
+        return self.data.num_samples(self.split)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"window {index} of {len(self)} in split {self.split!r}")
+        x, y = self.data.batch(self.split, torch.tensor([index % len(self)]))
+        return x[0], y[0]
 
 
 class SignalBatcher:

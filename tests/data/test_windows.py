@@ -71,3 +71,18 @@ def test_batches_cover_split_once():
     g = torch.Generator().manual_seed(0)
     sizes = [x.size(0) for x, _ in ds.batches("train", 10, shuffle=True, generator=g)]
     assert sum(sizes) == ds.num_samples("train") == 28
+
+
+def test_window_dataset_feeds_a_dataloader_the_same_batches():
+    from pygkd.testing import toy_forecast_dataset
+
+    data = toy_forecast_dataset()
+    windows = data.windows("val")
+    assert len(windows) == data.num_samples("val")
+    loader = torch.utils.data.DataLoader(windows, batch_size=5, shuffle=False)
+    x, y = next(iter(loader))
+    ref_x, ref_y = data.batch("val", torch.arange(5))
+    assert torch.equal(x, ref_x) and torch.equal(y, ref_y)
+    assert sum(b[0].shape[0] for b in loader) == len(windows)
+    with pytest.raises(IndexError):
+        windows[len(windows)]

@@ -6,9 +6,16 @@ The PyG Temporal wrappers are imported from their modules (``pygkd.nn.models.rec
 :mod:`pygkd.nn` does not import PyG Temporal.
 """
 
-from pygkd.nn.models.registry import MODELS, build_forecaster, model_class, model_family
+from pygkd.nn.models.registry import (
+    MODELS,
+    build_forecaster,
+    model_class,
+    model_family,
+    model_names,
+    register_model,
+)
 from pygkd.nn.models.stgcn import PRESETS, STGCN, resolve_blocks
 
 __all__ = ["STGCN", "PRESETS", "resolve_blocks", "MODELS", "build_forecaster", "model_class",
-           "model_family"]
+           "model_family", "model_names", "register_model"]
 classes = ["STGCN"]

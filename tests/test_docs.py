@@ -71,3 +71,22 @@ def test_command_line_reference_lists_every_command(inventory):
                     "compare-prune", "plot-tsne", "plot-forecast", "report", "bench-kd"):
         assert f'id="pygkd-{command}"' in page, command
     assert "--teacher" in page and "Forecast vs ground truth" in page
+
+
+def test_lower_packages_never_import_higher_ones():
+    """Layers from the bottom: data, nn, runtime -> train -> distill, prune -> runners, cli."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "pygkd"
+    higher = {"data": "train|distill|prune|deploy|bench|report|cli",
+              "nn": "train|distill|prune|deploy|bench|report|cli",
+              "runtime": "train|distill|prune|deploy|bench|report|cli",
+              "train": "distill|prune|deploy|bench|report|cli"}
+    found = []
+    for package, banned in higher.items():
+        pattern = re.compile(rf"^\s*(from|import) pygkd\.({banned})\b", re.M)
+        for path in (root / package).rglob("*.py"):
+            found += [f"{path.relative_to(root)}: {m.group(0).strip()}"
+                      for m in pattern.finditer(path.read_text())]
+    assert not found, found

@@ -185,11 +185,11 @@ class DistillObjective:
                  hidden_pair: tuple[str, str] | None = None,
                  num_windows: int | None = None, cache_gb: float = 6.0,
                  seed: int = 0) -> None:
-        from pygkd.distill.registry import LOSSES
+        from pygkd.distill.registry import check_loss
 
-        self.teacher = freeze(teacher)
         self.config = config.validate()
-        self.spec = LOSSES[self.config.loss]
+        self.spec = check_loss(self.config.loss)
+        self.teacher = freeze(teacher)
         #: the loss of :data:`pygkd.distill.registry.LOSSES` (an ``nn.Module``)
         self.criterion: Any = self.spec.build(self.config)
         self.edge_index, self.edge_weight = edge_index, edge_weight

@@ -41,7 +41,7 @@ from pygkd.distill.losses import (
 )
 from pygkd.errors import InputError
 
-__all__ = ["LossSpec", "LOSSES", "loss_names", "register_loss", "load_loss_plugins",
+__all__ = ["LossSpec", "LOSSES", "loss_names", "register_loss", "load_loss_plugins", "check_loss",
            "ENTRY_POINT_GROUP", "FeaturePairs", "TaskCriterion",
            "ResponseCriterion", "StructuralCriterion", "CorrelationCriterion"]
 
@@ -233,6 +233,20 @@ def load_loss_plugins() -> dict[str, LossSpec]:
         if key not in LOSSES and (isinstance(loaded, LossSpec) or callable(loaded)):
             register_loss(key, loaded)
     return LOSSES
+
+
+def check_loss(name: str, where: str = "distill") -> LossSpec:
+    """The registry entry of ``name``; a one-line error listing the names otherwise.
+
+    Example:
+        >>> check_loss("stcd").equation
+        'Eq. 11'
+    """
+    spec = LOSSES.get(name) or load_loss_plugins().get(name)
+    if spec is None:
+        raise InputError(f"{where}.loss: unknown {name!r} (choose from: "
+                         f"{', '.join(loss_names())})")
+    return spec
 
 
 def loss_names() -> tuple[str, ...]:

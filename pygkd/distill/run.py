@@ -11,7 +11,7 @@ from typing import Any
 from pygkd.data.validate import match_sensors
 from pygkd.data.windows import ForecastDataset
 from pygkd.distill.objective import DistillObjective, MultiTeacherObjective, teacher_share
-from pygkd.distill.registry import LOSSES
+from pygkd.distill.registry import LOSSES, check_loss
 from pygkd.errors import InputError
 from pygkd.runtime.distributed import start_runtime
 from pygkd.train.checkpoint import load_model
@@ -79,6 +79,7 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
     """
     paths = [Path(teacher_path)] if isinstance(teacher_path, (str, Path)) else \
         [Path(p) for p in teacher_path]
+    check_loss(config.distill.loss)
     if not paths:
         raise InputError("--teacher: give at least one teacher checkpoint")
     loaded = [load_model(p) for p in paths]

@@ -56,5 +56,13 @@ def test_cli_and_tuning_read_the_registry():
         assert name in help_text
     assert TUNED == {k: v.tuned for k, v in LOSSES.items() if v.tuned}
     assert DistillConfig(loss="x").loss == "x"  # unchecked until validated
+    from pygkd.distill.registry import check_loss
+
+    DistillConfig(loss="x").validate()  # the train layer does not know the losses ...
     with pytest.raises(Exception, match="distill.loss: unknown 'x'"):
-        DistillConfig(loss="x").validate()
+        check_loss("x")  # ... the distillation package checks the name
+    with pytest.raises(Exception, match="distill.loss: unknown 'x'"):
+        from pygkd.distill import Distiller
+        from pygkd.nn import STGCN
+
+        Distiller(STGCN(4, [[1, 2, 4]]), STGCN(4, [[1, 2, 4]]), loss="x")

@@ -29,8 +29,10 @@ extensions = [
 autodoc_default_options = {"show-inheritance": True}
 autodoc_member_order = "bysource"
 autosummary_generate = True
+#: class pages list the class's own members, not the ones inherited from nn.Module
+templates_path = ["_templates"]
 napoleon_google_docstring = True
-napoleon_custom_sections = [("Shapes", "params_style")]
+napoleon_custom_sections = ["Shapes"]  # a rubric over the bullet list, as PyG renders it
 html_theme = "furo"
 html_title = f"pygkd {release}"
 

@@ -71,3 +71,21 @@ def one_error(result, *fragments, alone=True):
     for fragment in fragments:
         assert fragment in errors[0], (fragment, errors[0])
     return errors[0]
+
+
+def run_pruning(model, dataset, step_loss, config, out_dir, train=None):
+    """Algorithm 1's pruning phase as ``pygkd prune`` runs it: a KDPruner callback inside the
+    Trainer; returns the pruner (detached)."""
+    import dataclasses
+
+    from pygkd.prune import KDPruner
+    from pygkd.train import Trainer
+    from pygkd.train.config import TrainConfig
+
+    pruner = KDPruner.from_config(model, config)
+    train = dataclasses.replace(train or TrainConfig(batch_size=4), epochs=config.max_epochs,
+                                patience=config.max_epochs + 1)
+    Trainer(model, dataset, train, out_dir, step_loss=step_loss, device="cpu",
+            callbacks=[pruner], restore_best=False).fit(progress=False)
+    pruner.detach()
+    return pruner

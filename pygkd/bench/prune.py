@@ -36,7 +36,8 @@ def bench_prune(run_dir: Path, student: Path | None = None, batch: int = 1140,
     base = STGCN.from_config(state["base_config"])
     base.load_state_dict(state["base_state"])
     masks = ChannelMasks(base)
-    for key, value in state["masks"].items():
+    saved = state["pruner"]["masks"] if "pruner" in state else state["masks"]  # older runs
+    for key, value in saved.items():
         masks.keep[key] = value
     exported = masks.export()
     dataset = build_dataset(checkpoint_data_config(state, what=str(run_dir)))

@@ -52,7 +52,7 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
     """Students with every loss, over seeds, from one teacher: the paper's Tables 2, 4, 5."""
     refuse_unused_overrides(overrides, "compare distill")
     overrides = runtime_set_items(runtime) + overrides
-    from pygkd.distill.compare import run_distill_comparison
+    from pygkd.experiments.distill_tables import run_distill_comparison
 
     table = run_distill_comparison(
         teacher, out, [v.strip() for v in losses.split(",") if v.strip()],
@@ -83,7 +83,7 @@ def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Path | No
     recipe to OUT/best.yaml."""
     refuse_unused_overrides(overrides, "tune")
     overrides = runtime_set_items(runtime) + overrides
-    from pygkd.distill.tune import run_tuning
+    from pygkd.experiments.tuning import run_tuning
 
     summary = run_tuning(teacher, loss, out / loss, trials, seed,
                          recipe_dir, overrides)
@@ -119,7 +119,7 @@ def compare_prune(table: str, teacher: Path, base: Path | None, targets: str,
     refuse_unused_overrides(overrides, "compare prune")
     overrides = runtime_set_items(runtime) + overrides
     from pygkd.errors import InputError
-    from pygkd.prune.compare import run_table7, run_table8
+    from pygkd.experiments.prune_tables import run_table7, run_table8
 
     out = out or Path("runs") / f"compare-prune-table{table}"
     seed_list = _int_list(seeds, "--seeds")

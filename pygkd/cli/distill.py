@@ -59,7 +59,7 @@ def distill(teachers: tuple[Path, ...], teacher_weights: str | None, recipe: str
     Writes config.yaml, last.pt (resumable), model.pt and metrics.json (with the teacher's
     errors and, for ORD-based losses, the share of entries that followed the teacher).
     """
-    from pygkd.distill.run import run_distill
+    from pygkd.experiments.distillation import run_distill
     from pygkd.seed import seed_everything
     from pygkd.train.config import RunConfig, apply_overrides
 

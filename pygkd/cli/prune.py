@@ -46,7 +46,7 @@ def prune(model_path: Path, teacher: Path | None, recipe: str | None,
           **kwargs: Any) -> None:
     """Prune a trained STGCN by Algorithm 1 and fine-tune it; in structured mode export the
     smaller STGCN (model.pt) and report the channels each layer kept (channels.json)."""
-    from pygkd.prune.run import run_prune
+    from pygkd.experiments.pruning import run_prune
     from pygkd.seed import seed_everything
     from pygkd.train.config import RunConfig, apply_overrides
 

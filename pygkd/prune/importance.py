@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from pygkd.prune.groups import ChannelGroup
+from pygkd.nn.channels import ChannelGroup
 
 __all__ = ["TaylorImportance"]
 

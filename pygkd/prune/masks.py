@@ -15,11 +15,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from pygkd.nn.channels import ChannelGroup
 from pygkd.nn.layers import ChannelAlign
 from pygkd.nn.models.stgcn import STGCN
-from pygkd.prune.groups import ChannelGroup, stgcn_channel_groups
+from pygkd.nn.models.stgcn_channels import stgcn_channel_groups
 
-__all__ = ["ChannelMasks", "WeightMasks", "prunable_parameters"]
+__all__ = ["ChannelKeep", "ChannelMasks", "WeightMasks", "prunable_parameters"]
 
 
 def _lowest(scores: Tensor, alive: Tensor, share: float, keep_min: int = 1) -> Tensor:
@@ -34,7 +35,42 @@ def _lowest(scores: Tensor, alive: Tensor, share: float, keep_min: int = 1) -> T
     return torch.argsort(masked.flatten(), stable=True)[:count].to(alive.device)
 
 
-class ChannelMasks:
+class ChannelKeep:
+    """Which channels of each group are kept (``keep[group]``: a bool per channel), and the
+    pruning step on them; :class:`ChannelMasks` and
+    :class:`~pygkd.prune.group_masks.GroupMasks` differ in how the masked model runs."""
+
+    groups: list[ChannelGroup]
+    keep: dict[str, Tensor]
+
+    def sizes(self) -> dict[str, int]:
+        return {name: int(k.sum()) for name, k in self.keep.items()}
+
+    def prune(self, scores: dict[str, Tensor], share: float) -> dict[str, int]:
+        """In every group, turn off ``ceil(share * alive)`` lowest-scoring alive channels
+        (always keeping one). Returns how many were removed per group."""
+        removed = {}
+        for g in self.groups:
+            idx = _lowest(scores[g.name], self.keep[g.name], share)
+            self.keep[g.name][idx] = False
+            removed[g.name] = int(idx.numel())
+        return removed
+
+    def state(self) -> dict[str, Tensor]:
+        """A copy of the channel masks, for :meth:`restore`."""
+        return {name: k.clone() for name, k in self.keep.items()}
+
+    def restore(self, state: dict[str, Tensor]) -> None:
+        """Put back the masks saved by :meth:`state`."""
+        for name, k in state.items():
+            self.keep[name].copy_(k)
+
+    def kept_indices(self) -> dict[str, list[int]]:
+        """The original indices of the channels each group kept (the found architecture)."""
+        return {name: torch.nonzero(k).flatten().tolist() for name, k in self.keep.items()}
+
+
+class ChannelMasks(ChannelKeep):
     """Channel masks over an STGCN's groups (:func:`~pygkd.prune.groups.stgcn_channel_groups`).
 
     Use as a context manager (or :meth:`attach` / :meth:`detach`) to run the masked model.
@@ -98,33 +134,6 @@ class ChannelMasks:
             return y * self._mask(name, y)
 
         return hook
-
-    # ----------------------------------------------------------------- pruning
-    def sizes(self) -> dict[str, int]:
-        return {name: int(k.sum()) for name, k in self.keep.items()}
-
-    def prune(self, scores: dict[str, Tensor], share: float) -> dict[str, int]:
-        """In every group, turn off ``ceil(share * alive)`` lowest-scoring alive channels
-        (always keeping one). Returns how many were removed per group."""
-        removed = {}
-        for g in self.groups:
-            idx = _lowest(scores[g.name], self.keep[g.name], share)
-            self.keep[g.name][idx] = False
-            removed[g.name] = int(idx.numel())
-        return removed
-
-    def state(self) -> dict[str, Tensor]:
-        """A copy of the channel masks, for :meth:`restore`."""
-        return {name: k.clone() for name, k in self.keep.items()}
-
-    def restore(self, state: dict[str, Tensor]) -> None:
-        """Put back the masks saved by :meth:`state`."""
-        for name, k in state.items():
-            self.keep[name].copy_(k)
-
-    def kept_indices(self) -> dict[str, list[int]]:
-        """The original indices of the channels each group kept (the found architecture)."""
-        return {name: torch.nonzero(k).flatten().tolist() for name, k in self.keep.items()}
 
     # ----------------------------------------------------------------- export
     def _align_sides(self) -> dict[str, dict[str, str]]:

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -101,6 +101,14 @@ class Trainer:
         params (iterable, optional): the parameters to optimise (default: all of ``model``).
         after_step (callable, optional): called after every optimiser step (e.g. re-applying
             pruning masks).
+        callbacks (sequence, optional): objects called at points of every training step, by
+            the methods they have: ``after_backward()`` (gradients are in ``.grad``, before the
+            optimiser step: e.g. :class:`~pygkd.prune.KDPruner`), ``after_step()``; a true
+            ``stop_training`` ends training after the step; ``state_dict()`` /
+            ``load_state_dict()`` are saved in ``last.pt`` and restored on resume.
+        restore_best (bool): leave the best weights by validation MAE in the model when
+            :meth:`fit` ends (default); else the last ones (a pruning phase, whose model
+            changes as it goes).
     """
 
     def __init__(
@@ -116,6 +124,8 @@ class Trainer:
         after_step: Callable[[], None] | None = None,
         device: torch.device | str | None = None,
         distributed: DistributedContext | None = None,
+        callbacks: Sequence[Any] = (),
+        restore_best: bool = True,
     ) -> None:
         self.dist = distributed or DistributedContext()
         self.device = resolve_device(device if device is not None else "cpu",
@@ -143,6 +153,8 @@ class Trainer:
             self.optimizer, step_size=config.lr_step, gamma=config.lr_decay
         )
         self.after_step = after_step
+        self.callbacks = list(callbacks)
+        self.restore_best = restore_best
         self.state = _State()
         self.best_state: dict[str, Tensor] = cpu_state(model)
 
@@ -161,6 +173,8 @@ class Trainer:
             "optimizer_state": _to_cpu(self.optimizer.state_dict()),
             "scheduler_state": self.scheduler.state_dict(),
             "scaler_state": self.precision.state_dict(),
+            "callbacks": [cb.state_dict() if callable(getattr(cb, "state_dict", None)) else None
+                          for cb in self.callbacks],
             "state": {"epoch": s.epoch, "best_val": s.best_val, "best_epoch": s.best_epoch,
                       "bad_epochs": s.bad_epochs, "history": s.history, "seconds": s.seconds},
         }
@@ -213,6 +227,9 @@ class Trainer:
         self.optimizer.load_state_dict(payload["optimizer_state"])  # moved to the params' device
         self.scheduler.load_state_dict(payload["scheduler_state"])
         self.precision.load_state_dict(payload.get("scaler_state", {}))
+        for cb, saved_state in zip(self.callbacks, payload.get("callbacks", []), strict=False):
+            if saved_state is not None and callable(getattr(cb, "load_state_dict", None)):
+                cb.load_state_dict(saved_state)
         st = payload["state"]
         self.state = _State(st["epoch"], st["best_val"], st["best_epoch"], st["bad_epochs"],
                             list(st["history"]), st["seconds"])
@@ -221,7 +238,19 @@ class Trainer:
     @property
     def finished(self) -> bool:
         s = self.state
-        return s.epoch >= self.config.epochs or s.bad_epochs >= self.config.patience
+        return s.epoch >= self.config.epochs or s.bad_epochs >= self.config.patience \
+            or self.stopped
+
+    @property
+    def stopped(self) -> bool:
+        """A callback asked to stop (``stop_training``)."""
+        return any(getattr(cb, "stop_training", False) for cb in self.callbacks)
+
+    def _call(self, point: str) -> None:
+        for cb in self.callbacks:
+            method = getattr(cb, point, None)
+            if callable(method):
+                method()
 
     def validation_mae(self) -> float:
         """Mean de-normalised MAE over all forecast steps on the validation split (under DDP
@@ -277,14 +306,18 @@ class Trainer:
                     f"epoch {epoch}, step {i + 1}: the loss became {float(loss)} with "
                     f"lr {self.optimizer.param_groups[0]['lr']:g}; lower train.lr (--lr)")
             self.precision.backward(loss * weight)
+            self._call("after_backward")
             self.precision.step(self.optimizer)
             if self.after_step is not None:
                 self.after_step()
+            self._call("after_step")
             count += 1
             values = self._global_means({"loss": loss.item(), **logs}, weight)
             for key, value in values.items():
                 sums[key] = sums.get(key, 0.0) + value
             bar.set_postfix(loss=f"{sums['loss'] / count:.4f}")
+            if self.stopped:
+                break
         return {k: v / max(count, 1) for k, v in sums.items()}
 
     def _global_means(self, logs: dict[str, float], weight: float) -> dict[str, float]:
@@ -301,7 +334,8 @@ class Trainer:
     def fit(self, progress: bool = True, resume: bool = True) -> _State:
         """Train until ``epochs`` or early stopping; return the final state.
 
-        Leaves the best weights (by validation MAE) loaded in ``self.model``.
+        Leaves the best weights (by validation MAE) loaded in ``self.model`` (the last ones
+        with ``restore_best=False``).
         """
         if resume and self.resume():
             logger.info(f"resuming {self.out_dir} after epoch {self.state.epoch}")
@@ -333,7 +367,8 @@ class Trainer:
             logger.info(f"epoch {epoch:3d}  loss {logs.get('loss', float('nan')):.4f}{extras}  "
                         "val MAE "
                 f"{val:.3f}{' *' if improved else ''}  ({time.perf_counter() - start:.1f}s)")
-        self.model.load_state_dict(self.best_state)
+        if self.restore_best:
+            self.model.load_state_dict(self.best_state)
         return self.state
 
 

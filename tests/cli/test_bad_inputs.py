@@ -275,7 +275,7 @@ def test_unreachable_pruning_target_warns(tmp_path, teacher):
 
 
 def test_recipes_are_installed_and_named(tmp_path, monkeypatch):
-    from pygkd.distill.compare import loss_recipe
+    from pygkd.experiments.distill_tables import loss_recipe
 
     monkeypatch.chdir(tmp_path)  # outside the repository: the installed recipes are used
     assert loss_recipe("rd-kl")["distill"]["beta"] == pytest.approx(0.007)

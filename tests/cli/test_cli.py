@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from pygkd import __version__
 from pygkd.cli import main
-from pygkd.cli.quickstart import QUICKSTART
+from pygkd.experiments.quickstart import QUICKSTART
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = ["--set", "data.options.num_nodes=6", "--set", "data.options.num_days=3",

@@ -64,12 +64,67 @@ def test_cross_family_features_are_paired_by_depth_and_cut_to_common_steps(teach
     assert logs["tcd"] > 0 and logs["scd"] > 0 and torch.isfinite(loss)
 
 
-def test_prune_refuses_other_families(tmp_path, teachers):
-    result = run("prune", "--model", teachers["gconvgru"], "--teacher", teachers["stgcn"],
-                 "--out", tmp_path / "p")
+def test_prune_refuses_families_without_channel_groups(tmp_path):
+    model = tmp_path / "d"
+    result = run("train", "--model", "dcrnn", "--hidden", "4", "--out", model, *COMMON)
+    assert result.exit_code == 0, result.output
+    result = run("prune", "--model", model / "model.pt", "--out", tmp_path / "p")
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code == 2 and len(lines) == 1
-    assert "Algorithm 1 prunes the channel groups of stgcn models (got a gconvgru" in lines[0]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert ("Algorithm 1 prunes the channel groups of stgcn, gconvgru, tgcn, a3tgcn models "
+            "(got a dcrnn") in lines[0]
+
+
+@pytest.fixture(scope="module")
+def pruned_gconvgru(tmp_path_factory):
+    """`pygkd prune --model T.pt --target 0.97` for a GConvGRU trained by `pygkd train`
+    (no --teacher: the model distils itself)."""
+    root = tmp_path_factory.mktemp("pruned-gconvgru")
+    result = run("train", "--model", "gconvgru", "--hidden", "32", "--out", root / "base",
+                 *COMMON)
+    assert result.exit_code == 0, result.output
+    result = run("prune", "--model", root / "base" / "model.pt", "--target", "0.97",
+                 "--out", root / "p", "--set", "train.batch_size=4",
+                 "--set", "prune.pruning_minibatch=1", "--set", "prune.step_share=0.3",
+                 "--set", "prune.finetune_epochs=1", "--set", "train.latency_batch=8",
+                 "--set", "train.latency_repeats=1")
+    assert result.exit_code == 0, result.output
+    assert "distilling from" in result.output and "itself" in result.output
+    return root / "p"
+
+
+def test_prune_a_gconvgru_teacher_to_97_percent(tmp_path, pruned_gconvgru):
+    import pandas as pd
+
+    from pygkd.train.checkpoint import load_model
+
+    out = pruned_gconvgru
+    metrics = json.loads((out / "metrics.json").read_text())
+    small, _ = load_model(out / "model.pt")
+    # GConvGRU, K=3, one input channel, H hidden: three x-convolutions (3 [H, 1] + bias),
+    # three h-convolutions (3 [H, H] + bias), read-out H + 1: 9H^2 + 16H + 1
+    h = small.hidden
+    assert small.K == 3 and sum(p.numel() for p in small.parameters()) == 9 * h * h + 16 * h + 1
+    assert metrics["base_parameters"] == 9 * 32 * 32 + 16 * 32 + 1
+    assert metrics["pruned_share"] >= 0.97 and metrics["sizes"] == {"hidden": h}
+    assert metrics["model"]["family"] == "gconvgru"
+    evaluated = run("evaluate", out / "model.pt", "--latency-batch", "4")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert f"| {9 * h * h + 16 * h + 1:,} |" in evaluated.output
+    readings = pd.DataFrame(torch.full((12, 6), 60.0).numpy(),
+                            columns=[f"S{i:03d}" for i in range(6)])  # the synthetic sensors
+    readings.to_csv(tmp_path / "recent.csv", index_label="step")
+    predicted = run("predict", out / "model.pt", "--input", tmp_path / "recent.csv")
+    assert predicted.exit_code == 0, predicted.output
+    assert len(predicted.output.strip().splitlines()) == 1 + 9  # header, 9 forecast steps
+
+
+@pytest.mark.slow
+def test_a_pruned_gconvgru_exports_to_onnx(tmp_path, pruned_gconvgru):
+    """ONNX traces the recurrent cell unrolled over every step: minutes, so in the slow set."""
+    exported = run("export", pruned_gconvgru / "model.pt", "--out", tmp_path / "small.onnx")
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "small.onnx").stat().st_size > 0
 
 
 def test_predict_with_a_recurrent_model(tmp_path, teachers):

@@ -150,7 +150,7 @@ def test_cache_over_budget_falls_back(caplog):
 def test_tune_uses_validation_only_and_writes_the_best_recipe(tmp_path):
     import yaml
 
-    from pygkd.distill.tune import run_tuning
+    from pygkd.experiments.tuning import run_tuning
 
     runner = CliRunner()
     tiny = ["--set", "data.options.num_nodes=6", "--set", "data.options.num_days=3",

@@ -49,7 +49,7 @@ def test_cli_and_tuning_read_the_registry():
     from click.testing import CliRunner
 
     from pygkd.cli import main
-    from pygkd.distill.tune import TUNED
+    from pygkd.experiments.tuning import TUNED
 
     help_text = CliRunner().invoke(main, ["distill", "--help"]).output
     for name in LOSSES:

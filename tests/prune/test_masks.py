@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from pygkd.nn import PRESETS, STGCN
-from pygkd.prune.groups import stgcn_channel_groups
+from pygkd.nn.models.stgcn_channels import stgcn_channel_groups
 from pygkd.prune.masks import ChannelMasks, WeightMasks
 from pygkd.testing import toy_graph
 

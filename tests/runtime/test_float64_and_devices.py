@@ -9,13 +9,12 @@ from pygkd.cli import main
 from pygkd.distill import DistillObjective
 from pygkd.errors import InputError
 from pygkd.nn import PRESETS, STGCN
-from pygkd.prune.pruner import prune_model
 from pygkd.runtime import Precision, resolve_device
 from pygkd.testing import toy_forecast_dataset
 from pygkd.train.config import DistillConfig, PruneConfig, TrainConfig
 from pygkd.train.evaluate import evaluate_model
 from pygkd.train.trainer import Trainer
-from tests.conftest import no_data
+from tests.conftest import no_data, run_pruning
 
 TINY_TRAIN = TrainConfig(epochs=1, batch_size=8, max_batches=3, eval_batch_size=16)
 
@@ -58,8 +57,8 @@ def test_prune_end_to_end_in_float64(tmp_path, mode):
     objective = DistillObjective(teacher, DistillConfig(loss="stcd"), ds.edge_index,
                                  ds.edge_weight, num_windows=ds.num_samples("train"))
     config = PruneConfig(mode=mode, target=0.5, step_share=0.3, pruning_minibatch=1)
-    masks, history = prune_model(base, ds, objective, config, TINY_TRAIN, progress=False,
-                                 device=torch.device("cpu"))
+    pruner = run_pruning(base, ds, objective, config, tmp_path / "phase", TINY_TRAIN)
+    masks, history = pruner.masks, pruner.history
     assert history and history[-1]["pruned"] >= 0.5
     if mode == "structured":
         small = masks.export()

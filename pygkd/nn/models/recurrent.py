@@ -15,13 +15,15 @@ feeds a linear read-out :math:`H \to 1`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
+from pygkd.errors import InputError
+from pygkd.nn.channels import ChannelGroup, Slice
 from pygkd.nn.layers import FastChebConv, FastGCNConv, GraphOperator, gcn_operator
 from pygkd.typing import OptTensor
 
@@ -206,6 +208,38 @@ class RecurrentForecaster(nn.Module):
     def from_config(cls, config: dict[str, Any]) -> RecurrentForecaster:
         return cls(**config)
 
+    #: The cell's submodule path inside the forecaster.
+    CELL_PATH: ClassVar[str] = "cell"
+
+    def hidden_slices(self) -> Sequence[tuple[str, int, tuple[int, ...]]]:
+        """Where the cell's hidden channels live: ``(parameter, dim, blocks)``, the parameter
+        relative to the cell, channel ``k`` at ``block * H + k`` along ``dim`` for each block
+        (a gate block). Empty (the default): the cell is not prunable."""
+        return []
+
+    def channel_groups(self) -> list[ChannelGroup]:
+        """One group, ``hidden``: the :math:`H` hidden channels of the cell, in every gate's
+        rows and in the columns that read the state, and the read-out's columns (Eq. 14 sums
+        importance over all of them).
+
+        Raises:
+            InputError: for a cell without channel groups (``dcrnn``).
+        """
+        hidden_slices = self.hidden_slices()
+        if not hidden_slices:
+            raise InputError(f"{self.family}: structured pruning is not available for this "
+                             "cell; prune gconvgru, tgcn, a3tgcn or stgcn, or distil a smaller "
+                             f"{self.family} (pygkd distill --student-model {self.family})")
+        h = self.hidden
+        slices = [Slice(f"{self.CELL_PATH}.{param}", dim, block * h)
+                  for param, dim, blocks in hidden_slices for block in blocks]
+        slices.append(Slice("readout.weight", 1))
+        return [ChannelGroup("hidden", h, slices)]
+
+    def resized(self, sizes: Mapping[str, int]) -> RecurrentForecaster:
+        """A new model of this family with ``sizes["hidden"]`` hidden channels."""
+        return type(self).from_config({**self.config(), "hidden": int(sizes["hidden"])})
+
     def reset_parameters(self) -> None:
         """Re-initialise the cell's layers and the read-out."""
         for module in self.cell.modules():
@@ -233,6 +267,15 @@ class GConvGRUForecaster(RecurrentForecaster):
     #: The cell's six Chebyshev convolutions (two per gate).
     CONVS: ClassVar[tuple[str, ...]] = ("conv_x_z", "conv_h_z", "conv_x_r", "conv_h_r",
                                         "conv_x_h", "conv_h_h")
+
+    def hidden_slices(self) -> Sequence[tuple[str, int, tuple[int, ...]]]:
+        """Rows of the six convolutions' ``K`` matrices and biases; columns of the three that
+        read the state (``conv_h_*``)."""
+        return ([(f"{conv}.lins.{k}.weight", 0, (0,)) for conv in self.CONVS
+                 for k in range(self.K)]
+                + [(f"{conv}.bias", 0, (0,)) for conv in self.CONVS]
+                + [(f"{conv}.lins.{k}.weight", 1, (0,)) for conv in self.CONVS[1::2]
+                   for k in range(self.K)])
 
     def make_cell(self) -> nn.Module:
         """PyG Temporal's cell, its ``ChebConv`` layers swapped for
@@ -277,6 +320,14 @@ class TGCNForecaster(RecurrentForecaster):
 
     family = "tgcn"
 
+    def hidden_slices(self) -> Sequence[tuple[str, int, tuple[int, ...]]]:
+        """Rows of the three ``GCNConv`` and the three gate ``Linear`` layers; the gates read
+        ``[conv output, state]`` (``2H`` columns), so both column blocks."""
+        return ([(f"conv_{g}.lin.weight", 0, (0,)) for g in "zrh"]
+                + [(f"{layer}_{g}.bias", 0, (0,)) for layer in ("conv", "linear") for g in "zrh"]
+                + [(f"linear_{g}.weight", 0, (0,)) for g in "zrh"]
+                + [(f"linear_{g}.weight", 1, (0, 1)) for g in "zrh"])
+
     def make_cell(self) -> nn.Module:
         """PyG Temporal's cell, its ``GCNConv`` layers swapped for
         :class:`~pygkd.nn.layers.FastGCNConv` (same parameters and state-dict names)."""
@@ -318,6 +369,9 @@ class A3TGCNForecaster(RecurrentForecaster):
     are the cell's outputs, captured as it runs."""
 
     family = "a3tgcn"
+
+    CELL_PATH = "cell._base_tgcn"
+    hidden_slices = TGCNForecaster.hidden_slices
 
     def make_cell(self) -> nn.Module:
         """PyG Temporal's cell, the ``GCNConv`` layers of its TGCN swapped for

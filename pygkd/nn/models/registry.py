@@ -44,7 +44,7 @@ class ModelEntry:
 
     target: str | type  #: ``module:Class`` (imported when used), or the class itself
     summary: str
-    prunable: bool = False  #: Algorithm 1's channel groups exist for it
+    prunable: bool = False  #: Algorithm 1's channel groups exist for it (``channel_groups()``)
 
     @property
     def class_name(self) -> str:
@@ -60,11 +60,14 @@ MODELS: dict[str, ModelEntry] = {
     "stconv": ModelEntry("pygkd.nn.models.stconv:STConvForecaster",
                          "PyG Temporal STConv blocks (per-slice Chebyshev)"),
     "gconvgru": ModelEntry("pygkd.nn.models.recurrent:GConvGRUForecaster",
-                           "PyG Temporal GConvGRU (GRU of Chebyshev convolutions)"),
+                           "PyG Temporal GConvGRU (GRU of Chebyshev convolutions)",
+                prunable=True),
     "tgcn": ModelEntry("pygkd.nn.models.recurrent:TGCNForecaster",
-                       "PyG Temporal TGCN (GRU of GCN outputs)"),
+                       "PyG Temporal TGCN (GRU of GCN outputs)",
+                prunable=True),
     "a3tgcn": ModelEntry("pygkd.nn.models.recurrent:A3TGCNForecaster",
-                         "PyG Temporal A3TGCN (TGCN with attention over the steps)"),
+                         "PyG Temporal A3TGCN (TGCN with attention over the steps)",
+                prunable=True),
     "dcrnn": ModelEntry("pygkd.nn.models.recurrent:DCRNNForecaster",
                         "PyG Temporal DCRNN (GRU of diffusion convolutions)"),
 }

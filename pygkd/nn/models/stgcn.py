@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from pygkd.errors import InputError
 from pygkd.nn.blocks import OutputBlock, STConvBlock
+from pygkd.nn.channels import ChannelGroup
 from pygkd.nn.layers import ChannelAlign, GraphOperator
 from pygkd.typing import OptTensor
 
@@ -226,6 +227,13 @@ class STGCN(nn.Module):
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> STGCN:
         return cls(**config)
+
+    def channel_groups(self) -> list[ChannelGroup]:
+        """The prunable hidden layers (``blocks.i.hidden``, ``blocks.i.out``) and the slices of
+        each channel (:func:`~pygkd.nn.models.stgcn_channels.stgcn_channel_groups`)."""
+        from pygkd.nn.models.stgcn_channels import stgcn_channel_groups
+
+        return stgcn_channel_groups(self)
 
     def reset_parameters(self) -> None:
         """Re-initialise every block (the cached graph operator, if any, is kept)."""

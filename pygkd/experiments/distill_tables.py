@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pygkd.distill.registry import LOSSES
-from pygkd.distill.run import run_distill
 from pygkd.errors import InputError
+from pygkd.experiments.distillation import run_distill
 from pygkd.files import write_atomic
 from pygkd.metrics import MAPE_MASK_NOTE
 from pygkd.tables import mean_std_table

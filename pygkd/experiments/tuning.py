@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from pygkd.distill.compare import loss_recipe
 from pygkd.distill.registry import LOSSES
-from pygkd.distill.run import run_distill
 from pygkd.errors import InputError
+from pygkd.experiments.distill_tables import loss_recipe
+from pygkd.experiments.distillation import run_distill
 from pygkd.files import write_atomic
 from pygkd.train.config import RunConfig, apply_overrides
 from pygkd.train.runs import reuse_finished, write_json

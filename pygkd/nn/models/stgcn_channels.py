@@ -1,11 +1,9 @@
 """Channel groups of an STGCN: every parameter slice that belongs to one hidden channel.
 
-Structured pruning removes whole channels. In STGCN one channel of a hidden layer appears in
-several tensors at once: the GLU convolution that makes it (both halves, ``P`` and ``Q``), the
-residual alignment, the Chebyshev weight matrices (rows and columns: its input and output are
-the same layer), the LayerNorm ``[N, C]`` columns, and the convolutions that read it. A
-:class:`ChannelGroup` lists them all, so importance can be summed per channel (Eq. 14) and a
-pruned model can be cut consistently.
+In STGCN one channel of a hidden layer appears in several tensors at once: the GLU convolution
+that makes it (both halves, ``P`` and ``Q``), the residual alignment, the Chebyshev weight
+matrices (rows and columns: its input and output are the same layer), the LayerNorm ``[N, C]``
+columns, and the convolutions that read it.
 
 Groups (``B`` blocks): ``blocks.i.hidden`` (the ``c_t`` channels of block ``i``) and
 ``blocks.i.out`` (its ``c_out`` channels; the last one also spans the output block, whose
@@ -14,35 +12,14 @@ width must equal it). The raw input channel and the readout are never pruned.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from pygkd.nn.models.stgcn import STGCN
+from pygkd.nn.channels import ChannelGroup, Slice
 
-__all__ = ["ChannelGroup", "Slice", "stgcn_channel_groups"]
+if TYPE_CHECKING:
+    from pygkd.nn.models.stgcn import STGCN
 
-
-@dataclass(frozen=True)
-class Slice:
-    """Channel ``k`` of the group is index ``offset + k`` along ``dim`` of parameter ``param``."""
-
-    param: str
-    dim: int
-    offset: int = 0
-
-
-@dataclass
-class ChannelGroup:
-    """One prunable hidden layer: its name, width and the slices of each of its channels."""
-
-    name: str
-    size: int
-    slices: list[Slice] = field(default_factory=list)
-    #: modules whose outputs carry these channels (masked in the masked model)
-    activations: list[str] = field(default_factory=list)
-    #: LayerNorms over ``[N, C]`` of these channels
-    norms: list[str] = field(default_factory=list)
-    #: residual alignments ``(module, side)`` with ``side`` "in" or "out" in this group
-    aligns: list[tuple[str, str]] = field(default_factory=list)
+__all__ = ["stgcn_channel_groups"]
 
 
 def _conv(prefix: str, produce: bool, gated: bool, size: int) -> list[Slice]:

@@ -1,9 +1,11 @@
-"""``pygkd prune``: Algorithm 1 on a trained STGCN, fine-tuning, export and evaluation.
+"""``pygkd prune``: Algorithm 1 on a trained model, fine-tuning, export and evaluation.
 
-The run folder holds ``pruned.pt`` (the model right after the pruning phase, with its masks;
-an interrupted run restarts from it), ``last.pt`` / ``model.pt`` of the fine-tuning,
-``channels.json`` (the channels each layer kept) and ``metrics.json``. In structured mode
-``model.pt`` is the physically smaller STGCN, which ``pygkd evaluate`` loads by itself.
+The run folder holds ``pruning/last.pt`` (the pruning phase as it goes: an interrupted run
+resumes it), ``pruned.pt`` (the model right after the pruning phase, with its masks),
+``last.pt`` / ``model.pt`` of the fine-tuning, ``channels.json`` (the channels each layer
+kept) and ``metrics.json``. In structured mode ``model.pt`` is the physically smaller model
+(STGCN, GConvGRU, TGCN or A3TGCN), which ``pygkd evaluate``, ``predict`` and ``export`` load
+by themselves.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pygkd.distill.objective import DistillObjective
 from pygkd.errors import InputError
 from pygkd.files import write_atomic
-from pygkd.nn.models.stgcn import STGCN
+from pygkd.prune.group_masks import GroupMasks
 from pygkd.prune.masks import ChannelMasks, WeightMasks
-from pygkd.prune.pruner import prune_model, pruned_share
+from pygkd.prune.pruner import KDPruner, pruned_share
 from pygkd.runtime.distributed import start_runtime
 from pygkd.train.checkpoint import cpu_state, load_checkpoint, load_model, save_checkpoint
 from pygkd.train.config import RunConfig
@@ -38,7 +41,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["run_prune", "channel_report"]
 
 
-def channel_report(masks: ChannelMasks) -> str:
+def channel_report(masks: ChannelMasks | GroupMasks) -> str:
     """A markdown table of the channels each hidden layer kept (the found architecture)."""
     lines = ["| layer | kept / original | kept channels |", "|---|---:|---|"]
     for g in masks.groups:
@@ -54,7 +57,12 @@ def _same_graph(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def run_prune(config: RunConfig, model_path: Path, teacher_path: Path | None, out_dir: Path,
               fresh: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Prune the STGCN at ``model_path`` by Algorithm 1 (``config.prune``), fine-tune, export."""
+    """Prune the model at ``model_path`` by Algorithm 1 (``config.prune``), fine-tune, export.
+
+    The model is an STGCN or a zoo forecaster with channel groups (``gconvgru``, ``tgcn``,
+    ``a3tgcn``); with ``method="kd"`` the teacher is ``teacher_path``, by default the model
+    itself. The pruning phase runs inside a :class:`~pygkd.train.Trainer` (resumable, its
+    ``last.pt`` in ``out_dir/pruning``) with a :class:`~pygkd.prune.KDPruner` callback."""
     pcfg = config.prune.validate()
     base, base_payload = load_model(model_path)
     from pygkd.nn.models.registry import MODELS, model_family
@@ -66,7 +74,8 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Path | None, ou
                          f"models (got a {family} model); distil a smaller {family} instead "
                          "(pygkd distill --student-model)")
     if pcfg.method == "kd" and teacher_path is None:
-        raise InputError("--teacher: required with --method kd (Algorithm 1 distils from it)")
+        teacher_path = model_path
+        logger.info(f"distilling from {model_path} itself (no --teacher given)")
     teacher = None
     if teacher_path is not None:
         teacher, teacher_payload = load_model(teacher_path)
@@ -82,6 +91,7 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Path | None, ou
     device, dist = start_runtime(config.device)
     if fresh and dist.is_main:
         (Path(out_dir) / "pruned.pt").unlink(missing_ok=True)
+        (Path(out_dir) / "pruning" / "last.pt").unlink(missing_ok=True)
     out_dir = start_run_dir(config, out_dir, fresh, dist)
     resolved = config.to_dict()
     base_params = sum(p.numel() for p in base.parameters())
@@ -99,39 +109,51 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Path | None, ou
 
     pruned_file = out_dir / "pruned.pt"
     report: dict[str, Any] = {}
+    pruner = KDPruner.from_config(base, pcfg)
     if pruned_file.exists():
         saved = load_checkpoint(pruned_file)
         base.load_state_dict(saved["base_state"])
-        history = saved["history"]
-        masks = ChannelMasks(base) if pcfg.mode == "structured" else WeightMasks(base)
-        target = masks.keep if isinstance(masks, ChannelMasks) else masks.masks
-        for key, value in saved["masks"].items():
-            target[key] = value
+        if "pruner" in saved:
+            pruner.load_state_dict(saved["pruner"])
+        else:  # written before the pruner existed: masks and history only
+            pruner.load_state_dict({"masks": saved["masks"], "scores": {}, "count": 0,
+                                    "steps": 0, "share": 0.0, "history": saved["history"]})
+            pruner.share = pruned_share(pruner.masks, base_params)
         logger.info(f"pruning phase done earlier: reusing {pruned_file}")
     else:
         logger.info(f"Algorithm 1 ({pcfg.method}, {pcfg.mode}): pruning {pcfg.target:.0%} of "
                     f"{base_params:,} parameters")
-        masks, history = prune_model(base, dataset, step_loss, pcfg, config.train, config.seed,
-                                     progress, device=device, distributed=dist)
+        phase = dataclasses.replace(config.train, epochs=pcfg.max_epochs,
+                                    patience=pcfg.max_epochs + 1)
+        pruning = Trainer(base, dataset, phase, out_dir / "pruning", seed=config.seed,
+                          step_loss=step_loss, meta={"run": resolved}, device=device,
+                          distributed=dist, callbacks=[pruner], restore_best=False)
+        pruning.fit(progress=progress)
+        if not pruner.done:
+            logger.warning(f"target {pcfg.target:.1%} not reached: stopped after max_epochs="
+                           f"{pcfg.max_epochs} at {pruner.share:.1%} pruned (this architecture "
+                           "cannot be pruned further, or raise max_epochs)")
         if dist.is_main:
             save_checkpoint(pruned_file, {
                 "kind": "pruning-state", "base_config": base.config(),
                 "data": base_payload.get("data"), "base_state": cpu_state(base),
-                "history": history, "mode": pcfg.mode,
-                "masks": {k: v.cpu() for k, v in (
-                    masks.keep if isinstance(masks, ChannelMasks) else masks.masks).items()}})
+                "mode": pcfg.mode, "pruner": pruner.state_dict()})
         dist.barrier()
+    pruner.detach()
+    masks, history = pruner.masks, pruner.history
     share_after_pruning = pruned_share(masks, base_params)
 
-    if isinstance(masks, ChannelMasks):
-        student: STGCN = masks.export()
+    student: Any  # a zoo model: config() rebuilds it
+    if not isinstance(masks, WeightMasks):
+        student = masks.export()
         report = {"kept_channels": masks.kept_indices(), "sizes": masks.sizes()}
         if dist.is_main:
             write_atomic(out_dir / "channels.json", json.dumps(report, indent=2))
         logger.info("\nChannels kept per layer:\n" + channel_report(masks))
-        after_step = None
+        after_step: Callable[[], None] | None = None
     else:
         student = base
+        masks.apply()
         after_step = masks.apply
     meta = {"run": resolved, "model_config": student.config(),
             "data": data_info(config.data, dataset)}

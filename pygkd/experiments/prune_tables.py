@@ -17,9 +17,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pygkd.distill.run import run_distill
+from pygkd.experiments.distillation import run_distill
+from pygkd.experiments.pruning import run_prune
 from pygkd.files import write_atomic
-from pygkd.prune.run import run_prune
 from pygkd.tables import mean_std_table
 from pygkd.train.checkpoint import load_model
 from pygkd.train.config import RunConfig, apply_overrides

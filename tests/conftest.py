@@ -89,3 +89,16 @@ def run_pruning(model, dataset, step_loss, config, out_dir, train=None):
             callbacks=[pruner], restore_best=False).fit(progress=False)
     pruner.detach()
     return pruner
+
+
+def train_stgcn(tmp_path, name, blocks):
+    """``pygkd train --blocks BLOCKS`` for one epoch on the tiny network; the model's path."""
+    from click.testing import CliRunner
+
+    from pygkd.cli import main
+
+    result = CliRunner().invoke(main, ["train", "--blocks", blocks, "--epochs", "1", "--quiet",
+                                       "--out", str(tmp_path / name), *TINY_NETWORK],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return tmp_path / name / "model.pt"

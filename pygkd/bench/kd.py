@@ -67,7 +67,7 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Path | None = None,
     """Time one ``L_STCD`` training step of the student against plain steps, side by side.
 
     The KD step is timed with the teacher run on the fly (the first epoch) and served from the
-    :class:`~pygkd.distill.objective.TeacherCache` (every later epoch); its parts are timed on
+    :class:`~pygkd.distill.teacher.TeacherCache` (every later epoch); its parts are timed on
     the on-the-fly path. Graph: PeMSD7(M) (``W_228.csv``, sigma2 = 0.1) when found.
     """
     path = find_w228(w228)
@@ -109,8 +109,8 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Path | None = None,
         "KD step, teacher on the fly (epoch 1)": min(time_call(lambda: kd(on_the_fly), repeats)),
         "KD step, teacher cached (later epochs)": min(time_call(lambda: kd(cached), repeats)),
     }
-    pairs = on_the_fly._layer_pairs(student)
-    teach = on_the_fly._teacher_targets(x, pairs, "distances")
+    pairs = on_the_fly.layer_pairs(student)
+    teach = on_the_fly.terms[0].teacher_targets(x, pairs, "distances")
     captured: dict[str, Tensor] = {}
 
     def student_forward() -> None:
@@ -132,7 +132,7 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Path | None = None,
     student_forward()
     parts = {
         "teacher forward + its TCD/SCD distances": min(time_call(
-            lambda: on_the_fly._teacher_targets(x, pairs, "distances"), repeats)),
+            lambda: on_the_fly.terms[0].teacher_targets(x, pairs, "distances"), repeats)),
         "student forward (hooked)": min(time_call(student_forward, repeats)),
         "L_ORD": min(time_call(lambda: Fd.overseen_response(captured["y"], teach["y"], y[:, 0],
                                                             0.17), repeats)),

@@ -54,12 +54,12 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
     overrides = runtime_set_items(runtime) + overrides
     from pygkd.experiments.distill_tables import run_distill_comparison
 
-    table = run_distill_comparison(
+    result = run_distill_comparison(
         teacher, out, [v.strip() for v in losses.split(",") if v.strip()],
         _int_list(seeds, "--seeds"), recipe_dir,
         overrides, students=[v for v in students.split(",") if v.strip()] if students else None)
-    click.echo("\n" + table)
-    click.echo(f"\nWritten to {out / 'comparison.md'}")
+    click.echo("\n" + result.text)
+    click.echo(f"\nWritten to {result.markdown}")
 
 
 @main.command("tune")
@@ -87,10 +87,10 @@ def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Path | No
 
     summary = run_tuning(teacher, loss, out / loss, trials, seed,
                          recipe_dir, overrides)
-    best = summary["best"]
+    best = summary.best
     click.echo(f"\nbest: trial {best['trial']}, validation MAE {best['val_mae']:.4f}: "
                + ", ".join(f"{k}={v}" for k, v in best.items() if k not in ("trial", "val_mae")))
-    click.echo(f"recipe written to {out / loss / 'best.yaml'}")
+    click.echo(f"recipe written to {summary.recipe}")
 
 
 @compare.command("prune")
@@ -124,7 +124,7 @@ def compare_prune(table: str, teacher: Path, base: Path | None, targets: str,
     out = out or Path("runs") / f"compare-prune-table{table}"
     seed_list = _int_list(seeds, "--seeds")
     if table == "7":
-        text = run_table7(teacher, out, seed_list, recipe_dir, mode or "structured", overrides)
+        result = run_table7(teacher, out, seed_list, recipe_dir, mode or "structured", overrides)
     else:
         if base is None:
             raise InputError("--base: required for Table 8 (the trained pruning base)")
@@ -133,7 +133,7 @@ def compare_prune(table: str, teacher: Path, base: Path | None, targets: str,
         except ValueError:
             raise InputError(f"--targets: expected comma-separated shares (got {targets!r})") \
                 from None
-        text = run_table8(base, teacher, out, levels, seed_list, recipe_dir,
+        result = run_table8(base, teacher, out, levels, seed_list, recipe_dir,
                           mode or "unstructured", overrides)
-    click.echo("\n" + text)
-    click.echo(f"Written to {out / 'comparison.md'}")
+    click.echo("\n" + result.text)
+    click.echo(f"Written to {result.markdown}")

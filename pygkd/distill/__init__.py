@@ -22,19 +22,22 @@ from pygkd.distill.losses import (
     StructuralKDLoss,
     TemporalCorrelationLoss,
 )
-from pygkd.distill.objective import DistillObjective, freeze, teacher_share
+from pygkd.distill.objective import DistillObjective, MultiTeacherObjective, teacher_share
 from pygkd.distill.registry import LOSSES, loss_names, register_loss
+from pygkd.distill.teacher import TeacherTerm, freeze
 
 __all__ = [
     "LOSSES",
     "DistillObjective",
     "Distiller",
     "FeatureCapture",
+    "MultiTeacherObjective",
     "OverseenResponseLoss",
     "ResponseKLLoss",
     "ResponseL2Loss",
     "SpatialCorrelationLoss",
     "StructuralKDLoss",
+    "TeacherTerm",
     "TemporalCorrelationLoss",
     "freeze",
     "get_submodule_or_raise",

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from pygkd.distill.objective import DistillObjective, MultiTeacherObjective, freeze
+from pygkd.distill.teacher import TeacherTerm
 
 __all__ = ["Distiller"]
 
@@ -45,6 +45,10 @@ class Distiller(nn.Module):
             ``temporal_layer_names`` / ``spatial_layer_names`` paired by relative depth; an
             explicit pairing wins (a model of your own names its layers here).
         hidden_pair ((student layer, teacher layer), optional): the features of ``L_SKD``.
+        num_windows (int, optional), cache_gb (float): with both, the teachers' targets are
+            cached per training window (``forward(..., index=...)``) within ``cache_gb`` GiB
+            (:class:`~pygkd.distill.teacher.TeacherCache`); default: computed every batch.
+        seed (int): seeds the node sample of a sampled ``L_SCD`` (with :meth:`set_step`).
         **hyperparameters: the loss's settings (``alpha1``, ``alpha2``, ``alpha3``, ``alpha``,
             ``beta``, ``tau``, ``scd_nodes``), defaults as the paper's Table 6.
 
@@ -57,56 +61,110 @@ class Distiller(nn.Module):
                  loss: str = "stcd", teacher_weights: Sequence[float] | None = None,
                  temporal_pairs: Sequence[tuple[str, str]] | None = None,
                  spatial_pairs: Sequence[tuple[str, str]] | None = None,
-                 hidden_pair: tuple[str, str] | None = None, **hyperparameters: Any) -> None:
-        super().__init__()
+                 hidden_pair: tuple[str, str] | None = None, *,
+                 num_windows: int | None = None, cache_gb: float = 0.0, seed: int = 0,
+                 **hyperparameters: Any) -> None:
         from pygkd.train.config import DistillConfig
 
-        self.student = student
         listed = [teachers] if isinstance(teachers, nn.Module) else list(teachers)
         if not listed:
             raise ValueError("Expected at least one teacher")
-        # a plain list: not submodules, so neither in parameters() nor in state_dict()
-        self._teachers: list[nn.Module] = [freeze(t) for t in listed]
         config = DistillConfig(loss=loss, **hyperparameters).validate("Distiller")
-        self.config = config
         empty = torch.zeros(2, 0, dtype=torch.long)
-        self._objectives = [
-            DistillObjective(t, config, empty, None, temporal_pairs=temporal_pairs,
-                             spatial_pairs=spatial_pairs, hidden_pair=hidden_pair, cache_gb=0)
-            for t in self._teachers]
-        self._objective: DistillObjective | MultiTeacherObjective = self._objectives[0] \
-            if len(self._objectives) == 1 else \
-            MultiTeacherObjective(self._objectives, teacher_weights)
+        terms = [TeacherTerm(t, config, empty, None, temporal_pairs=temporal_pairs,
+                             spatial_pairs=spatial_pairs, hidden_pair=hidden_pair,
+                             num_windows=num_windows, cache_gb=cache_gb, seed=seed)
+                 for t in listed]
+        super().__init__()
+        self._setup(student, terms, teacher_weights)
+
+    @classmethod
+    def from_terms(cls, student: nn.Module, terms: Sequence[TeacherTerm],
+                   weights: Sequence[float] | None = None) -> Distiller:
+        """A distiller of ``student`` on teacher terms built elsewhere (their caches kept)."""
+        distiller = cls.__new__(cls)
+        nn.Module.__init__(distiller)
+        distiller._setup(student, list(terms), weights)
+        return distiller
+
+    def _setup(self, student: nn.Module, terms: list[TeacherTerm],
+               weights: Sequence[float] | None) -> None:
+        self.student = student
+        # a plain list: the teachers are not submodules, so neither in parameters() nor in
+        # state_dict()
+        self._terms = terms
+        self.weights = self.normalised_weights(len(terms), weights)
+        self.config = terms[0].config
         #: the loss module of the registry (of the first teacher's term)
-        self.criterion = self._objectives[0].criterion
+        self.criterion = terms[0].criterion
+
+    @staticmethod
+    def normalised_weights(count: int, weights: Sequence[float] | None) -> list[float]:
+        """``weights`` divided by their sum (default: equal), checked.
+
+        Example:
+            >>> Distiller.normalised_weights(2, [3, 1])
+            [0.75, 0.25]
+        """
+        weights = [1.0] * count if weights is None else [float(w) for w in weights]
+        if len(weights) != count or min(weights) < 0 or sum(weights) <= 0:
+            raise ValueError(f"Expected {count} non-negative teacher weights with a positive "
+                             f"sum (got {list(weights)})")
+        total = sum(weights)
+        return [w / total for w in weights]
 
     @property
     def teachers(self) -> list[nn.Module]:
         """The frozen teachers."""
-        return list(self._teachers)
+        return [term.teacher for term in self._terms]
+
+    @property
+    def terms(self) -> list[TeacherTerm]:
+        """One :class:`~pygkd.distill.teacher.TeacherTerm` per teacher."""
+        return list(self._terms)
 
     def train(self, mode: bool = True) -> Distiller:
         super().train(mode)
-        for teacher in self._teachers:
+        for teacher in self.teachers:
             teacher.eval()
         return self
 
     def _apply(self, fn: Callable[..., Any], recurse: bool = True) -> Distiller:
         super()._apply(fn, recurse)
-        for teacher in self._teachers:
+        for teacher in self.teachers:
             teacher._apply(fn, recurse)
         return self
 
     def set_step(self, step: int) -> None:
         """The global training step about to run (seeds the node sample of a sampled
         ``L_SCD``, so resumed and multi-process runs draw the same nodes)."""
-        self._objective.set_step(step)
+        for term in self._terms:
+            term.set_step(step)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None,
-                y: Tensor) -> tuple[Tensor, dict[str, float]]:
-        for objective in self._objectives:
-            objective.edge_index, objective.edge_weight = edge_index, edge_weight
-        return self._objective(self.student, x, y)
+                y: Tensor, index: Tensor | None = None,
+                model: nn.Module | None = None) -> tuple[Tensor, dict[str, float]]:
+        """The loss of a batch and its terms (weighted over the teachers).
+
+        Args:
+            x (Tensor): ``[B, T, N, C]`` windows; y (Tensor): ``[B, H, N]`` targets.
+            edge_index (Tensor): ``[2, E]``; edge_weight (Tensor, optional): ``[E]``.
+            index (Tensor, optional): ``[B]`` training-window indices, for the teacher cache
+                (``num_windows``, ``cache_gb``).
+            model (nn.Module, optional): what runs the student's forward pass when it is
+                wrapped (DDP, ``torch.compile``); default: :attr:`student`.
+        """
+        model = self.student if model is None else model
+        total: Tensor | None = None
+        logs: dict[str, float] = {}
+        for weight, term in zip(self.weights, self._terms, strict=True):
+            term.edge_index, term.edge_weight = edge_index, edge_weight
+            loss, parts = term(model, x, y, index)
+            total = weight * loss if total is None else total + weight * loss
+            for key, value in parts.items():
+                logs[key] = logs.get(key, 0.0) + weight * value
+        assert total is not None
+        return total, logs
 
     def extra_repr(self) -> str:
-        return f"loss={self.config.loss!r}, teachers={len(self._teachers)}"
+        return f"loss={self.config.loss!r}, teachers={len(self._terms)}"

@@ -18,6 +18,7 @@ from typing import Any
 from pygkd.distill.registry import LOSSES
 from pygkd.errors import InputError
 from pygkd.experiments.distillation import run_distill
+from pygkd.experiments.results import Comparison
 from pygkd.files import write_atomic
 from pygkd.metrics import MAPE_MASK_NOTE
 from pygkd.tables import mean_std_table
@@ -46,7 +47,7 @@ def run_distill_comparison(
     seeds: Sequence[int] = (0, 1, 2), recipe_dir: Path | None = None,
     overrides: Sequence[str] = (), progress: bool = False,
     students: Sequence[str] | None = None,
-) -> str:
+) -> Comparison:
     """Run every (seed, loss) student and write ``comparison.md`` / ``comparison.json``.
 
     ``students``: model families of the zoo to distil into, each ``name`` or ``name:hidden``
@@ -116,7 +117,8 @@ def run_distill_comparison(
                  [{k: r[k] for k in ("test", "val", "model", "best_epoch", "epochs_run")
                    if k in r} for r in results[(family, loss)]] for family, loss in keys},
     })
-    return header + table
+    return Comparison(rows, header + table, out_dir / "comparison.md",
+                      out_dir / "comparison.json")
 
 
 def _student(spec: str) -> tuple[str, int | None]:

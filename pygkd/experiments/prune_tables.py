@@ -19,6 +19,7 @@ from typing import Any
 
 from pygkd.experiments.distillation import run_distill
 from pygkd.experiments.pruning import run_prune
+from pygkd.experiments.results import Comparison, Row
 from pygkd.files import write_atomic
 from pygkd.tables import mean_std_table
 from pygkd.train.checkpoint import load_model
@@ -28,8 +29,6 @@ from pygkd.train.runs import reuse_finished, run_evaluate, write_json
 logger = logging.getLogger(__name__)
 
 __all__ = ["run_table7", "run_table8"]
-
-Row = tuple[str, list[dict[str, Any]], dict[str, Any] | None]
 
 
 def _raw(recipe_dir: Path | None, name: str) -> dict[str, Any]:
@@ -61,17 +60,17 @@ def _rows_with_share(rows: list[Row], base_params: int) -> list[Row]:
     return out
 
 
-def _write(out_dir: Path, title: str, rows: list[Row], payload: dict[str, Any]) -> str:
+def _write(out_dir: Path, title: str, rows: list[Row], payload: dict[str, Any]) -> Comparison:
     table = mean_std_table(rows)
     text = title + "\n\n" + table + "\n"
     write_atomic(out_dir / "comparison.md", text)
     write_json(out_dir / "comparison.json", payload)
-    return text
+    return Comparison(rows, text, out_dir / "comparison.md", out_dir / "comparison.json")
 
 
 def run_table7(teacher_path: Path, out_dir: Path, seeds: Sequence[int] = (0, 1, 2),
                recipe_dir: Path | None = None, mode: str = "structured",
-               overrides: Sequence[str] = ()) -> str:
+               overrides: Sequence[str] = ()) -> Comparison:
     """Teacher vs hand-designed ``L_STCD`` student vs the teacher pruned by Algorithm 1 to the
     student's parameter count."""
     out_dir = Path(out_dir)
@@ -118,7 +117,7 @@ def run_table7(teacher_path: Path, out_dir: Path, seeds: Sequence[int] = (0, 1, 
 def run_table8(base_path: Path, teacher_path: Path, out_dir: Path,
                targets: Sequence[float] = (0.25, 0.5, 0.75), seeds: Sequence[int] = (0, 1, 2),
                recipe_dir: Path | None = None, mode: str = "unstructured",
-               overrides: Sequence[str] = ()) -> str:
+               overrides: Sequence[str] = ()) -> Comparison:
     """Algorithm 1 vs the Taylor baseline on the pruning base at several pruning levels."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

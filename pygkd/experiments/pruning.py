@@ -38,7 +38,12 @@ from pygkd.train.trainer import StepLoss, Trainer, next_step_mse
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["run_prune", "channel_report"]
+__all__ = ["run_prune", "channel_report", "PRUNING_SHUFFLE"]
+
+#: The pruning phase shuffles epoch ``e`` with seed ``seed * 100003 + 7919 * e`` (other
+#: batches than the fine-tuning's), as it did when it ran its own loop: the published
+#: Table 7 / 8 and quickstart runs reproduce.
+PRUNING_SHUFFLE = 7919
 
 
 def channel_report(masks: ChannelMasks | GroupMasks) -> str:
@@ -125,9 +130,11 @@ def run_prune(config: RunConfig, model_path: Path, teacher_path: Path | None, ou
                     f"{base_params:,} parameters")
         phase = dataclasses.replace(config.train, epochs=pcfg.max_epochs,
                                     patience=pcfg.max_epochs + 1)
-        pruning = Trainer(base, dataset, phase, out_dir / "pruning", seed=config.seed,
+        seed = config.seed
+        pruning = Trainer(base, dataset, phase, out_dir / "pruning", seed=seed,
                           step_loss=step_loss, meta={"run": resolved}, device=device,
-                          distributed=dist, callbacks=[pruner], restore_best=False)
+                          distributed=dist, callbacks=[pruner], restore_best=False,
+                          shuffle_seed=lambda epoch: seed * 100003 + PRUNING_SHUFFLE * epoch)
         pruning.fit(progress=progress)
         if not pruner.done:
             logger.warning(f"target {pcfg.target:.1%} not reached: stopped after max_epochs="

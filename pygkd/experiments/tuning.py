@@ -21,6 +21,7 @@ from pygkd.distill.registry import LOSSES
 from pygkd.errors import InputError
 from pygkd.experiments.distill_tables import loss_recipe
 from pygkd.experiments.distillation import run_distill
+from pygkd.experiments.results import Tuning
 from pygkd.files import write_atomic
 from pygkd.train.config import RunConfig, apply_overrides
 from pygkd.train.runs import reuse_finished, write_json
@@ -35,8 +36,8 @@ TUNED: dict[str, Sequence[str]] = {name: spec.tuned for name, spec in LOSSES.ite
 
 
 def run_tuning(teacher_path: Path, loss: str, out_dir: Path, trials: int = 8, seed: int = 0,
-               recipe_dir: Path | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """Run the search; return ``{"best": {...}, "trials": [...]}`` (also in ``tuning.json``)."""
+               recipe_dir: Path | None = None, overrides: Sequence[str] = ()) -> Tuning:
+    """Run the search; return the trials and the best (also in ``tuning.json``)."""
     if loss not in TUNED:
         raise InputError(f"--loss: nothing to tune for {loss!r} "
                          f"(choose from: {', '.join(TUNED)})")
@@ -69,6 +70,5 @@ def run_tuning(teacher_path: Path, loss: str, out_dir: Path, trials: int = 8, se
     write_atomic(out_dir / "best.yaml",
         f"# tuned on the validation split: trial {best['trial']}, val MAE {best['val_mae']:.4f}\n"
         + yaml.safe_dump(recipe, sort_keys=False))
-    summary = {"loss": loss, "best": best, "trials": results}
-    write_json(out_dir / "tuning.json", summary)
-    return summary
+    write_json(out_dir / "tuning.json", {"loss": loss, "best": best, "trials": results})
+    return Tuning(loss, best, results, out_dir / "best.yaml")

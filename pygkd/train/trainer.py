@@ -109,6 +109,8 @@ class Trainer:
         restore_best (bool): leave the best weights by validation MAE in the model when
             :meth:`fit` ends (default); else the last ones (a pruning phase, whose model
             changes as it goes).
+        shuffle_seed (callable, optional): epoch -> seed of that epoch's shuffle (default:
+            ``seed * 100003 + epoch``).
     """
 
     def __init__(
@@ -126,6 +128,7 @@ class Trainer:
         distributed: DistributedContext | None = None,
         callbacks: Sequence[Any] = (),
         restore_best: bool = True,
+        shuffle_seed: Callable[[int], int] | None = None,
     ) -> None:
         self.dist = distributed or DistributedContext()
         self.device = resolve_device(device if device is not None else "cpu",
@@ -155,6 +158,7 @@ class Trainer:
         self.after_step = after_step
         self.callbacks = list(callbacks)
         self.restore_best = restore_best
+        self.shuffle_seed = shuffle_seed or (lambda epoch: self.seed * 100003 + epoch)
         self.state = _State()
         self.best_state: dict[str, Tensor] = cpu_state(model)
 
@@ -274,7 +278,7 @@ class Trainer:
     def train_epoch(self, epoch: int, progress: bool = True) -> dict[str, float]:
         """One pass over the training windows (each rank: its share of every global batch)."""
         cfg = self.config
-        generator = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+        generator = torch.Generator().manual_seed(self.shuffle_seed(epoch))
         n = self.dataset.num_samples("train")
         total = math.ceil(n / cfg.batch_size)
         if cfg.max_batches is not None:

@@ -70,7 +70,7 @@ def test_mismatched_depths_pair_by_relative_depth():
     teacher = STGCN(6, [[1, 2, 4]], n_in=12)  # 2 temporal layers
     student = STGCN(6, PRESETS["student"])  # 4 temporal layers
     objective = DistillObjective(teacher, DistillConfig(loss="tcd"), ds.edge_index)
-    assert [p[1:] for p in objective._layer_pairs(student)] == [
+    assert [p[1:] for p in objective.layer_pairs(student)] == [
         ("blocks.0.temporal1", "blocks.0.temporal1"), ("blocks.0.temporal2", "blocks.0.temporal1"),
         ("blocks.1.temporal1", "blocks.0.temporal2"), ("blocks.1.temporal2", "blocks.0.temporal2")]
     x, y = ds.batch("train", torch.arange(2))
@@ -78,7 +78,7 @@ def test_mismatched_depths_pair_by_relative_depth():
     assert torch.isfinite(loss) and logs["tcd"] > 0
     explicit = DistillObjective(teacher, DistillConfig(loss="tcd"), ds.edge_index,
                                 temporal_pairs=[("blocks.1.temporal2", "blocks.0.temporal2")])
-    assert explicit._layer_pairs(student) == [("t", "blocks.1.temporal2", "blocks.0.temporal2")]
+    assert explicit.layer_pairs(student) == [("t", "blocks.1.temporal2", "blocks.0.temporal2")]
 
 
 def test_distill_command_end_to_end(tmp_path):
@@ -161,8 +161,9 @@ def test_tune_uses_validation_only_and_writes_the_best_recipe(tmp_path):
     summary = run_tuning(tmp_path / "t" / "model.pt", "stcd", tmp_path / "tune", trials=2,
                          overrides=["train.epochs=1", "train.latency_batch=8",
                                     "train.latency_repeats=1"])
-    vals = [t["val_mae"] for t in summary["trials"]]
-    assert summary["best"]["val_mae"] == min(vals)
-    best = yaml.safe_load((tmp_path / "tune" / "best.yaml").read_text())
-    assert best["distill"]["alpha1"] == summary["best"]["alpha1"]
-    assert "test" not in json.dumps(summary)
+    vals = [t["val_mae"] for t in summary.trials]
+    assert summary.best["val_mae"] == min(vals)
+    assert summary.recipe == tmp_path / "tune" / "best.yaml"
+    best = yaml.safe_load(summary.recipe.read_text())
+    assert best["distill"]["alpha1"] == summary.best["alpha1"]
+    assert "test" not in json.dumps({"best": summary.best, "trials": summary.trials})

@@ -7,7 +7,7 @@ from pygkd.data.synthetic import make_synthetic_network
 from pygkd.data.windows import ForecastDataset
 from pygkd.distill import FeatureCapture
 from pygkd.distill import functional as Fd
-from pygkd.distill.objective import scd_sample_size
+from pygkd.distill.teacher import scd_sample_size
 from pygkd.nn import PRESETS, STGCN
 
 

@@ -13,7 +13,7 @@ from pygkd.testing import toy_forecast_dataset
 from pygkd.train.checkpoint import load_model
 from pygkd.train.config import DistillConfig, PruneConfig
 from pygkd.train.trainer import next_step_mse
-from tests.conftest import run_pruning
+from tests.conftest import run_pruning, train_stgcn
 
 TINY = ["--set", "data.options.num_nodes=6", "--set", "data.options.num_days=3",
         "--set", "data.options.steps_per_day=48", "--set", "data.split=1/1/1",
@@ -120,16 +120,8 @@ def test_kd_and_task_scores_differ():
     assert not torch.allclose(scores[0], scores[1])
 
 
-def _train(tmp_path, name, blocks):
-    result = CliRunner().invoke(main, ["train", "--blocks", blocks, "--epochs", "1", "--quiet",
-                                       "--out", str(tmp_path / name), *TINY],
-                                catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return tmp_path / name / "model.pt"
-
-
 def test_prune_command_structured_exports_a_smaller_model(tmp_path):
-    teacher = _train(tmp_path, "t", "1,8,16;16,8,32")
+    teacher = train_stgcn(tmp_path, "t", "1,8,16;16,8,32")
     result = CliRunner().invoke(main, ["prune", "--model", str(teacher), "--teacher", str(teacher),
                                        "--target", "0.5", "--out", str(tmp_path / "p"), *FAST],
                                 catch_exceptions=False)
@@ -148,7 +140,7 @@ def test_prune_command_structured_exports_a_smaller_model(tmp_path):
 
 
 def test_prune_command_unstructured_counts_nonzero(tmp_path):
-    base = _train(tmp_path, "b", "1,4,8;8,4,8")
+    base = train_stgcn(tmp_path, "b", "1,4,8;8,4,8")
     result = CliRunner().invoke(main, ["prune", "--model", str(base), "--method", "taylor",
                                        "--mode", "unstructured", "--target", "0.5",
                                        "--exact-target", "--out", str(tmp_path / "u"), *FAST],
@@ -165,7 +157,7 @@ def test_prune_command_unstructured_counts_nonzero(tmp_path):
 
 
 def test_prune_bad_input(tmp_path):
-    base = _train(tmp_path, "b", "1,4,8;8,4,8")
+    base = train_stgcn(tmp_path, "b", "1,4,8;8,4,8")
     runner = CliRunner()
     bad = runner.invoke(main, ["prune", "--model", str(base), "--teacher", str(base),
                                "--target", "1.2"])

@@ -84,3 +84,45 @@ def test_run_folder_contents_and_evaluate(tmp_path):
     again = run_evaluate(tmp_path / "model.pt", latency_batch=8, latency_repeats=1)
     assert again["test"]["90min"]["MAE"] == pytest.approx(saved["test"]["90min"]["MAE"], rel=1e-5)
     assert again["persistence_test"] == saved["persistence_test"]
+
+
+class CountingCallback:
+    """Records the points the trainer calls; asks to stop after ``stop_after`` steps."""
+
+    def __init__(self, stop_after):
+        self.stop_after, self.calls, self.steps = stop_after, [], 0
+
+    def after_backward(self):
+        self.calls.append("backward")
+
+    def after_step(self):
+        self.calls.append("step")
+        self.steps += 1
+
+    @property
+    def stop_training(self):
+        return self.steps >= self.stop_after
+
+    def state_dict(self):
+        return {"steps": self.steps, "calls": list(self.calls)}
+
+    def load_state_dict(self, state):
+        self.steps, self.calls = state["steps"], list(state["calls"])
+
+
+def test_callbacks_run_at_every_step_and_can_stop_training(tmp_path):
+    """A callback sees the gradients before the optimiser step, stops training mid-epoch, and
+    its state is saved in last.pt and restored on resume."""
+    trainer = _trainer(tmp_path, epochs=3)
+    callback = CountingCallback(stop_after=5)  # 28 windows, batch 8: 4 steps an epoch
+    trainer.callbacks.append(callback)
+    trainer.restore_best = False
+    state = trainer.fit(progress=False)
+    assert callback.calls == ["backward", "step"] * 5
+    assert state.epoch == 2 and trainer.stopped
+    saved = load_checkpoint(tmp_path / "last.pt")["callbacks"]
+    assert saved == [{"steps": 5, "calls": ["backward", "step"] * 5}]
+    again = _trainer(tmp_path, epochs=3)
+    fresh = CountingCallback(stop_after=5)
+    again.callbacks.append(fresh)
+    assert again.resume() and fresh.steps == 5 and again.finished

@@ -19,6 +19,7 @@ from pygkd.distill.registry import LOSSES
 from pygkd.errors import InputError
 from pygkd.experiments.distillation import run_distill
 from pygkd.experiments.results import Comparison
+from pygkd.experiments.statistics import describe, paired_difference, paired_table
 from pygkd.files import write_atomic
 from pygkd.metrics import MAPE_MASK_NOTE
 from pygkd.tables import mean_std_table
@@ -44,7 +45,7 @@ def loss_recipe(loss: str, recipe_dir: Path | None = None) -> dict[str, Any]:
 
 def run_distill_comparison(
     teacher_path: Path, out_dir: Path, losses: Sequence[str] = tuple(LOSSES),
-    seeds: Sequence[int] = (0, 1, 2), recipe_dir: Path | None = None,
+    seeds: Sequence[int] = (0, 1, 2, 3, 4), recipe_dir: Path | None = None,
     overrides: Sequence[str] = (), progress: bool = False,
     students: Sequence[str] | None = None,
 ) -> Comparison:
@@ -101,6 +102,9 @@ def run_distill_comparison(
         if "teacher_share" in runs[0]:
             shares[label] = f"{100 * runs[0]['teacher_share']:.2f} %"
     table = mean_std_table(rows, extra=shares)
+    paired, paired_json = _paired_sections(keys, results, losses, seeds)
+    if paired:
+        table += "\n\n" + paired
     split = first["dataset"].get("split_days")
     split_text = "/".join(str(d) for d in split) + " days" if split else \
         "/".join(str(hi - lo) for lo, hi in first["dataset"].get("split_steps", [])) + " steps"
@@ -116,9 +120,35 @@ def run_distill_comparison(
         "runs": {(loss if family is None else f"{family[0]}/{loss}"):
                  [{k: r[k] for k in ("test", "val", "model", "best_epoch", "epochs_run")
                    if k in r} for r in results[(family, loss)]] for family, loss in keys},
+        "paired": paired_json,
     })
     return Comparison(rows, header + table, out_dir / "comparison.md",
                       out_dir / "comparison.json")
+
+
+def _paired_sections(keys: list[tuple[Any, str]],
+                     results: dict[tuple[Any, str], list[dict[str, Any]]],
+                     losses: Sequence[str], seeds: Sequence[int]) -> tuple[str, dict[str, Any]]:
+    """Per student family, every loss against its W/O KD control seed by seed (MAE): the
+    markdown tables and their values. Empty without a ``none`` control."""
+    if "none" not in losses or len(losses) < 2:
+        return "", {}
+    texts, values = [], {}
+    for family in dict.fromkeys(f for f, _ in keys):
+        name = "stgcn" if family is None else family[0]
+        rows = [(LOSSES[loss].label, [r["test"] for r in results[(family, loss)]])
+                for f, loss in keys if f == family]
+        control = LOSSES["none"].label
+        texts.append(paired_table(rows, control))
+        values[name] = {
+            label: {h: describe(paired_difference(
+                [r[h]["MAE"] for r in dict(rows)[control]], [r[h]["MAE"] for r in runs]))
+                for h in runs[0]}
+            for label, runs in rows if label != control}
+    head = (f"Paired difference to W/O KD over seeds {list(seeds)} (test MAE; negative: the "
+            "loss is better; 95 % confidence interval of the mean, seeds won, paired t-test "
+            "p-value; * p < 0.05):")
+    return head + "\n\n" + "\n\n".join(texts), values
 
 
 def _student(spec: str) -> tuple[str, int | None]:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from pygkd.distill.diagnostics import GRADIENT_SHARE_PREFIX, gradient_shares
 from pygkd.distill.teacher import TeacherTerm
 
 __all__ = ["Distiller"]
@@ -142,8 +143,8 @@ class Distiller(nn.Module):
             term.set_step(step)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None,
-                y: Tensor, index: Tensor | None = None,
-                model: nn.Module | None = None) -> tuple[Tensor, dict[str, float]]:
+                y: Tensor, index: Tensor | None = None, model: nn.Module | None = None,
+                diagnose: bool = False) -> tuple[Tensor, dict[str, float]]:
         """The loss of a batch and its terms (weighted over the teachers).
 
         Args:
@@ -153,17 +154,29 @@ class Distiller(nn.Module):
                 (``num_windows``, ``cache_gb``).
             model (nn.Module, optional): what runs the student's forward pass when it is
                 wrapped (DDP, ``torch.compile``); default: :attr:`student`.
+            diagnose (bool): also log each term's share of the student's gradient norm
+                (``grad_share_ord``, ``grad_share_tcd``...;
+                :func:`~pygkd.distill.diagnostics.gradient_shares`; one extra backward pass
+                per term).
         """
         model = self.student if model is None else model
         total: Tensor | None = None
         logs: dict[str, float] = {}
+        terms: dict[str, Tensor] = {}
         for weight, term in zip(self.weights, self._terms, strict=True):
             term.edge_index, term.edge_weight = edge_index, edge_weight
             loss, parts = term(model, x, y, index)
             total = weight * loss if total is None else total + weight * loss
             for key, value in parts.items():
                 logs[key] = logs.get(key, 0.0) + weight * value
+            if diagnose:
+                for key, value in term.criterion.terms.items():
+                    terms[key] = weight * value if key not in terms else \
+                        terms[key] + weight * value
         assert total is not None
+        if diagnose:
+            shares = gradient_shares(terms, self.student.parameters())
+            logs.update({f"{GRADIENT_SHARE_PREFIX}{k}": v for k, v in shares.items()})
         return total, logs
 
     def extra_repr(self) -> str:

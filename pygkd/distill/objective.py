@@ -42,6 +42,10 @@ class DistillObjective:
         seed (int): seeds the node sample of the sampled ``L_SCD`` (with the step number set by
             :meth:`set_step`, so resumed and multi-process runs draw the same nodes).
 
+    Set :attr:`diagnose_every` (steps) to log each term's share of the student's gradient
+    every that many steps (``grad_share_<term>``; the trainer averages logs per epoch over the
+    steps that have them).
+
     ``__call__(student, x [B, T, N, C], y [B, H, N], index [B])`` returns ``(loss, logs)`` of
     the student's :class:`~pygkd.distill.Distiller` (built on the first call; ``student`` may
     be wrapped by DDP or ``torch.compile``: the distiller holds the module inside and runs the
@@ -55,6 +59,9 @@ class DistillObjective:
         self.weights: list[float] | None = None
         self.edge_index, self.edge_weight = edge_index, edge_weight
         self.distiller: Distiller | None = None
+        #: log the terms' gradient shares every this many steps (``None``: never)
+        self.diagnose_every: int | None = None
+        self.step = 0
 
     # the first teacher's term, as a single-teacher objective exposes it
     @property
@@ -94,6 +101,7 @@ class DistillObjective:
 
     def set_step(self, step: int) -> None:
         """The global training step about to run (seeds that step's node sample)."""
+        self.step = int(step)
         for term in self.terms:
             term.set_step(step)
 
@@ -102,8 +110,10 @@ class DistillObjective:
         inner = unwrap_model(student)
         if self.distiller is None or self.distiller.student is not inner:
             self.distiller = Distiller.from_terms(inner, self.terms, self.weights)
+        diagnose = bool(self.diagnose_every) and student.training and \
+            self.step % int(self.diagnose_every or 1) == 0
         return self.distiller(x, self.edge_index, self.edge_weight, y, index=index,
-                              model=student)
+                              model=student, diagnose=diagnose)
 
 
 class MultiTeacherObjective(DistillObjective):
@@ -126,6 +136,7 @@ class MultiTeacherObjective(DistillObjective):
         self.weights = Distiller.normalised_weights(len(self.terms), weights)
         self.edge_index, self.edge_weight = objectives[0].edge_index, objectives[0].edge_weight
         self.distiller = None
+        self.diagnose_every, self.step = None, 0
 
 
 @torch.no_grad()

@@ -55,6 +55,9 @@ class _Criterion(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.parts: dict[str, float] = {}
+        #: after each call: the weighted terms whose sum is the loss (``task``, ``rd``,
+        #: ``skd``, ``ord``, ``tcd``, ``scd``), with their graphs, for gradient diagnostics
+        self.terms: dict[str, Tensor] = {}
 
 
 class TaskCriterion(_Criterion):
@@ -62,7 +65,9 @@ class TaskCriterion(_Criterion):
 
     def forward(self, y_s: Tensor, y_t: Tensor | None, target: Tensor,
                 features: FeaturePairs | None = None, **kwargs: Any) -> Tensor:
-        return torch.mean((y_s - target) ** 2)
+        loss = torch.mean((y_s - target) ** 2)
+        self.terms = {"task": loss}
+        return loss
 
 
 class ResponseCriterion(_Criterion):
@@ -74,7 +79,9 @@ class ResponseCriterion(_Criterion):
 
     def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor,
                 features: FeaturePairs | None = None, **kwargs: Any) -> Tensor:
-        return self.loss(y_s, y_t, target)
+        loss = self.loss(y_s, y_t, target)
+        self.terms = {"rd": loss}
+        return loss
 
 
 class StructuralCriterion(_Criterion):
@@ -87,7 +94,9 @@ class StructuralCriterion(_Criterion):
     def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor,
                 features: FeaturePairs | None = None, **kwargs: Any) -> Tensor:
         h_s, h_t = (features or {})["hidden"][0]
-        return self.loss(h_s, h_t, y_s, target)
+        loss = self.loss(h_s, h_t, y_s, target)
+        self.terms = {"skd": loss}
+        return loss
 
 
 class CorrelationCriterion(_Criterion):
@@ -122,9 +131,16 @@ class CorrelationCriterion(_Criterion):
             self.parts["tcd"] = float(tcd.detach())
         if pairs_s:
             self.parts["scd"] = float(scd.detach())
+        self.terms = {"ord": loss}
         if not (pairs_t or pairs_s):
             return loss
         dtype = torch.promote_types(loss.dtype, torch.float32)  # float64 stays float64
+        weighted_t = self.alpha3 * (1 - self.alpha2) * tcd.to(dtype)
+        weighted_s = self.alpha3 * self.alpha2 * scd.to(dtype)
+        if pairs_t:
+            self.terms["tcd"] = weighted_t
+        if pairs_s:
+            self.terms["scd"] = weighted_s
         return loss.to(dtype) + self.alpha3 * (self.alpha2 * scd.to(dtype)
                                                + (1 - self.alpha2) * tcd.to(dtype))
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pygkd.data.validate import match_sensors
 from pygkd.data.windows import ForecastDataset
+from pygkd.distill.diagnostics import inert_terms
 from pygkd.distill.objective import DistillObjective, MultiTeacherObjective, teacher_share
 from pygkd.distill.registry import LOSSES, check_loss
 from pygkd.errors import InputError
@@ -129,13 +131,21 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
                                    seed=config.seed) for model, _ in loaded]
     objective: DistillObjective | MultiTeacherObjective = objectives[0] if len(paths) == 1 \
         else MultiTeacherObjective(objectives, weights)
+    if not dist.enabled:  # once an epoch, at its first step (not under DDP: see diagnostics)
+        steps = math.ceil(dataset.num_samples("train") / config.train.batch_size)
+        objective.diagnose_every = min(steps, config.train.max_batches or steps)
     trainer = Trainer(student, dataset, config.train, out_dir, seed=config.seed,
                       step_loss=objective, meta=meta, device=device, distributed=dist)
     trainer.fit(progress=progress)
     if not end_training(dist):
         return {}
+    inert = inert_terms(trainer.state.history)
+    for name, share in inert.items():
+        logger.warning(f"L_{name.upper()} contributes {100 * share:.2f} % of the student's "
+                       "gradient at most (every epoch below 1 %): raise its weight or drop it")
     dataset = trainer.dataset
     extra: dict[str, Any] = {"distill": dataclasses.asdict(config.distill),
+                             "inert_terms": inert,
                              "teacher_test": evaluate_model(objectives[0].teacher, dataset,
                                                             "test")}
     if len(paths) > 1:

@@ -286,6 +286,7 @@ class Trainer:
         limit = None if cfg.max_batches is None else cfg.max_batches * cfg.batch_size
         self.model.train()
         sums: dict[str, float] = {}
+        counts: dict[str, int] = {}  # a log may come from some steps only (diagnostics)
         count = 0
         order = self.dataset.shuffled_order("train", generator, limit)
         batches = order.split(cfg.batch_size)
@@ -319,10 +320,11 @@ class Trainer:
             values = self._global_means({"loss": loss.item(), **logs}, weight)
             for key, value in values.items():
                 sums[key] = sums.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
             bar.set_postfix(loss=f"{sums['loss'] / count:.4f}")
             if self.stopped:
                 break
-        return {k: v / max(count, 1) for k, v in sums.items()}
+        return {k: v / counts[k] for k, v in sums.items()}
 
     def _global_means(self, logs: dict[str, float], weight: float) -> dict[str, float]:
         """Per-batch logs as means over the global batch (identical on every rank)."""

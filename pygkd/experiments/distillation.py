@@ -152,7 +152,10 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
         extra["teachers_test"] = [evaluate_model(o.teacher, dataset, "test")
                                   for o in objectives]
     if "alpha1" in LOSSES[config.distill.loss].hyperparameters:  # the L_ORD-based losses
-        extra["teacher_share"] = teacher_share(
-            objectives[0].teacher, dataset.batches("train", config.train.eval_batch_size),
-            config.distill.alpha1, dataset.edge_index, dataset.edge_weight)
+        shares = [teacher_share(o.teacher, dataset.batches("train", config.train.eval_batch_size),
+                                config.distill.alpha1, dataset.edge_index, dataset.edge_weight)
+                  for o in objectives]
+        extra["teacher_share"] = shares[0]
+        if len(paths) > 1:  # each teacher's own share (Table 3), in --teacher order
+            extra["teacher_shares"] = shares
     return finish_run(trainer, config, out_dir, extra)

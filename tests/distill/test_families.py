@@ -165,6 +165,9 @@ def test_two_teachers_of_two_families(tmp_path, teachers):
     assert metrics["distill"]["teachers"] == [str(teachers["stgcn"]), str(teachers["gconvgru"])]
     assert metrics["distill"]["teacher_weights"] == [3.0, 1.0]
     assert len(metrics["teachers_test"]) == 2
+    shares = metrics["teacher_shares"]  # Table 3 for each teacher, in --teacher order
+    assert len(shares) == 2 and shares[0] == metrics["teacher_share"]
+    assert all(0.0 <= v <= 1.0 for v in shares) and shares[0] != shares[1]
     bad = run("distill", "--teacher", teachers["stgcn"], "--teacher", teachers["gconvgru"],
               "--teacher-weights", "1", "--out", tmp_path / "bad", *DISTILL)
     assert bad.exit_code == 2 and "expected 2 non-negative weights" in bad.output

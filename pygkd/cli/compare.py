@@ -44,12 +44,15 @@ def compare() -> None:
                    "Table 6].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override every recipe, e.g. --set train.epochs=30.")
+@click.option("--own-train-settings", is_flag=True,
+              help="Train each loss with its recipe's own train settings [default: all with "
+                   "the W/O KD recipe's, like for like].")
 @runtime_options()
 @click.option("--out", type=OUT_FOLDER,
               default=Path("runs/compare-distill"), show_default=True)
 def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None,
-                    recipe_dir: Path | None, overrides: tuple[str, ...], out: Path,
-                    **runtime: Any) -> None:
+                    recipe_dir: Path | None, overrides: tuple[str, ...],
+                    own_train_settings: bool, out: Path, **runtime: Any) -> None:
     """Students with every loss, over seeds, from one teacher: the paper's Tables 2, 4, 5."""
     refuse_unused_overrides(overrides, "compare distill")
     overrides = runtime_set_items(runtime) + overrides
@@ -58,7 +61,8 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
     result = run_distill_comparison(
         teacher, out, [v.strip() for v in losses.split(",") if v.strip()],
         _int_list(seeds, "--seeds"), recipe_dir,
-        overrides, students=[v for v in students.split(",") if v.strip()] if students else None)
+        overrides, students=[v for v in students.split(",") if v.strip()] if students else None,
+        own_train_settings=own_train_settings)
     click.echo("\n" + result.text)
     click.echo(f"\nWritten to {result.markdown}")
 

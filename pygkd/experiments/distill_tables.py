@@ -10,6 +10,7 @@ own folder; a finished run is not repeated when the command is started again.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,13 +48,19 @@ def run_distill_comparison(
     teacher_path: Path, out_dir: Path, losses: Sequence[str] = tuple(LOSSES),
     seeds: Sequence[int] = (0, 1, 2, 3, 4), recipe_dir: Path | None = None,
     overrides: Sequence[str] = (), progress: bool = False,
-    students: Sequence[str] | None = None,
+    students: Sequence[str] | None = None, own_train_settings: bool = False,
 ) -> Comparison:
     """Run every (seed, loss) student and write ``comparison.md`` / ``comparison.json``.
 
     ``students``: model families of the zoo to distil into, each ``name`` or ``name:hidden``
     (e.g. ``gconvgru:31``); every family runs every loss. Default: the recipes' STGCN
-    student."""
+    student.
+
+    Like for like: every loss trains with the W/O KD recipe's ``train`` settings (batch,
+    epochs, lr, early stopping; after ``overrides``; without a ``none`` row, the first
+    loss's), so the rows differ in the loss only;
+    ``own_train_settings`` keeps each loss recipe's own. The table names any setting that
+    differs between rows."""
     unknown = [loss for loss in losses if loss not in LOSSES]
     if unknown:
         raise InputError(f"--losses: unknown {unknown} (choose from: {', '.join(LOSSES)})")
@@ -63,6 +70,10 @@ def run_distill_comparison(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = [(family, loss) for family in families for loss in losses]
+    control = "none" if "none" in losses else losses[0]  # whose train settings all share
+    control_train = apply_overrides(copy.deepcopy(loss_recipe(control, recipe_dir)),
+                                    overrides).get("train", {})
+    settings: dict[str, dict[str, Any]] = {}  # row label -> its train settings
     results: dict[tuple[Any, str], list[dict[str, Any]]] = {key: [] for key in keys}
     total, done = len(keys) * len(seeds), 0
     for seed in seeds:
@@ -72,6 +83,8 @@ def run_distill_comparison(
             run_dir = out_dir / loss / f"seed{seed}" if family is None else \
                 out_dir / family[0] / loss / f"seed{seed}"
             raw = apply_overrides(copy.deepcopy(loss_recipe(loss, recipe_dir)), overrides)
+            if not own_train_settings:
+                raw["train"] = {**raw.get("train", {}), **control_train}
             raw["seed"] = seed
             if family is not None:
                 model = raw.setdefault("model", {})
@@ -79,6 +92,9 @@ def run_distill_comparison(
                 if family[1] is not None:
                     model["hidden"] = family[1]
             config = RunConfig.from_dict(raw, f"{loss} recipe")
+            settings[LOSSES[loss].label if family is None else
+                     LOSSES[loss].label.replace("Student", family[0])] = \
+                dataclasses.asdict(config.train)
             finished = reuse_finished(config, run_dir)
             if finished is not None:
                 logger.info(f"[{done}/{total}] {name} seed {seed}: done earlier, reusing "
@@ -109,11 +125,12 @@ def run_distill_comparison(
     split_text = "/".join(str(d) for d in split) + " days" if split else \
         "/".join(str(hi - lo) for lo, hi in first["dataset"].get("split_steps", [])) + " steps"
     horizons = " / ".join(first["test"])
+    differing = _differing_settings(settings)
     header = (f"Test MAPE (%) / MAE / RMSE at {horizons}, mean ± std over seeds "
               f"{list(seeds)}; dataset {first['dataset']['name']} (split {split_text}); teacher "
               f"{teacher_path}. Latency: one forward pass on a batch of "
               f"{first['model']['latency']['batch']}. Teacher share: entries where L_ORD followed "
-              f"the teacher (Table 3). {MAPE_MASK_NOTE}\n\n")
+              f"the teacher (Table 3). {MAPE_MASK_NOTE} {differing}\n\n")
     write_atomic(out_dir / "comparison.md", header + table + "\n")
     write_json(out_dir / "comparison.json", {
         "teacher": teacher, "seeds": list(seeds),
@@ -124,6 +141,29 @@ def run_distill_comparison(
     })
     return Comparison(rows, header + table, out_dir / "comparison.md",
                       out_dir / "comparison.json")
+
+
+def _differing_settings(settings: dict[str, dict[str, Any]]) -> str:
+    """One sentence naming the training settings that differ between rows (or saying none
+    does).
+
+    Example:
+        >>> _differing_settings({"W/O KD": {"batch_size": 50, "lr": 0.001},
+        ...                      "L_SKD": {"batch_size": 16, "lr": 0.001}})
+        'Settings that differ between rows: train.batch_size (W/O KD 50, L_SKD 16).'
+    """
+    rows = list(settings.items())
+    keys = sorted({k for _, values in rows for k in values})
+    parts = []
+    for key in keys:
+        values = [values.get(key) for _, values in rows]
+        if any(v != values[0] for v in values):
+            parts.append(f"train.{key} (" + ", ".join(
+                f"{label} {value}" for (label, _), value in zip(rows, values, strict=True))
+                + ")")
+    if not parts:
+        return "Every row trains with the same settings (batch, epochs, lr, early stopping)."
+    return "Settings that differ between rows: " + "; ".join(parts) + "."
 
 
 def _paired_sections(keys: list[tuple[Any, str]],

@@ -54,3 +54,26 @@ def test_the_distillation_comparison_prints_paired_differences(tmp_path):
     line = next(x for x in result.text.splitlines() if x.startswith("| Student L_STCD |")
                 and "/2 |" in x)
     assert line.count("/2") == len(paired["Student L_STCD"])
+
+
+def test_every_loss_trains_like_its_control_unless_asked(tmp_path):
+    """The SKD recipe trains with batch 16, W/O KD with 50: in a comparison both use the
+    control's settings, and with own_train_settings the table names the difference."""
+    import yaml
+
+    teacher = train_stgcn(tmp_path, "t", "1,8,16;16,8,32")
+    fast = ["train.epochs=1", "train.latency_batch=8", "train.latency_repeats=1"]
+
+    def train_settings(folder, loss):
+        return yaml.safe_load((folder / loss / "seed0" / "config.yaml").read_text())["train"]
+
+    same = run_distill_comparison(teacher, tmp_path / "same", losses=["none", "skd"],
+                                  seeds=[0], overrides=fast)
+    assert train_settings(tmp_path / "same", "skd") == train_settings(tmp_path / "same", "none")
+    assert train_settings(tmp_path / "same", "skd")["batch_size"] == 50
+    assert "Every row trains with the same settings" in same.text
+    own = run_distill_comparison(teacher, tmp_path / "own", losses=["none", "skd"], seeds=[0],
+                                 overrides=fast, own_train_settings=True)
+    assert train_settings(tmp_path / "own", "skd")["batch_size"] == 16
+    assert ("Settings that differ between rows: train.batch_size (Student W/O KD 50, "
+            "Student L_SKD 16).") in own.text

@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned, so nothing below pulls a multi-GB CUDA build
 	$(PIP) install --quiet -c constraints.txt torch $(TORCH_ARGS)
-	$(PIP) install --quiet -c constraints.txt -e ".[test,docs,export,report,lint,formats,lightning]"
+	$(PIP) install --quiet -c constraints.txt -e ".[test,docs,export,report,lint,formats,lightning,tune]"
 	# PyG Temporal without torch-sparse/torch-scatter (they only build from source)
 	$(PIP) install --quiet -c constraints.txt --no-deps torch-geometric-temporal
 	touch $@

@@ -10,7 +10,7 @@ import click
 from pygkd.cli.main import main
 from pygkd.cli.options import OUT_FOLDER, runtime_options, runtime_set_items
 from pygkd.cli.recipe_args import refuse_unused_overrides
-from pygkd.distill.registry import LOSSES, loss_names
+from pygkd.distill.registry import loss_names
 
 
 def _int_list(text: str, option: str) -> tuple[int, ...]:
@@ -70,11 +70,23 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
 @main.command("tune")
 @click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Teacher checkpoint (model.pt).")
-@click.option("--loss", type=click.Choice([k for k, v in LOSSES.items() if v.tuned]),
-              default="stcd", show_default=True)
-@click.option("--trials", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--loss", "losses", multiple=True, metavar="NAME[+NAME]",
+              help="Loss to tune, a combination like skd+tcd, or several (repeat the option "
+                   "or separate by commas): the loss is then a searched choice too [stcd].")
+@click.option("--trials", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Trials this process adds to the study.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop adding trials after this many seconds.")
+@click.option("--storage", default=None, metavar="URL",
+              help="Optuna RDB storage shared by processes and machines, e.g. "
+                   "sqlite:///study.db [OUT/<loss>/study.db].")
+@click.option("--study-name", default=None,
+              help="[pygkd-<loss>-<teacher file digest>: the same for the same teacher and "
+                   "loss, loaded if it exists]")
+@click.option("--tune-lr", is_flag=True,
+              help="Search train.lr too (tune the W/O KD control's the same way: --loss none).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seeds the search and every trial.")
+              help="Seeds every trial's training and the sampler.")
 @click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Folder of <loss>.yaml recipes [the installed distill/].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -82,19 +94,28 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
 @runtime_options()
 @click.option("--out", type=OUT_FOLDER,
               default=Path("runs/tune"), show_default=True)
-def tune(teacher: Path, loss: str, trials: int, seed: int, recipe_dir: Path | None,
-         overrides: tuple[str, ...], out: Path, **runtime: Any) -> None:
-    """Random search of a loss's alphas / beta on the VALIDATION split only; writes the best
-    recipe to OUT/best.yaml."""
+def tune(teacher: Path, losses: tuple[str, ...], trials: int, timeout: float | None,
+         storage: str | None, study_name: str | None, tune_lr: bool, seed: int,
+         recipe_dir: Path | None, overrides: tuple[str, ...], out: Path,
+         **runtime: Any) -> None:
+    """An Optuna study (TPE sampler, median pruner) of a loss's weights on the VALIDATION
+    split only; writes the best recipe to OUT/<loss>/best.yaml and the study's figure beside
+    it."""
     refuse_unused_overrides(overrides, "tune")
     overrides = runtime_set_items(runtime) + overrides
     from pygkd.experiments.tuning import run_tuning
 
-    summary = run_tuning(teacher, loss, out / loss, trials, seed,
-                         recipe_dir, overrides)
+    names = [v.strip() for item in (losses or ("stcd",)) for v in item.split(",") if v.strip()]
+    summary = run_tuning(teacher, names, out / ",".join(names), trials, seed, recipe_dir,
+                         overrides, storage=storage, study_name=study_name, timeout=timeout,
+                         tune_lr=tune_lr)
     best = summary.best
-    click.echo(f"\nbest: trial {best['trial']}, validation MAE {best['val_mae']:.4f}: "
-               + ", ".join(f"{k}={v}" for k, v in best.items() if k not in ("trial", "val_mae")))
+    shown = {k: v for k, v in best.items()
+             if k not in ("trial", "state", "val_mae", "best_epoch", "epochs_run")}
+    click.echo(f"\n{len(summary.trials)} trial(s) in the study; best: trial {best['trial']}, "
+               f"validation MAE {best['val_mae']:.4f}: "
+               + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                           for k, v in shown.items()))
     click.echo(f"recipe written to {summary.recipe}")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from pygkd.cli.main import main
-from pygkd.cli.options import OUT_FOLDER, RegistryChoice, runtime_options
+from pygkd.cli.options import OUT_FOLDER, CombinableChoice, runtime_options
 from pygkd.cli.recipe_args import (
     echo_results,
     merge_runtime,
@@ -29,8 +29,9 @@ from pygkd.distill.registry import loss_names
                    "distil from several teachers.")
 @click.option("--teacher-weights", default=None, metavar="W,W,...",
               help="With several --teacher: the weight of each one's loss [equal].")
-@click.option("--loss", type=RegistryChoice(loss_names), default=None,
-              help="Distillation loss ('none' = student W/O KD) [stcd].")
+@click.option("--loss", type=CombinableChoice(loss_names), default=None,
+              help="Distillation loss ('none' = student W/O KD), or losses joined by '+' "
+                   "(skd+tcd: the response term once, each part's feature terms added) [stcd].")
 @recipe_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe value, e.g. --set distill.alpha1=0.5 (repeatable).")

@@ -30,7 +30,7 @@ LAZY_COMMANDS = {
     "launch": ("pygkd.cli.launch", "Run train/distill/prune as data-parallel processes."),
     "report": ("pygkd.cli.report", "One self-contained HTML page of runs and comparisons."),
     "train": ("pygkd.cli.train", "Train a forecaster (STGCN or the zoo) and evaluate it."),
-    "tune": ("pygkd.cli.compare", "Random search of a loss's alphas on the validation split."),
+    "tune": ("pygkd.cli.compare", "Optuna study of a loss's weights on the validation split."),
 }
 
 

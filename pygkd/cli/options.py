@@ -44,6 +44,21 @@ class RegistryChoice(click.Choice):
         pass
 
 
+class CombinableChoice(RegistryChoice):
+    """A registry name, or several joined by ``+`` (a combined loss, ``skd+tcd``): each part
+    must be a choice."""
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(self.choices) + "][+...]"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and "+" in value:
+            return "+".join(str(super(CombinableChoice, self).convert(v.strip(), param, ctx))
+                            for v in value.split("+"))
+        return super().convert(value, param, ctx)
+
+
 #: ``--out`` of a command that writes a folder / a file.
 OUT_FOLDER = OutputPath(file_okay=False, path_type=Path)
 OUT_FILE = OutputPath(dir_okay=False, path_type=Path)

@@ -43,7 +43,8 @@ from pygkd.errors import InputError
 
 __all__ = ["LossSpec", "LOSSES", "loss_names", "register_loss", "load_loss_plugins", "check_loss",
            "ENTRY_POINT_GROUP", "FeaturePairs", "TaskCriterion",
-           "ResponseCriterion", "StructuralCriterion", "CorrelationCriterion"]
+           "ResponseCriterion", "StructuralCriterion", "CorrelationCriterion",
+           "CombinedCriterion", "combined_spec", "RESPONSE_TERMS"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ class ResponseCriterion(_Criterion):
 
 
 class StructuralCriterion(_Criterion):
-    """``L_SKD`` (Bian et al. 2021) on the ``hidden`` features."""
+    """``L_SKD`` (Bian et al. 2021) on the ``hidden`` features; its terms are the weighted
+    task loss ``task`` and the weighted graph matching ``skd``."""
 
     def __init__(self, alpha: float) -> None:
         super().__init__()
@@ -95,7 +97,8 @@ class StructuralCriterion(_Criterion):
                 features: FeaturePairs | None = None, **kwargs: Any) -> Tensor:
         h_s, h_t = (features or {})["hidden"][0]
         loss = self.loss(h_s, h_t, y_s, target)
-        self.terms = {"skd": loss}
+        task = (1 - self.loss.alpha) * torch.mean((y_s - target) ** 2).to(loss.dtype)
+        self.terms = {"task": task, "skd": loss - task}
         return loss
 
 
@@ -187,6 +190,95 @@ LOSSES: dict[str, LossSpec] = {
 }
 
 
+#: The terms that stand for the response (the loss on the outputs), in order of precedence: a
+#: combination keeps one of them (see :class:`CombinedCriterion`).
+RESPONSE_TERMS = ("ord", "rd", "task")
+
+
+class CombinedCriterion(_Criterion):
+    r"""Several registry losses as one (``--loss skd+tcd``): the response term counted once
+    and every part's feature terms added, each with its own weight.
+
+    The response term is the first in :data:`RESPONSE_TERMS` that a part reports: ``L_ORD``
+    (Eq. 4-6), else ``L_RD`` (Eq. 1-3), else the task loss; e.g. ``skd+tcd`` is
+    :math:`L_{ORD} + \alpha L_{GM} + \alpha_3 L_{TCD}`. Each part sees only the features it
+    reads. Every part must report its weighted terms (``criterion.terms``) after a call.
+    """
+
+    def __init__(self, parts: dict[str, tuple[nn.Module, Sequence[str]]]) -> None:
+        super().__init__()
+        self.parts_ = nn.ModuleDict({name.replace("-", "_"): c for name, (c, _) in parts.items()})
+        self.names = list(parts)
+        self.kinds = {name: tuple(kinds) for name, (_, kinds) in parts.items()}
+
+    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor,
+                features: FeaturePairs | None = None, distances: Sequence[str] = (),
+                nodes: Tensor | None = None) -> Tensor:
+        features = features or {}
+        reported: list[tuple[str, dict[str, Tensor]]] = []
+        self.parts = {}
+        for name, criterion in zip(self.names, self.parts_.values(), strict=True):
+            own = {k: v for k, v in features.items() if k in self.kinds[name]}
+            criterion(y_s, y_t, target, own, distances=distances, nodes=nodes)
+            terms = getattr(criterion, "terms", None)
+            if not terms:
+                raise InputError(f"--loss {'+'.join(self.names)}: {name!r} does not report its "
+                                 "terms (criterion.terms), so it cannot be combined")
+            reported.append((name, dict(terms)))
+            self.parts.update(getattr(criterion, "parts", {}) or {})
+        response = next(((k, terms[k]) for k in RESPONSE_TERMS for _, terms in reported
+                         if k in terms), None)
+        self.terms = {} if response is None else {response[0]: response[1]}
+        for _, terms in reported:
+            for key, term in terms.items():
+                if key not in RESPONSE_TERMS:
+                    self.terms[key] = self.terms[key] + term if key in self.terms else term
+        values = list(self.terms.values())
+        dtype = values[0].dtype
+        for term in values[1:]:
+            dtype = torch.promote_types(dtype, term.dtype)
+        return torch.stack([t.to(dtype) for t in values]).sum()
+
+    def extra_repr(self) -> str:
+        return "+".join(self.names)
+
+
+def combined_spec(name: str) -> LossSpec:
+    """The registry entry of a combination ``a+b[+c...]`` of registered losses (see
+    :class:`CombinedCriterion`): the union of their hyper-parameters and features.
+
+    Example:
+        >>> spec = combined_spec("skd+tcd")
+        >>> spec.label, spec.hyperparameters, spec.features
+        ('Student L_SKD + L_TCD', ('alpha', 'alpha1', 'alpha3'), ('hidden', 'temporal'))
+    """
+    names = [n.strip() for n in name.split("+")]
+    where = f"distill.loss {name!r}"
+    if len(names) < 2 or not all(names):
+        raise InputError(f"{where}: expected registered losses joined by '+', e.g. skd+tcd")
+    if len(set(names)) < len(names):
+        raise InputError(f"{where}: a loss appears twice")
+    specs = {n: check_loss(n) for n in names}
+    if "none" in specs:
+        raise InputError(f"{where}: 'none' adds no term; combine distillation losses only")
+    response_only = [n for n, s in specs.items() if not s.features]
+    uses_ord = [n for n, s in specs.items() if "alpha1" in s.hyperparameters]
+    if len(response_only) > 1 or (response_only and uses_ord and response_only[0] not in uses_ord):
+        raise InputError(f"{where}: {', '.join(response_only)} add(s) only a response term, and "
+                         "a combination counts one response term (L_ORD when a part uses it, "
+                         "else L_RD); combine one response loss with feature losses")
+
+    def union(field: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(v for s in specs.values() for v in getattr(s, field)))
+
+    return LossSpec(
+        "Student " + " + ".join(s.label.removeprefix("Student ") for s in specs.values()),
+        lambda c: CombinedCriterion({n: (s.build(c), s.features) for n, s in specs.items()}),
+        union("hyperparameters"), union("tuned"), union("features"),
+        any(s.uses_teacher for s in specs.values()),
+        " + ".join(s.equation for s in specs.values() if s.equation))
+
+
 #: The entry point group through which other packages add losses.
 ENTRY_POINT_GROUP = "pygkd.losses"
 
@@ -252,12 +344,15 @@ def load_loss_plugins() -> dict[str, LossSpec]:
 
 
 def check_loss(name: str, where: str = "distill") -> LossSpec:
-    """The registry entry of ``name``; a one-line error listing the names otherwise.
+    """The registry entry of ``name`` (a registered loss, or a combination ``a+b`` of them,
+    see :func:`combined_spec`); a one-line error listing the names otherwise.
 
     Example:
         >>> check_loss("stcd").equation
         'Eq. 11'
     """
+    if "+" in str(name):
+        return combined_spec(str(name))
     spec = LOSSES.get(name) or load_loss_plugins().get(name)
     if spec is None:
         raise InputError(f"{where}.loss: unknown {name!r} (choose from: "

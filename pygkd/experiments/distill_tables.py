@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pygkd.distill.registry import LOSSES
+from pygkd.distill.registry import LOSSES, check_loss
 from pygkd.errors import InputError
 from pygkd.experiments.distillation import run_distill
 from pygkd.experiments.results import Comparison
@@ -35,11 +35,22 @@ __all__ = ["run_distill_comparison"]
 
 def loss_recipe(loss: str, recipe_dir: Path | None = None) -> dict[str, Any]:
     """The raw recipe ``<recipe_dir>/<loss>.yaml`` (default: the installed ``distill/``
-    recipes, paper Table 6) with ``distill.loss`` set; a missing file is an error."""
+    recipes, paper Table 6) with ``distill.loss`` set; a missing file is an error.
+
+    A combination ``a+b`` without its own file takes the first part's recipe with the
+    ``distill`` weights of every part (``a.yaml``, then ``b.yaml``'s keys not yet set)."""
     from pygkd.train.recipes import read_yaml, recipe_root
 
     folder = Path(recipe_dir) if recipe_dir is not None else recipe_root() / "distill"
-    raw = read_yaml(folder / f"{loss}.yaml", f"--recipes: the {loss!r} recipe")
+    file = folder / f"{loss}.yaml"
+    if "+" in loss and not file.is_file():
+        parts = [loss_recipe(name, recipe_dir) for name in loss.split("+")]
+        raw = parts[0]
+        for part in parts[1:]:
+            for key, value in part.get("distill", {}).items():
+                raw["distill"].setdefault(key, value)
+    else:
+        raw = read_yaml(file, f"--recipes: the {loss!r} recipe")
     raw.setdefault("distill", {})["loss"] = loss
     return raw
 
@@ -61,9 +72,7 @@ def run_distill_comparison(
     loss's), so the rows differ in the loss only;
     ``own_train_settings`` keeps each loss recipe's own. The table names any setting that
     differs between rows."""
-    unknown = [loss for loss in losses if loss not in LOSSES]
-    if unknown:
-        raise InputError(f"--losses: unknown {unknown} (choose from: {', '.join(LOSSES)})")
+    labels = {loss: check_loss(loss, "--losses").label for loss in losses}
     if not seeds:
         raise InputError("--seeds: expected at least one seed")
     families = [_student(s) for s in students] if students else [None]
@@ -92,8 +101,8 @@ def run_distill_comparison(
                 if family[1] is not None:
                     model["hidden"] = family[1]
             config = RunConfig.from_dict(raw, f"{loss} recipe")
-            settings[LOSSES[loss].label if family is None else
-                     LOSSES[loss].label.replace("Student", family[0])] = \
+            settings[labels[loss] if family is None else
+                     labels[loss].replace("Student", family[0])] = \
                 dataclasses.asdict(config.train)
             finished = reuse_finished(config, run_dir)
             if finished is not None:
@@ -112,8 +121,7 @@ def run_distill_comparison(
     shares: dict[str, str] = {}
     for family, loss in keys:
         runs = results[(family, loss)]
-        label = LOSSES[loss].label if family is None else \
-            LOSSES[loss].label.replace("Student", family[0])
+        label = labels[loss] if family is None else labels[loss].replace("Student", family[0])
         rows.append((label, [r["test"] for r in runs], runs[0]["model"]))
         if "teacher_share" in runs[0]:
             shares[label] = f"{100 * runs[0]['teacher_share']:.2f} %"
@@ -176,7 +184,7 @@ def _paired_sections(keys: list[tuple[Any, str]],
     texts, values = [], {}
     for family in dict.fromkeys(f for f, _ in keys):
         name = "stgcn" if family is None else family[0]
-        rows = [(LOSSES[loss].label, [r["test"] for r in results[(family, loss)]])
+        rows = [(check_loss(loss).label, [r["test"] for r in results[(family, loss)]])
                 for f, loss in keys if f == family]
         control = LOSSES["none"].label
         texts.append(paired_table(rows, control))

@@ -13,7 +13,7 @@ from pygkd.data.validate import match_sensors
 from pygkd.data.windows import ForecastDataset
 from pygkd.distill.diagnostics import inert_terms
 from pygkd.distill.objective import DistillObjective, MultiTeacherObjective, teacher_share
-from pygkd.distill.registry import LOSSES, check_loss
+from pygkd.distill.registry import check_loss
 from pygkd.errors import InputError
 from pygkd.runtime.distributed import start_runtime
 from pygkd.train.checkpoint import load_model
@@ -69,7 +69,8 @@ def student_width(config: RunConfig, dataset: ForecastDataset, teacher_params: i
 
 def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir: Path,
                 fresh: bool = False, progress: bool = True,
-                dataset: ForecastDataset | None = None) -> dict[str, Any]:
+                dataset: ForecastDataset | None = None,
+                callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Distil the student of ``config.model`` from the teacher at ``teacher_path``, or from
     several teachers (a sequence of paths; ``config.distill.teacher_weights`` weighs their
     losses, :class:`~pygkd.distill.objective.MultiTeacherObjective`).
@@ -77,11 +78,12 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
     The data are the (first) teacher's (same graph, split and normalisation); every teacher
     must have been trained on them. ``metrics.json`` adds the teachers' own test errors and,
     for the ORD-based losses, the share of training entries that followed the teacher
-    (paper Table 3).
+    (paper Table 3). ``callbacks`` go to the :class:`~pygkd.train.trainer.Trainer` (e.g. a
+    tuning study's reporter).
     """
     paths = [Path(teacher_path)] if isinstance(teacher_path, (str, Path)) else \
         [Path(p) for p in teacher_path]
-    check_loss(config.distill.loss)
+    spec = check_loss(config.distill.loss)
     if not paths:
         raise InputError("--teacher: give at least one teacher checkpoint")
     loaded = [load_model(p) for p in paths]
@@ -135,7 +137,8 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
         steps = math.ceil(dataset.num_samples("train") / config.train.batch_size)
         objective.diagnose_every = min(steps, config.train.max_batches or steps)
     trainer = Trainer(student, dataset, config.train, out_dir, seed=config.seed,
-                      step_loss=objective, meta=meta, device=device, distributed=dist)
+                      step_loss=objective, meta=meta, device=device, distributed=dist,
+                      callbacks=callbacks)
     trainer.fit(progress=progress)
     if not end_training(dist):
         return {}
@@ -151,7 +154,7 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
     if len(paths) > 1:
         extra["teachers_test"] = [evaluate_model(o.teacher, dataset, "test")
                                   for o in objectives]
-    if "alpha1" in LOSSES[config.distill.loss].hyperparameters:  # the L_ORD-based losses
+    if "alpha1" in spec.hyperparameters:  # the L_ORD-based losses
         shares = [teacher_share(o.teacher, dataset.batches("train", config.train.eval_batch_size),
                                 config.distill.alpha1, dataset.edge_index, dataset.edge_weight)
                   for o in objectives]

@@ -1,15 +1,32 @@
-"""Tune a distillation loss's hyper-parameters on the validation split only.
+"""Tune distillation losses on the validation split only: an Optuna study.
 
-Random search: each trial distils a student with alphas drawn uniformly from ``[0, 1]`` (the
-ones the loss uses), and trials are ranked by the best validation MAE (mean over the forecast
-steps); the test split is never looked at. The best trial's recipe is written as
-``best.yaml``, ready for ``pygkd compare distill --recipes``.
+Each trial distils a student with hyper-parameters proposed by Optuna's TPE sampler: the
+weights the loss reads (its registry entry's ``tuned`` names: alphas and betas in ``[0, 1]``,
+temperatures ``tau`` in ``[0.5, 8]`` on a log scale), optionally the learning rate, and, when
+several losses are given (``["skd", "stcd", "skd+tcd"]``), which loss or combination. A trial
+is scored by its best validation MAE (mean over the forecast steps); it reports its validation
+MAE after every epoch, and the median pruner stops a trial whose curve is worse than the
+median of earlier trials at the same epoch. The test split is never looked at.
+
+The study lives in an Optuna storage (default ``sqlite:///OUT/study.db``; any Optuna RDB URL),
+under a study name fixed per teacher and losses, so a rerun adds trials to it, and several
+processes or machines given the same ``storage`` add trials to one study. Every trial trains
+in ``OUT/trial<number>``; a trial interrupted mid-way is failed by the next process after a
+grace period and retried once from its folder's ``last.pt``. The best trial's recipe is
+written as ``best.yaml`` (ready for ``pygkd compare distill --recipes`` or ``pygkd distill
+--recipe``), every trial in ``tuning.json``, and the optimisation history and parameter
+importances as ``tuning.png`` / ``tuning.svg``.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
+import os
+import random
+import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,58 +34,260 @@ from typing import Any
 import numpy as np
 import yaml
 
-from pygkd.distill.registry import LOSSES
+from pygkd.compat import require_extra
+from pygkd.distill.registry import check_loss
 from pygkd.errors import InputError
 from pygkd.experiments.distill_tables import loss_recipe
 from pygkd.experiments.distillation import run_distill
 from pygkd.experiments.results import Tuning
 from pygkd.files import write_atomic
 from pygkd.train.config import RunConfig, apply_overrides
-from pygkd.train.runs import reuse_finished, write_json
+from pygkd.train.runs import write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TUNED", "run_tuning"]
+__all__ = ["SEARCH_RANGES", "LR_RANGE", "TrialReporter", "tuned_names", "default_study_name",
+           "run_tuning"]
 
-#: The hyper-parameters searched per loss (from the loss registry).
-TUNED: dict[str, Sequence[str]] = {name: spec.tuned for name, spec in LOSSES.items()
-                                   if spec.tuned}
+#: name -> (low, high, log scale) of a searched hyper-parameter; others are in ``[0, 1]``.
+SEARCH_RANGES: dict[str, tuple[float, float, bool]] = {"tau": (0.5, 8.0, True)}
+#: The learning-rate range searched with ``tune_lr`` (log scale).
+LR_RANGE = (1e-4, 1e-2)
+#: Trials that are never pruned (the median needs some finished curves first), and epochs
+#: every trial runs before it can be pruned.
+PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS = 3, 3
+#: Seconds between a running trial's heartbeats, and after which a silent one is failed.
+HEARTBEAT_SECONDS, GRACE_SECONDS = 60, 180
+#: Attempts at opening a storage that other processes are creating at the same moment.
+RACE_ATTEMPTS = 8
 
 
-def run_tuning(teacher_path: Path, loss: str, out_dir: Path, trials: int = 8, seed: int = 0,
-               recipe_dir: Path | None = None, overrides: Sequence[str] = ()) -> Tuning:
-    """Run the search; return the trials and the best (also in ``tuning.json``)."""
-    if loss not in TUNED:
-        raise InputError(f"--loss: nothing to tune for {loss!r} "
-                         f"(choose from: {', '.join(TUNED)})")
+def tuned_names(loss: str) -> tuple[str, ...]:
+    """The ``distill`` keys a study searches for ``loss`` (a name or ``a+b`` combination).
+
+    Example:
+        >>> tuned_names("stcd"), tuned_names("skd+tcd")
+        (('alpha1', 'alpha2', 'alpha3'), ('alpha', 'alpha1', 'alpha3'))
+    """
+    return check_loss(loss, "tune").tuned
+
+
+def default_study_name(teacher_path: Path, losses: Sequence[str]) -> str:
+    """``pygkd-<losses>-<first 12 hex digits of the teacher file's SHA-256>``: the same
+    teacher and losses always name the same study (whatever the file's path).
+
+    Example:
+        >>> p = Path(getfixture("tmp_path")) / "t.pt"; _ = p.write_bytes(b"weights")
+        >>> default_study_name(p, ["stcd", "skd"])
+        'pygkd-stcd,skd-11c5a3e6a2b2'
+    """
+    digest = hashlib.sha256(Path(teacher_path).read_bytes()).hexdigest()[:12]
+    return f"pygkd-{','.join(losses)}-{digest}"
+
+
+class TrialReporter:
+    """Trainer callback: report each epoch's validation MAE to the trial; stop it (by raising
+    ``optuna.TrialPruned``) when the pruner says its curve is worse than the median's."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def after_epoch(self, epoch: int, val_mae: float) -> None:
+        import optuna
+
+        self.trial.report(val_mae, epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"validation MAE {val_mae:.4f} at epoch {epoch} is worse "
+                                     "than the median of earlier trials")
+
+
+def _suggest(trial: Any, names: Sequence[str]) -> dict[str, float]:
+    values = {}
+    for name in names:
+        low, high, log = SEARCH_RANGES.get(name, (0.0, 1.0, False))
+        values[name] = trial.suggest_float(name, low, high, log=log)
+    return values
+
+
+def _retry_callback() -> Any:
+    """Optuna's callback that retries a trial whose process stopped (its heartbeat went
+    stale) once with the same parameters."""
+    from optuna import storages
+
+    kind = getattr(storages, "RetryHeartbeatStaleTrialCallback", None) \
+        or storages.RetryFailedTrialCallback
+    return kind(max_retry=1)
+
+
+def _open_study(storage: str, study_name: str, sampler: Any, pruner: Any) -> Any:
+    import optuna
+    from optuna.storages import RDBStorage
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+    retry = _retry_callback()
+    stale = ("heartbeat_stale_trial_callback" if retry.__class__.__name__.startswith("RetryHeart")
+             else "failed_trial_callback")  # renamed in Optuna 4.9
+    for attempt in range(RACE_ATTEMPTS):
+        try:  # processes that start together race to create the tables and the study
+            rdb = RDBStorage(storage, heartbeat_interval=HEARTBEAT_SECONDS,
+                             grace_period=GRACE_SECONDS, **{stale: retry})
+            return optuna.create_study(storage=rdb, study_name=study_name, sampler=sampler,
+                                       pruner=pruner, direction="minimize",
+                                       load_if_exists=True)
+        except (DBAPIError, optuna.exceptions.DuplicatedStudyError) as err:
+            if attempt == RACE_ATTEMPTS - 1:
+                raise InputError(f"--storage {storage}: could not open the study "
+                                 f"({type(err).__name__}: {str(err).splitlines()[0]})") from None
+            time.sleep(0.2 + random.random() * (attempt + 1))
+        except (ValueError, ImportError, SQLAlchemyError) as err:
+            raise InputError(f"--storage {storage}: not a usable Optuna storage "
+                             f"({type(err).__name__}: {str(err).splitlines()[0]}); expected an "
+                             "RDB URL like sqlite:///study.db") from None
+    raise AssertionError("unreachable")
+
+
+def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, trials: int = 8,
+               seed: int = 0, recipe_dir: Path | None = None, overrides: Sequence[str] = (),
+               storage: str | None = None, study_name: str | None = None,
+               timeout: float | None = None, tune_lr: bool = False) -> Tuning:
+    """Add ``trials`` trials (or as many as fit in ``timeout`` seconds) to the study of
+    ``loss`` (one name, ``a+b``, or several to choose among) and write its best recipe.
+
+    Args:
+        teacher_path: the teacher checkpoint (its data and split are used).
+        loss: the loss(es) searched; the loss is itself a searched choice when several.
+        out_dir: trial folders, ``best.yaml``, ``tuning.json`` and the figure.
+        trials: trials this call adds (the study may hold more: earlier runs, other
+            processes).
+        seed: seeds every trial's training (the same for all, so trials differ by their
+            hyper-parameters only) and the sampler (mixed with the process id when
+            ``storage`` is shared, so that processes propose different trials).
+        storage: an Optuna RDB URL (default ``sqlite:///<out_dir>/study.db``).
+        study_name: default :func:`default_study_name`; an existing study is loaded.
+        timeout: stop adding trials after this many seconds.
+        tune_lr: search ``train.lr`` too (log scale in :data:`LR_RANGE`). The comparisons
+            train every loss with the W/O KD control's settings, so tune the control's
+            learning rate the same way (``loss="none"``).
+
+    Returns:
+        The study's trials (all of them, of every process) and its best; ``Tuning.recipe`` is
+        ``out_dir / "best.yaml"``.
+    """
+    optuna = require_extra("optuna", "tune", "Tuning studies")
+    losses = [loss] if isinstance(loss, str) else list(loss)
+    if not losses:
+        raise InputError("--loss: give at least one loss to tune")
+    for name in losses:
+        if not tuned_names(name) and not tune_lr:
+            raise InputError(f"--loss: nothing to tune for {name!r} (it has no weights; "
+                             "add --tune-lr to search its learning rate)")
     if trials < 1:
         raise InputError(f"--trials: expected at least 1 (got {trials})")
+    if timeout is not None and timeout <= 0:
+        raise InputError(f"--timeout: expected a positive number of seconds (got {timeout})")
+    teacher_path = Path(teacher_path)
+    if not teacher_path.is_file():
+        raise InputError(f"--teacher {teacher_path}: no such checkpoint file")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    base = apply_overrides(copy.deepcopy(loss_recipe(loss, recipe_dir)), overrides)
-    base["seed"] = seed
-    results: list[dict[str, Any]] = []
-    for k in range(trials):
-        values = {name: round(float(rng.uniform(0.0, 1.0)), 3) for name in TUNED[loss]}
-        raw = copy.deepcopy(base)
+    bases = {name: apply_overrides(copy.deepcopy(loss_recipe(name, recipe_dir)), overrides)
+             for name in losses}
+    for name, base in bases.items():
+        base["seed"] = seed
+        RunConfig.from_dict(copy.deepcopy(base), f"{name} recipe")  # a bad recipe fails now
+    shared = storage is not None
+    storage = storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
+    study_name = study_name or default_study_name(teacher_path, losses)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS,
+                                         n_warmup_steps=PRUNER_WARMUP_EPOCHS)
+    probe = _open_study(storage, study_name, None, pruner)
+    entropy = [seed, len(probe.trials)] + ([os.getpid()] if shared else [])
+    sampler_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
+    sampler = optuna.samplers.TPESampler(seed=sampler_seed,
+                                         n_startup_trials=min(10, max(3, trials // 3)))
+    study = _open_study(storage, study_name, sampler, pruner)
+    logger.info(f"study {study_name!r} in {storage}: {len(study.trials)} trial(s) so far")
+
+    def objective(trial: Any) -> float:
+        name = trial.suggest_categorical("loss", losses) if len(losses) > 1 else losses[0]
+        values = _suggest(trial, tuned_names(name))
+        raw = copy.deepcopy(bases[name])
         raw.setdefault("distill", {}).update(values)
-        run_dir = out_dir / f"trial{k:02d}"
-        config = RunConfig.from_dict(raw, f"{loss} trial {k}")
-        finished = reuse_finished(config, run_dir)
-        if finished is not None:
-            metrics = finished
-        else:
-            logger.info(f"[{k + 1}/{trials}] {loss} {values}")
-            metrics = run_distill(config, teacher_path, run_dir, progress=False)
-        results.append({"trial": k, **values, "val_mae": metrics["best_val_mae"]})
+        if tune_lr:
+            raw.setdefault("train", {})["lr"] = trial.suggest_float("lr", *LR_RANGE, log=True)
+        frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
+        retried = type(_retry_callback()).retried_trial_number(frozen)
+        number = trial.number if retried is None else retried
+        run_dir = out_dir / f"trial{number:03d}"
+        trial.set_user_attr("run_dir", str(run_dir))
+        config = RunConfig.from_dict(raw, f"{name} trial {trial.number}")
+        shown = ", ".join(f"{k}={v:.3g}" for k, v in trial.params.items() if k != "loss")
+        logger.info(f"trial {trial.number}: {name} {shown}")
+        try:
+            metrics = run_distill(config, teacher_path, run_dir, fresh=retried is None,
+                                  progress=False, callbacks=[TrialReporter(trial)])
+        except optuna.TrialPruned as stop:
+            logger.info(f"    pruned: {stop}")
+            raise
+        trial.set_user_attr("best_epoch", metrics["best_epoch"])
+        trial.set_user_attr("epochs_run", metrics["epochs_run"])
         logger.info(f"    validation MAE {metrics['best_val_mae']:.4f}")
-    best = min(results, key=lambda r: r["val_mae"])
-    recipe = copy.deepcopy(base)
+        return float(metrics["best_val_mae"])
+
+    study.optimize(objective, n_trials=trials, timeout=timeout, catch=())
+    return _write_results(study, bases, out_dir, tune_lr)
+
+
+def _trial_row(trial: Any) -> dict[str, Any]:
+    return {"trial": trial.number, "state": trial.state.name, **trial.params,
+            "val_mae": trial.value, "best_epoch": trial.user_attrs.get("best_epoch"),
+            "epochs_run": trial.user_attrs.get("epochs_run")}
+
+
+def _importances(study: Any) -> dict[str, float]:
+    """Each searched parameter's importance (Optuna's default evaluator), ``{}`` while the
+    study has too few finished trials or nothing varied."""
+    import optuna
+
+    try:
+        return {k: round(float(v), 4)
+                for k, v in optuna.importance.get_param_importances(study).items()}
+    except (ValueError, RuntimeError, ZeroDivisionError) as err:
+        logger.info(f"parameter importances left out ({err})")
+        return {}
+
+
+def _write_results(study: Any, bases: dict[str, dict[str, Any]], out_dir: Path,
+                   tune_lr: bool) -> Tuning:
+    import optuna
+
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    rows = [_trial_row(t) for t in study.get_trials(deepcopy=False)]
+    if not done:
+        raise InputError(f"study {study.study_name!r}: no trial has finished yet")
+    best_trial = study.best_trial
+    best = _trial_row(best_trial)
+    name = best_trial.params.get("loss", next(iter(bases)))
+    recipe = copy.deepcopy(bases[name])
     recipe.pop("seed", None)
-    recipe.setdefault("distill", {}).update({n: best[n] for n in TUNED[loss]})
+    recipe.setdefault("distill", {}).update(
+        {k: float(f"{v:.4g}") for k, v in best_trial.params.items() if k not in ("loss", "lr")})
+    if tune_lr and "lr" in best_trial.params:
+        recipe.setdefault("train", {})["lr"] = float(f"{best_trial.params['lr']:.3g}")
+    pruned = sum(r["state"] == "PRUNED" for r in rows)
     write_atomic(out_dir / "best.yaml",
-        f"# tuned on the validation split: trial {best['trial']}, val MAE {best['val_mae']:.4f}\n"
+        f"# tuned on the validation split: study {study.study_name}, trial "
+        f"{best['trial']} of {len(rows)} ({pruned} pruned), val MAE {best['val_mae']:.4f}\n"
         + yaml.safe_dump(recipe, sort_keys=False))
-    write_json(out_dir / "tuning.json", {"loss": loss, "best": best, "trials": results})
-    return Tuning(loss, best, results, out_dir / "best.yaml")
+    summary = {"study": study.study_name, "losses": list(bases), "best": best,
+               "importances": _importances(study), "trials": rows}
+    write_json(out_dir / "tuning.json", summary)
+    try:
+        from pygkd.report.plots import tuning_plot
+
+        tuning_plot(summary, out_dir)
+    except InputError as err:  # matplotlib (the report extra) is not installed
+        logger.info(f"the tuning figure is left out: {err}")
+    return Tuning(name, best, rows, out_dir / "best.yaml")

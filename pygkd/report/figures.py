@@ -12,7 +12,7 @@ import numpy as np
 
 from pygkd.files import replacing
 
-__all__ = ["tsne_figure", "forecast_figure", "curves_figure", "save_figure"]
+__all__ = ["tsne_figure", "forecast_figure", "curves_figure", "tuning_figure", "save_figure"]
 
 TEACHER_COLOR, STUDENT_COLOR = "tab:blue", "tab:red"
 
@@ -108,6 +108,49 @@ def curves_figure(histories: Mapping[str, list[dict[str, float]]]):  # type: ign
     for ax in (ax_loss, ax_val):
         ax.grid(alpha=0.3)
         ax.legend(loc="best", fontsize=7)
+    return fig
+
+
+def tuning_figure(trials: Sequence[Mapping[str, object]],
+                  importances: Mapping[str, float]):  # type: ignore[no-untyped-def]
+    """A tuning study: each finished trial's validation MAE and the best so far, by trial
+    number (pruned trials at their last reported value, hollow), and the parameters'
+    importances (bars; left empty when the study is too small to estimate them)."""
+    done = [t for t in trials if t.get("val_mae") is not None]
+    if not done:
+        raise ValueError("tuning_figure: expected at least one finished trial")
+    fig = _figure(10.0, 4.0)
+    ax_hist, ax_imp = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    numbers = [int(t["trial"]) for t in done]  # type: ignore[call-overload]
+    values = [float(t["val_mae"]) for t in done]  # type: ignore[arg-type]
+    complete = [t.get("state", "COMPLETE") == "COMPLETE" for t in done]
+    ax_hist.scatter([n for n, c in zip(numbers, complete, strict=True) if c],
+                    [v for v, c in zip(values, complete, strict=True) if c], s=18,
+                    color=STUDENT_COLOR, label="trial")
+    if not all(complete):
+        ax_hist.scatter([n for n, c in zip(numbers, complete, strict=True) if not c],
+                        [v for v, c in zip(values, complete, strict=True) if not c], s=18,
+                        facecolors="none", edgecolors="gray", label="pruned (last epoch)")
+    order = np.argsort(numbers)
+    best = np.minimum.accumulate(np.where(np.array(complete)[order], np.array(values)[order],
+                                          np.inf))
+    ax_hist.step(np.array(numbers)[order], best, where="post", color=TEACHER_COLOR,
+                 label="best so far")
+    ax_hist.set_xlabel("Trial")
+    ax_hist.ticklabel_format(axis="y", useOffset=False)
+    from matplotlib.ticker import MaxNLocator
+
+    ax_hist.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_hist.set_ylabel("Validation MAE (mean over forecast steps)")
+    ax_hist.set_title("Optimisation history")
+    ax_hist.legend(loc="best", fontsize=7)
+    names = list(importances)
+    ax_imp.barh(names[::-1], [importances[n] for n in names][::-1], color=TEACHER_COLOR)
+    ax_imp.set_xlabel("Importance (share of the validation MAE's variation)")
+    ax_imp.set_title("Parameter importances" if names else
+                     "Parameter importances (too few trials)")
+    for ax in (ax_hist, ax_imp):
+        ax.grid(alpha=0.3)
     return fig
 
 

@@ -164,6 +164,16 @@ def _figures(runs: list[RunRecord], teacher_path: Path | None, fig_dir: Path,
     return figures
 
 
+def _tuning_figures(roots: Sequence[Path], fig_dir: Path) -> list[dict[str, Any]]:
+    """One figure per ``pygkd tune`` study (``tuning.json``) at or below ``roots``."""
+    from pygkd.report import plots
+
+    files = sorted({f.resolve() for root in roots for f in Path(root).rglob("tuning.json")})
+    return [plots.tuning_plot(read_json(f, "tuning summary"), fig_dir,
+                              stem=f"tuning-{k}" if len(files) > 1 else "tuning")
+            for k, f in enumerate(files)]
+
+
 # ------------------------------------------------------------------------------------ HTML
 
 
@@ -246,6 +256,8 @@ def write_report(run_dirs: Sequence[Path], out: Path | None = None,
     teacher_path = _resolve_teacher(runs, teacher)
     figs = _figures(runs, teacher_path, out.parent / "figures", sensor, step, samples,
                     seed) if figures else []
+    if figures:
+        figs += _tuning_figures(roots, out.parent / "figures")
 
     from pygkd.report.environment import environment_info
 

@@ -13,11 +13,18 @@ from torch import nn
 
 from pygkd.data.windows import ForecastDataset
 from pygkd.report import analysis
-from pygkd.report.figures import curves_figure, forecast_figure, save_figure, tsne_figure
+from pygkd.report.figures import (
+    curves_figure,
+    forecast_figure,
+    save_figure,
+    tsne_figure,
+    tuning_figure,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["load_teacher", "load_students", "curves_plot", "forecast_plot", "tsne_plot"]
+__all__ = ["load_teacher", "load_students", "curves_plot", "forecast_plot", "tsne_plot",
+           "tuning_plot"]
 
 MAX_CURVES = 10
 MAX_FORECAST_PANELS = 10
@@ -67,6 +74,19 @@ def curves_plot(histories: Mapping[str, list[dict[str, float]]], fig_dir: Path) 
             "files": save_figure(curves_figure(shown), Path(fig_dir) / "training-curves"),
             "caption": "Training loss and validation MAE per epoch, one run (the lowest seed) "
                        "per configuration." + (f" {more} more left out." if more > 0 else "")}
+
+
+def tuning_plot(tuning: Mapping[str, Any], fig_dir: Path, stem: str = "tuning") -> Figure:
+    """A ``pygkd tune`` study (its ``tuning.json``): optimisation history and parameter
+    importances (``<stem>.png/svg``)."""
+    best = tuning.get("best") or {}
+    return {"title": f"Tuning: {tuning.get('study', '')}",
+            "files": save_figure(tuning_figure(tuning.get("trials", []),
+                                               tuning.get("importances") or {}),
+                                 Path(fig_dir) / stem),
+            "caption": f"{len(tuning.get('trials', []))} trial(s) scored on the validation "
+                       f"split; best: trial {best.get('trial')}, validation MAE "
+                       f"{best.get('val_mae', float('nan')):.4f}."}
 
 
 def forecast_plot(teacher: nn.Module, students: Sequence[tuple[str, nn.Module]],

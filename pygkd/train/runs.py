@@ -217,7 +217,8 @@ def finish_run(trainer: Trainer, config: RunConfig, out_dir: Path,
                                  config.train.latency_batch, config.train.latency_repeats)
     metrics.update({
         "dataset": meta["data"], "epochs_run": state.epoch, "best_epoch": state.best_epoch,
-        "best_val_mae": state.best_val, "train_seconds": state.seconds, "history": state.history,
+        "best_val_mae": state.best_val, "best_epoch_is_last": trainer.best_epoch_is_last,
+        "train_seconds": state.seconds, "history": state.history,
         **(extra or {}),
     })
     write_json(out_dir / "metrics.json", metrics)

@@ -103,7 +103,9 @@ class Trainer:
             pruning masks).
         callbacks (sequence, optional): objects called at points of every training step, by
             the methods they have: ``after_backward()`` (gradients are in ``.grad``, before the
-            optimiser step: e.g. :class:`~pygkd.prune.KDPruner`), ``after_step()``; a true
+            optimiser step: e.g. :class:`~pygkd.prune.KDPruner`), ``after_step()``,
+            ``after_epoch(epoch, val_mae)`` (after ``last.pt`` is written: e.g. reporting to
+            an Optuna trial, which may stop the run by raising); a true
             ``stop_training`` ends training after the step; ``state_dict()`` /
             ``load_state_dict()`` are saved in ``last.pt`` and restored on resume.
         restore_best (bool): leave the best weights by validation MAE in the model when
@@ -250,11 +252,11 @@ class Trainer:
         """A callback asked to stop (``stop_training``)."""
         return any(getattr(cb, "stop_training", False) for cb in self.callbacks)
 
-    def _call(self, point: str) -> None:
+    def _call(self, point: str, *args: Any) -> None:
         for cb in self.callbacks:
             method = getattr(cb, point, None)
             if callable(method):
-                method()
+                method(*args)
 
     def validation_mae(self) -> float:
         """Mean de-normalised MAE over all forecast steps on the validation split (under DDP
@@ -373,9 +375,23 @@ class Trainer:
             logger.info(f"epoch {epoch:3d}  loss {logs.get('loss', float('nan')):.4f}{extras}  "
                         "val MAE "
                 f"{val:.3f}{' *' if improved else ''}  ({time.perf_counter() - start:.1f}s)")
+            self._call("after_epoch", epoch, val)
         if self.restore_best:
             self.model.load_state_dict(self.best_state)
+            if self.best_epoch_is_last:
+                logger.warning(
+                    f"the best validation epoch is the last ({self.state.epoch} of "
+                    f"train.epochs {self.config.epochs}): the validation curve had not "
+                    "flattened; more epochs (--epochs) would likely help")
         return self.state
+
+    @property
+    def best_epoch_is_last(self) -> bool:
+        """Training stopped at ``epochs`` with its best validation MAE at the last epoch
+        (the run was cut short; early stopping never saw the curve flatten)."""
+        s = self.state
+        return s.epoch > 1 and s.epoch >= self.config.epochs and s.best_epoch == s.epoch \
+            and not self.stopped
 
 
 def _to_cpu(value: Any) -> Any:

@@ -19,7 +19,8 @@ from tests.conftest import TINY_NETWORK, no_data
 
 #: per loss, the weight of its distillation term: 0 switches the term off
 TERM_WEIGHTS = {"rd-l2": "beta", "rd-kl": "beta", "skd": "alpha", "tcd": "alpha3",
-                "scd": "alpha3", "stcd": "alpha3"}
+                "scd": "alpha3", "stcd": "alpha3",
+                "skd+tcd": "alpha", "rd-l2+skd": "alpha"}  # SKD's term within a combination
 
 
 def test_gradient_shares_by_hand():

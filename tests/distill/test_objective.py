@@ -145,25 +145,3 @@ def test_cache_over_budget_falls_back(caplog):
     x, y = ds.batch("train", torch.arange(2))
     objective(student, x, y, torch.arange(2))
     assert objective.cache is None and "on the fly" in caplog.messages[0]
-
-
-def test_tune_uses_validation_only_and_writes_the_best_recipe(tmp_path):
-    import yaml
-
-    from pygkd.experiments.tuning import run_tuning
-
-    runner = CliRunner()
-    tiny = ["--set", "data.options.num_nodes=6", "--set", "data.options.num_days=3",
-            "--set", "data.options.steps_per_day=48", "--set", "data.split=1/1/1",
-            "--set", "train.latency_batch=8", "--set", "train.latency_repeats=1"]
-    runner.invoke(main, ["train", "--blocks", "1,4,8;8,4,8", "--epochs", "1", "--quiet",
-                         "--out", str(tmp_path / "t"), *tiny], catch_exceptions=False)
-    summary = run_tuning(tmp_path / "t" / "model.pt", "stcd", tmp_path / "tune", trials=2,
-                         overrides=["train.epochs=1", "train.latency_batch=8",
-                                    "train.latency_repeats=1"])
-    vals = [t["val_mae"] for t in summary.trials]
-    assert summary.best["val_mae"] == min(vals)
-    assert summary.recipe == tmp_path / "tune" / "best.yaml"
-    best = yaml.safe_load(summary.recipe.read_text())
-    assert best["distill"]["alpha1"] == summary.best["alpha1"]
-    assert "test" not in json.dumps({"best": summary.best, "trials": summary.trials})

@@ -1,0 +1,135 @@
+"""``pygkd tune``: an Optuna study on the validation split, resumable and shared by processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+pytest.importorskip("optuna")
+
+from pygkd.errors import InputError  # noqa: E402
+from pygkd.experiments.tuning import run_tuning, tuned_names  # noqa: E402
+from tests.conftest import train_stgcn  # noqa: E402
+
+FAST = ["train.latency_batch=8", "train.latency_repeats=1"]
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    return train_stgcn(tmp_path_factory.mktemp("tune"), "t", "1,4,8;8,4,8")
+
+
+def test_tune_scores_trials_on_validation_only_and_writes_the_best_recipe(teacher, tmp_path):
+    out = tmp_path / "tune"
+    summary = run_tuning(teacher, "stcd", out, trials=3, overrides=["train.epochs=1", *FAST])
+    done = [t for t in summary.trials if t["state"] == "COMPLETE"]
+    assert len(summary.trials) == 3 and summary.best["val_mae"] == min(t["val_mae"] for t in done)
+    for row in done:  # each trial's score is its own run's best validation MAE
+        metrics = json.loads((out / f"trial{row['trial']:03d}" / "metrics.json").read_text())
+        assert row["val_mae"] == pytest.approx(metrics["best_val_mae"], rel=1e-9)
+        assert {"alpha1", "alpha2", "alpha3"} <= set(row)
+        assert metrics["distill"]["alpha3"] == pytest.approx(row["alpha3"], rel=1e-12)
+    best = yaml.safe_load(summary.recipe.read_text())
+    assert summary.recipe == out / "best.yaml"
+    assert best["distill"]["loss"] == "stcd"
+    for name in ("alpha1", "alpha2", "alpha3"):
+        assert best["distill"][name] == pytest.approx(summary.best[name], rel=1e-3)
+    saved = json.loads((out / "tuning.json").read_text())
+    assert "test" not in json.dumps({"best": saved["best"], "trials": saved["trials"]})
+    assert (out / "study.db").is_file()
+    pytest.importorskip("matplotlib")
+    assert (out / "tuning.png").stat().st_size > 1000 and (out / "tuning.svg").is_file()
+
+
+def test_a_rerun_adds_trials_to_the_same_study(teacher, tmp_path):
+    out = tmp_path / "tune"
+    first = run_tuning(teacher, "ord", out, trials=2, overrides=["train.epochs=1", *FAST])
+    again = run_tuning(teacher, "ord", out, trials=1, overrides=["train.epochs=1", *FAST])
+    assert [t["trial"] for t in first.trials] == [0, 1]
+    assert [t["trial"] for t in again.trials] == [0, 1, 2]
+    assert again.trials[:2] == first.trials  # the earlier trials are kept as they were
+    assert sorted(p.name for p in out.glob("trial*")) == ["trial000", "trial001", "trial002"]
+
+
+def test_several_losses_make_the_loss_a_searched_choice(teacher, tmp_path):
+    summary = run_tuning(teacher, ["ord", "skd+tcd"], tmp_path / "tune", trials=4,
+                         overrides=["train.epochs=1", *FAST], tune_lr=True)
+    for row in summary.trials:
+        assert row["loss"] in ("ord", "skd+tcd")
+        assert set(tuned_names(row["loss"])) | {"loss", "lr"} <= set(row)
+        assert 1e-4 <= row["lr"] <= 1e-2
+    best = yaml.safe_load(summary.recipe.read_text())
+    assert best["distill"]["loss"] == summary.best["loss"] == summary.loss
+    assert best["train"]["lr"] == pytest.approx(summary.best["lr"], rel=1e-2)
+
+
+def test_the_pruner_stops_a_trial_from_its_reported_curve(teacher, tmp_path):
+    """A trial reports every epoch's validation MAE; when the pruner says stop, training ends
+    after that epoch (its ``last.pt`` written) and the trial is marked pruned."""
+    import optuna
+
+    from pygkd.experiments.distill_tables import loss_recipe
+    from pygkd.experiments.distillation import run_distill
+    from pygkd.experiments.tuning import TrialReporter
+    from pygkd.train.config import RunConfig, apply_overrides
+
+    class Trial:
+        reported: list[tuple[int, float]] = []
+
+        def report(self, value, step):
+            self.reported.append((step, value))
+
+        def should_prune(self):
+            return len(self.reported) == 2
+
+    trial = Trial()
+    raw = apply_overrides(loss_recipe("ord"), ["train.epochs=4", *FAST])
+    with pytest.raises(optuna.TrialPruned, match="epoch 2"):
+        run_distill(RunConfig.from_dict(raw), teacher, tmp_path / "run", progress=False,
+                    callbacks=[TrialReporter(trial)])
+    import torch
+
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["state"]
+    assert state["epoch"] == 2
+    assert trial.reported == [(h["epoch"], h["val_mae"]) for h in state["history"]]
+
+
+def test_two_processes_add_trials_to_one_study(teacher, tmp_path):
+    """Two ``pygkd tune`` processes started together on one sqlite storage: one study of
+    2 x 2 trials, no trial proposed twice."""
+    import optuna
+
+    db = f"sqlite:///{tmp_path / 'shared.db'}"
+    args = ["-m", "pygkd", "tune", "--teacher", str(teacher), "--loss", "ord", "--trials", "2",
+            "--storage", db, "--study-name", "shared", "--set", "train.epochs=1",
+            "--set", "train.latency_batch=8", "--set", "train.latency_repeats=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen([sys.executable, *args, "--out", str(tmp_path / f"p{k}")],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             for k in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    study = optuna.load_study(study_name="shared", storage=db)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 4
+    assert len({t.params["alpha1"] for t in done}) == 4
+    assert all("4 trial(s) in the study" in o or "3 trial(s)" in o or "2 trial(s)" in o
+               for o in outputs)
+    folders = sorted(p.name for k in range(2) for p in (tmp_path / f"p{k}" / "ord").glob("trial*"))
+    assert folders == [f"trial{n:03d}" for n in range(4)]
+
+
+def test_bad_tuning_requests_are_one_line_errors(teacher, tmp_path):
+    with pytest.raises(InputError, match="--storage nosuch://x: not a usable Optuna storage"):
+        run_tuning(teacher, "ord", tmp_path / "a", trials=1, storage="nosuch://x")
+    with pytest.raises(InputError, match="nothing to tune for 'none'"):
+        run_tuning(teacher, "none", tmp_path / "b", trials=1)
+    with pytest.raises(InputError, match="unknown 'nope'"):
+        run_tuning(teacher, "nope", tmp_path / "c", trials=1)
+    with pytest.raises(InputError, match="--teacher .*no such checkpoint"):
+        run_tuning(tmp_path / "missing.pt", "ord", tmp_path / "d", trials=1)

@@ -81,8 +81,9 @@ def runtime_options(training: bool = True) -> Callable:
                 click.option("--compile", "compile_model", is_flag=True, default=None,
                              help="torch.compile the trained model's forward pass."),
                 click.option("--scd-nodes", type=int, default=None, metavar="M",
-                             help="L_SCD on M random nodes per batch (0: exact) [exact up to "
-                                  "1,000 nodes, 256 beyond]."),
+                             help="L_SCD on M random nodes per batch (0: exact) [exact while it "
+                                  "costs at most a W/O KD step, else sampled; 256 beyond 1,000 "
+                                  "nodes]."),
             ]
         for opt in reversed(opts):
             func = opt(func)

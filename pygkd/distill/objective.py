@@ -105,6 +105,15 @@ class DistillObjective:
         for term in self.terms:
             term.set_step(step)
 
+    def state_dict(self) -> dict[str, Any]:
+        """Each teacher term's decisions a resumed run must reuse (the trainer saves it in
+        ``last.pt``)."""
+        return {"terms": [term.state_dict() for term in self.terms]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for term, saved in zip(self.terms, state.get("terms", []), strict=False):
+            term.load_state_dict(saved)
+
     def __call__(self, student: nn.Module, x: Tensor, y: Tensor,
                  index: Tensor | None = None) -> tuple[Tensor, dict[str, float]]:
         inner = unwrap_model(student)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -24,34 +25,95 @@ from pygkd.train.config import DistillConfig
 
 logger = logging.getLogger(__name__)
 
-#: Up to this many nodes the default ``L_SCD`` is exact; beyond, it samples
-#: :data:`DEFAULT_SCD_SAMPLE` nodes per batch. Exact ``L_SCD`` keeps a ``[B, T, N, N]`` residual
-#: for its backward pass: at B=50 and T=8 that is 1.6 GB per spatial layer at N=1,000 and grows
-#: with N^2 (6.4 GB at 2,000), while at 228 nodes 64 sampled nodes already give gradients with a
-#: median cosine of about 0.99 to the exact ones.
+#: Beyond this many nodes the default ``L_SCD`` always samples :data:`DEFAULT_SCD_SAMPLE` nodes
+#: per batch. Exact ``L_SCD`` keeps a ``[B, T, N, N]`` residual for its backward pass: at B=50
+#: and T=8 that is 1.6 GB per spatial layer at N=1,000 and grows with N^2 (6.4 GB at 2,000),
+#: while at 228 nodes 64 sampled nodes already give gradients with a median cosine of about
+#: 0.99 to the exact ones.
 SCD_EXACT_MAX_NODES = 1000
 #: Nodes sampled per batch for ``L_SCD`` beyond :data:`SCD_EXACT_MAX_NODES` nodes.
 DEFAULT_SCD_SAMPLE = 256
+#: Up to :data:`SCD_EXACT_MAX_NODES` nodes the default ``L_SCD`` is exact while it costs at most
+#: this many W/O KD steps (so a distillation step stays within about 2x a W/O KD step), and
+#: otherwise samples the nodes that keep it at that cost (the cost grows with nodes^2).
+SCD_COST_BUDGET = 1.0
+#: The fewest nodes the default rule samples.
+MIN_SCD_SAMPLE = 32
 
 __all__ = ["TeacherTerm", "TeacherCache", "freeze", "pair_by_depth", "common_steps",
-           "scd_sample_size", "SCD_EXACT_MAX_NODES", "DEFAULT_SCD_SAMPLE"]
+           "scd_sample_size", "scd_cost_ratio", "SCD_EXACT_MAX_NODES", "DEFAULT_SCD_SAMPLE",
+           "SCD_COST_BUDGET", "MIN_SCD_SAMPLE"]
 
 
-def scd_sample_size(num_nodes: int, scd_nodes: int | None) -> int | None:
+def scd_sample_size(num_nodes: int, scd_nodes: int | None,
+                    cost_ratio: float | None = None) -> int | None:
     """Nodes per batch for ``L_SCD``: ``None`` (exact) or a sample size.
 
-    ``scd_nodes=None`` is the default rule (exact up to :data:`SCD_EXACT_MAX_NODES` nodes, else
-    :data:`DEFAULT_SCD_SAMPLE`); ``0`` forces the exact loss; ``M >= N`` is exact too.
+    ``scd_nodes=None`` is the default rule: beyond :data:`SCD_EXACT_MAX_NODES` nodes,
+    :data:`DEFAULT_SCD_SAMPLE`; otherwise exact while ``cost_ratio`` (the exact loss's forward
+    and backward time over a W/O KD step's, see :func:`scd_cost_ratio`; ``None``: not
+    measured) is at most :data:`SCD_COST_BUDGET`, else the sample whose cost is the budget:
+    ``N * sqrt(budget / cost_ratio)`` nodes, at least :data:`MIN_SCD_SAMPLE`. ``0`` forces the
+    exact loss; ``M >= N`` is exact too.
 
     Example:
         >>> scd_sample_size(207, None), scd_sample_size(8600, None), scd_sample_size(207, 64)
         (None, 256, 64)
+        >>> scd_sample_size(675, None, cost_ratio=0.8), scd_sample_size(675, None, cost_ratio=25.0)
+        (None, 135)
     """
     if scd_nodes is None:
-        return None if num_nodes <= SCD_EXACT_MAX_NODES else DEFAULT_SCD_SAMPLE
+        if num_nodes > SCD_EXACT_MAX_NODES:
+            return DEFAULT_SCD_SAMPLE
+        if cost_ratio is None or cost_ratio <= SCD_COST_BUDGET:
+            return None
+        size = max(MIN_SCD_SAMPLE, math.floor(num_nodes * math.sqrt(SCD_COST_BUDGET / cost_ratio)))
+        return None if size >= num_nodes else size
     if scd_nodes == 0 or scd_nodes >= num_nodes:
         return None
     return int(scd_nodes)
+
+
+def _seconds(call: Callable[[], Any], repeats: int = 2) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def scd_cost_ratio(student: nn.Module, x: Tensor, y: Tensor, edge_index: Tensor,
+                   edge_weight: Tensor | None, spatial: Sequence[tuple[Tensor, Tensor]],
+                   distances: bool) -> float:
+    """Seconds of the exact ``L_SCD`` (Eq. 9-10) forward and backward on these spatial pairs
+    over the seconds of a W/O KD step (the student's forward and backward of the task loss)
+    on the same batch, both measured here (best of two; ``.grad`` is left untouched).
+
+    Args:
+        student: the student (unwrapped); x ``[B, T, N, C]``, y ``[B, H, N]``: the batch.
+        spatial: ``(student features [B, T, N, C_s], teacher features or distances)`` pairs.
+        distances: the teacher targets are distances ``[B, T, N, N]`` (cached).
+    """
+    params = [p for p in student.parameters() if p.requires_grad]
+    was_training = student.training
+
+    def task_step() -> None:
+        pred = student(x, edge_index, edge_weight)[:, 0, :, 0]
+        torch.autograd.grad(torch.mean((pred - y[:, 0]) ** 2), params, allow_unused=True)
+
+    feats = [(s.detach().requires_grad_(), t.detach()) for s, t in spatial]
+
+    def scd_step() -> None:
+        total = sum(Fd.spatial_correlation(s, teacher_distances=t) if distances
+                    else Fd.spatial_correlation(s, t) for s, t in feats)
+        torch.autograd.grad(total, [s for s, _ in feats])  # type: ignore[arg-type]
+
+    student.eval()  # no running statistics updated, no random numbers drawn
+    try:
+        return _seconds(scd_step) / max(_seconds(task_step), 1e-9)
+    finally:
+        student.train(was_training)
 
 
 def freeze(model: nn.Module) -> nn.Module:
@@ -204,6 +266,16 @@ class TeacherTerm:
         #: how spatial teacher targets are kept: "distances" [T, N, N] or "features" [T, N, C]
         self.spatial_targets = "features"
         self.seed, self.step = seed, 0
+        #: nodes sampled per batch for ``L_SCD`` (``None``: exact), decided on the first
+        #: training batch (:func:`scd_sample_size`); saved by :meth:`state_dict`
+        self.scd_sample: int | None | str = "undecided"
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run must reuse: the ``L_SCD`` sampling decision."""
+        return {"scd_sample": self.scd_sample}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.scd_sample = state.get("scd_sample", "undecided")
 
     def to(self, device: torch.device) -> TeacherTerm:
         """Move the teacher and the graph to ``device`` (and cache the teacher's graph
@@ -220,8 +292,30 @@ class TeacherTerm:
         """The global training step about to run (seeds that step's node sample)."""
         self.step = int(step)
 
+    def _decide_scd(self, student: nn.Module, x: Tensor, y: Tensor,
+                    spatial: Sequence[tuple[Tensor, Tensor]], distances: bool) -> None:
+        """The default rule of :func:`scd_sample_size` for this run, decided once (on the first
+        training batch; rank 0's decision under ``torch.distributed``) and logged."""
+        num_nodes = x.size(2)
+        if self.config.scd_nodes is not None or num_nodes > SCD_EXACT_MAX_NODES:
+            self.scd_sample = scd_sample_size(num_nodes, self.config.scd_nodes)
+            return
+        ratio = scd_cost_ratio(student, x, y, self.edge_index, self.edge_weight, spatial,
+                               distances)
+        size = scd_sample_size(num_nodes, None, ratio)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            shared = torch.tensor([size or 0], device=x.device)
+            torch.distributed.broadcast(shared, 0)
+            size = int(shared) or None
+        self.scd_sample = size
+        if size is not None:
+            logger.info(f"L_SCD: exact on {num_nodes} nodes would cost {ratio:.1f}x a W/O KD "
+                        f"step; sampling {size} nodes per batch instead (not in the paper; "
+                        "--scd-nodes 0 forces the exact loss, --scd-nodes M another sample)")
+
     def _scd_nodes(self, num_nodes: int, device: torch.device) -> Tensor | None:
-        size = scd_sample_size(num_nodes, self.config.scd_nodes)
+        size = scd_sample_size(num_nodes, self.config.scd_nodes) \
+            if isinstance(self.scd_sample, str) else self.scd_sample
         if size is None:
             return None
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.step)
@@ -322,6 +416,8 @@ class TeacherTerm:
                            for k, s, t in pairs if k == kind]
                     for kind, name in (("t", "temporal"), ("s", "spatial"), ("h", "hidden"))}
         distances = ["temporal"] + (["spatial"] if spatial == "distances" else [])
+        if features["spatial"] and self.scd_sample == "undecided" and student.training:
+            self._decide_scd(inner, x, y, features["spatial"], spatial == "distances")
         nodes = self._scd_nodes(x.size(2), x.device) if features["spatial"] else None
         loss = self.criterion(y_s, y_t, target, features, distances=distances, nodes=nodes)
         return loss, dict(self.criterion.parts)

@@ -79,7 +79,7 @@ def default_study_name(teacher_path: Path, losses: Sequence[str]) -> str:
     Example:
         >>> p = Path(getfixture("tmp_path")) / "t.pt"; _ = p.write_bytes(b"weights")
         >>> default_study_name(p, ["stcd", "skd"])
-        'pygkd-stcd,skd-11c5a3e6a2b2'
+        'pygkd-stcd,skd-9a129038d9a0'
     """
     digest = hashlib.sha256(Path(teacher_path).read_bytes()).hexdigest()[:12]
     return f"pygkd-{','.join(losses)}-{digest}"

@@ -125,8 +125,9 @@ class DistillConfig:
     caching the frozen teacher's outputs and distances per training window (0: no cache).
     ``teacher_weights``: with several teachers (``pygkd distill --teacher a.pt --teacher b.pt``),
     the weight of each one's loss (default: equal; they are normalised to sum to 1).
-    ``scd_nodes``: nodes sampled per batch for ``L_SCD`` on large graphs (``null``: exact up to
-    1,000 nodes, 256 beyond; ``0``: always exact; ``M >= N`` is exact).
+    ``scd_nodes``: nodes sampled per batch for ``L_SCD`` (``null``: exact while it costs at most
+    a W/O KD step, measured on the first batch, else sampled; 256 beyond 1,000 nodes; ``0``:
+    always exact; ``M >= N`` is exact).
     """
 
     loss: str = "stcd"

@@ -96,7 +96,8 @@ class Trainer:
         out_dir (Path): where ``last.pt`` / ``model.pt`` go.
         seed (int): seeds the shuffling (epoch ``e`` uses ``seed + e``, so resumed runs see the
             same batches).
-        step_loss (StepLoss, optional): the loss of one batch (default: next-step MSE).
+        step_loss (StepLoss, optional): the loss of one batch (default: next-step MSE); its
+            ``state_dict()``, when it has one, is saved in ``last.pt`` and restored on resume.
         meta (dict, optional): plain values stored in every checkpoint (configs, data info).
         params (iterable, optional): the parameters to optimise (default: all of ``model``).
         after_step (callable, optional): called after every optimiser step (e.g. re-applying
@@ -181,6 +182,8 @@ class Trainer:
             "scaler_state": self.precision.state_dict(),
             "callbacks": [cb.state_dict() if callable(getattr(cb, "state_dict", None)) else None
                           for cb in self.callbacks],
+            "step_loss": self.step_loss.state_dict()  # type: ignore[attr-defined]
+            if callable(getattr(self.step_loss, "state_dict", None)) else None,
             "state": {"epoch": s.epoch, "best_val": s.best_val, "best_epoch": s.best_epoch,
                       "bad_epochs": s.bad_epochs, "history": s.history, "seconds": s.seconds},
         }
@@ -236,6 +239,9 @@ class Trainer:
         for cb, saved_state in zip(self.callbacks, payload.get("callbacks", []), strict=False):
             if saved_state is not None and callable(getattr(cb, "load_state_dict", None)):
                 cb.load_state_dict(saved_state)
+        saved_loss = payload.get("step_loss")
+        if saved_loss is not None and callable(getattr(self.step_loss, "load_state_dict", None)):
+            self.step_loss.load_state_dict(saved_loss)  # type: ignore[attr-defined]
         st = payload["state"]
         self.state = _State(st["epoch"], st["best_val"], st["best_epoch"], st["bad_epochs"],
                             list(st["history"]), st["seconds"])

@@ -28,11 +28,57 @@ def test_sampled_loss_is_the_exact_loss_on_the_subset_and_exact_when_m_ge_n():
 
 
 def test_default_sample_size_rule():
-    assert scd_sample_size(228, None) is None
+    assert scd_sample_size(228, None) is None  # cost not measured
     assert scd_sample_size(1000, None) is None
     assert scd_sample_size(8600, None) == 256
     assert scd_sample_size(8600, 0) is None
     assert scd_sample_size(228, 64) == 64 and scd_sample_size(228, 500) is None
+    # measured: exact while it costs at most one W/O KD step, else N * sqrt(1 / ratio) nodes
+    assert scd_sample_size(675, None, cost_ratio=1.0) is None
+    assert scd_sample_size(675, None, cost_ratio=4.0) == 337  # floor(675 / 2)
+    assert scd_sample_size(675, None, cost_ratio=100.0) == 67
+    assert scd_sample_size(100, None, cost_ratio=1e6) == 32  # never below MIN_SCD_SAMPLE
+    assert scd_sample_size(675, 0, cost_ratio=100.0) is None  # --scd-nodes 0: always exact
+    assert scd_sample_size(675, 50, cost_ratio=0.1) == 50  # --scd-nodes M: always M
+
+
+def test_the_default_samples_where_exact_scd_costs_more_than_a_step_and_is_exact_elsewhere(
+        caplog):
+    """A 2-channel student on 600 nodes: the exact L_SCD costs several W/O KD steps, so the
+    default samples (and says so); on 12 nodes it is exact. The decision is kept by the
+    objective's state (a resumed run reuses it)."""
+    from pygkd.distill.objective import DistillObjective
+    from pygkd.distill.teacher import scd_cost_ratio
+    from pygkd.train.config import DistillConfig
+
+    caplog.set_level("INFO", logger="pygkd")
+    decided = {}
+    for nodes in (12, 600):
+        data = make_synthetic_network(num_nodes=nodes, num_days=3, steps_per_day=48, seed=3)
+        ds = ForecastDataset.from_traffic(data, split="1/1/1")
+        torch.manual_seed(0)
+        teacher = STGCN(nodes, [[1, 8, 16], [16, 8, 32]])
+        student = STGCN(nodes, PRESETS["student"])
+        objective = DistillObjective(teacher, DistillConfig(loss="scd"), ds.edge_index,
+                                     ds.edge_weight)
+        x, y = ds.batch("train", torch.arange(16))
+        objective(student, x, y)
+        term = objective.terms[0]
+        decided[nodes] = term.scd_sample
+        with FeatureCapture(student, student.spatial_layer_names) as cs, \
+                FeatureCapture(teacher, teacher.spatial_layer_names) as ct:
+            student(x, ds.edge_index, ds.edge_weight), teacher(x, ds.edge_index, ds.edge_weight)
+        ratio = scd_cost_ratio(student, x, y, ds.edge_index, ds.edge_weight,
+                               list(zip(cs.ordered(), ct.ordered(), strict=True)), False)
+        print(nodes, "nodes: exact L_SCD /  W/O KD step", round(ratio, 2), term.scd_sample)
+        assert objective.state_dict() == {"terms": [{"scd_sample": term.scd_sample}]}
+    assert decided[12] is None
+    assert isinstance(decided[600], int) and 32 <= decided[600] < 600
+    assert any("L_SCD: exact on 600 nodes would cost" in m for m in caplog.messages)
+    fresh = DistillObjective(STGCN(600, [[1, 8, 16], [16, 8, 32]]), DistillConfig(loss="scd"),
+                             ds.edge_index, ds.edge_weight)
+    fresh.load_state_dict(objective.state_dict())
+    assert fresh.terms[0].scd_sample == decided[600]
 
 
 def test_sampled_gradients_point_where_the_exact_ones_do():

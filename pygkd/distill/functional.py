@@ -28,6 +28,7 @@ __all__ = [
     "pairwise_l1",
     "sample_nodes",
     "check_unit",
+    "scale_free",
 ]
 
 #: Elements of one ``[chunk, N, N]`` temporary of :func:`spatial_correlation` (4 Mi: 16 MB in
@@ -344,6 +345,20 @@ def spatial_correlation(f_s: Tensor, f_t: Tensor | None = None,
     x_s = f_s.reshape(b * t, n, f_s.size(3))
     sums = _PairwiseL1Match.apply(x_s, x_t, d_t, chunk)
     return _reduce(sums.reshape(b, t) / max(n * (n - 1), 1), reduction)
+
+
+def scale_free(features: Tensor, eps: float = 1e-6) -> Tensor:
+    """Features ``[B, ...]`` divided by their standard deviation over each window (all
+    dimensions but the first): distances between them no longer depend on the features'
+    scale (``distill.normalize_features``; not in the paper).
+
+    Example:
+        >>> f = torch.randn(2, 3, 4, 5)
+        >>> bool(torch.allclose(scale_free(7.0 * f), scale_free(f), atol=1e-5))
+        True
+    """
+    std = features.flatten(1).std(dim=1).clamp_min(eps)
+    return features / std.view(-1, *([1] * (features.dim() - 1)))
 
 
 def spatio_temporal_correlation(ord_loss: Tensor, scd: Tensor, tcd: Tensor, alpha2: float,

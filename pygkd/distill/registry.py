@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from pygkd.distill import functional as Fd
 from pygkd.distill.losses import (
     OverseenResponseLoss,
     ResponseKLLoss,
@@ -108,8 +109,10 @@ class CorrelationCriterion(_Criterion):
     without features; the ablations ``L_TCD`` / ``L_SCD`` of Table 5 fix ``alpha2`` at 0 / 1.
     """
 
-    def __init__(self, alpha1: float, alpha2: float = 0.0, alpha3: float = 0.0) -> None:
+    def __init__(self, alpha1: float, alpha2: float = 0.0, alpha3: float = 0.0,
+                 normalize: bool = False) -> None:
         super().__init__()
+        self.normalize = bool(normalize)
         self.ord = OverseenResponseLoss(alpha1)
         self.tcd = TemporalCorrelationLoss()
         self.scd = SpatialCorrelationLoss()
@@ -124,6 +127,11 @@ class CorrelationCriterion(_Criterion):
                       "teacher_share": float(self.ord.teacher_share)}  # type: ignore[arg-type]
         zero = loss.new_zeros(())
         pairs_t, pairs_s = features.get("temporal", []), features.get("spatial", [])
+        if self.normalize:  # teacher distances come scale-free from the teacher term
+            pairs_t = [(Fd.scale_free(s), t if "temporal" in distances else Fd.scale_free(t))
+                       for s, t in pairs_t]
+            pairs_s = [(Fd.scale_free(s), t if "spatial" in distances else Fd.scale_free(t))
+                       for s, t in pairs_s]
         tcd = torch.stack([
             self.tcd(s, teacher_distances=t) if "temporal" in distances else self.tcd(s, t)
             for s, t in pairs_t]).mean() if pairs_t else zero
@@ -148,7 +156,8 @@ class CorrelationCriterion(_Criterion):
                                                + (1 - self.alpha2) * tcd.to(dtype))
 
     def extra_repr(self) -> str:
-        return f"alpha2={self.alpha2}, alpha3={self.alpha3}"
+        return f"alpha2={self.alpha2}, alpha3={self.alpha3}" + \
+            (", normalize=True" if self.normalize else "")
 
 
 @dataclass(frozen=True)
@@ -177,15 +186,19 @@ LOSSES: dict[str, LossSpec] = {
                     ("alpha",), ("hidden",), equation="Bian et al. 2021"),
     "ord": LossSpec("Student L_ORD", lambda c: CorrelationCriterion(c.alpha1), ("alpha1",),
                     ("alpha1",), equation="Eq. 4-6"),
-    "tcd": LossSpec("Student L_TCD", lambda c: CorrelationCriterion(c.alpha1, 0.0, c.alpha3),
-                    ("alpha1", "alpha3"), ("alpha1", "alpha3"), ("temporal",),
-                    equation="Eq. 4-8 (Table 5)"),
-    "scd": LossSpec("Student L_SCD", lambda c: CorrelationCriterion(c.alpha1, 1.0, c.alpha3),
-                    ("alpha1", "alpha3"), ("alpha1", "alpha3"), ("spatial",),
-                    equation="Eq. 4-6, 9-10 (Table 5)"),
+    "tcd": LossSpec("Student L_TCD",
+                    lambda c: CorrelationCriterion(c.alpha1, 0.0, c.alpha3, c.normalize_features),
+                    ("alpha1", "alpha3", "normalize_features"), ("alpha1", "alpha3"),
+                    ("temporal",), equation="Eq. 4-8 (Table 5)"),
+    "scd": LossSpec("Student L_SCD",
+                    lambda c: CorrelationCriterion(c.alpha1, 1.0, c.alpha3, c.normalize_features),
+                    ("alpha1", "alpha3", "normalize_features"), ("alpha1", "alpha3"),
+                    ("spatial",), equation="Eq. 4-6, 9-10 (Table 5)"),
     "stcd": LossSpec("Student L_STCD",
-                     lambda c: CorrelationCriterion(c.alpha1, c.alpha2, c.alpha3),
-                     ("alpha1", "alpha2", "alpha3"), ("alpha1", "alpha2", "alpha3"),
+                     lambda c: CorrelationCriterion(c.alpha1, c.alpha2, c.alpha3,
+                                                    c.normalize_features),
+                     ("alpha1", "alpha2", "alpha3", "normalize_features"),
+                     ("alpha1", "alpha2", "alpha3"),
                      ("temporal", "spatial"), equation="Eq. 11"),
 }
 

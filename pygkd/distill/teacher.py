@@ -365,6 +365,8 @@ class TeacherTerm:
             for kind, _, t_name in pairs:
                 feat = cap.features[t_name]
                 feat = feat if feat.dtype == torch.float64 else feat.float()
+                if kind in ("t", "s") and self.config.normalize_features:
+                    feat = Fd.scale_free(feat)
                 if kind == "t":
                     out[t_name] = Fd.pairwise_l1(feat.transpose(1, 2))
                 elif kind == "s" and spatial == "distances":

@@ -46,11 +46,13 @@ from pygkd.train.runs import write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SEARCH_RANGES", "LR_RANGE", "TrialReporter", "tuned_names", "default_study_name",
-           "run_tuning"]
+__all__ = ["SEARCH_RANGES", "SEARCHED_SWITCHES", "LR_RANGE", "TrialReporter", "tuned_names",
+           "default_study_name", "run_tuning"]
 
 #: name -> (low, high, log scale) of a searched hyper-parameter; others are in ``[0, 1]``.
 SEARCH_RANGES: dict[str, tuple[float, float, bool]] = {"tau": (0.5, 8.0, True)}
+#: Switches searched as a choice of both values when the loss reads them.
+SEARCHED_SWITCHES = ("normalize_features",)
 #: The learning-rate range searched with ``tune_lr`` (log scale).
 LR_RANGE = (1e-4, 1e-2)
 #: Trials that are never pruned (the median needs some finished curves first), and epochs
@@ -63,13 +65,15 @@ RACE_ATTEMPTS = 8
 
 
 def tuned_names(loss: str) -> tuple[str, ...]:
-    """The ``distill`` keys a study searches for ``loss`` (a name or ``a+b`` combination).
+    """The ``distill`` keys a study searches for ``loss`` (a name or ``a+b`` combination): its
+    registry entry's ``tuned`` weights, then the switches of :data:`SEARCHED_SWITCHES` it reads.
 
     Example:
-        >>> tuned_names("stcd"), tuned_names("skd+tcd")
-        (('alpha1', 'alpha2', 'alpha3'), ('alpha', 'alpha1', 'alpha3'))
+        >>> tuned_names("stcd"), tuned_names("skd")
+        (('alpha1', 'alpha2', 'alpha3', 'normalize_features'), ('alpha',))
     """
-    return check_loss(loss, "tune").tuned
+    spec = check_loss(loss, "tune")
+    return spec.tuned + tuple(n for n in SEARCHED_SWITCHES if n in spec.hyperparameters)
 
 
 def default_study_name(teacher_path: Path, losses: Sequence[str]) -> str:
@@ -101,9 +105,12 @@ class TrialReporter:
                                      "than the median of earlier trials")
 
 
-def _suggest(trial: Any, names: Sequence[str]) -> dict[str, float]:
-    values = {}
+def _suggest(trial: Any, names: Sequence[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
     for name in names:
+        if name in SEARCHED_SWITCHES:
+            values[name] = trial.suggest_categorical(name, [False, True])
+            continue
         low, high, log = SEARCH_RANGES.get(name, (0.0, 1.0, False))
         values[name] = trial.suggest_float(name, low, high, log=log)
     return values
@@ -223,7 +230,8 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         run_dir = out_dir / f"trial{number:03d}"
         trial.set_user_attr("run_dir", str(run_dir))
         config = RunConfig.from_dict(raw, f"{name} trial {trial.number}")
-        shown = ", ".join(f"{k}={v:.3g}" for k, v in trial.params.items() if k != "loss")
+        shown = ", ".join(f"{k}={v}" if isinstance(v, bool) else f"{k}={v:.3g}"
+                          for k, v in trial.params.items() if k != "loss")
         logger.info(f"trial {trial.number}: {name} {shown}")
         try:
             metrics = run_distill(config, teacher_path, run_dir, fresh=retried is None,
@@ -252,8 +260,10 @@ def _importances(study: Any) -> dict[str, float]:
     import optuna
 
     try:
-        return {k: round(float(v), 4)
-                for k, v in optuna.importance.get_param_importances(study).items()}
+        with warnings.catch_warnings():  # "less than 2 trials in a regime" on small studies
+            warnings.simplefilter("ignore")
+            found = optuna.importance.get_param_importances(study)
+        return {k: round(float(v), 4) for k, v in found.items()}
     except (ValueError, RuntimeError, ZeroDivisionError) as err:
         logger.info(f"parameter importances left out ({err})")
         return {}
@@ -273,7 +283,8 @@ def _write_results(study: Any, bases: dict[str, dict[str, Any]], out_dir: Path,
     recipe = copy.deepcopy(bases[name])
     recipe.pop("seed", None)
     recipe.setdefault("distill", {}).update(
-        {k: float(f"{v:.4g}") for k, v in best_trial.params.items() if k not in ("loss", "lr")})
+        {k: v if isinstance(v, bool) else float(f"{v:.4g}")
+         for k, v in best_trial.params.items() if k not in ("loss", "lr")})
     if tune_lr and "lr" in best_trial.params:
         recipe.setdefault("train", {})["lr"] = float(f"{best_trial.params['lr']:.3g}")
     pruned = sum(r["state"] == "PRUNED" for r in rows)

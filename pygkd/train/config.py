@@ -127,7 +127,10 @@ class DistillConfig:
     the weight of each one's loss (default: equal; they are normalised to sum to 1).
     ``scd_nodes``: nodes sampled per batch for ``L_SCD`` (``null``: exact while it costs at most
     a W/O KD step, measured on the first batch, else sampled; 256 beyond 1,000 nodes; ``0``:
-    always exact; ``M >= N`` is exact).
+    always exact; ``M >= N`` is exact). ``normalize_features``: ``L_TCD`` / ``L_SCD`` compare
+    the distances of features divided by their standard deviation per window (scale-free; not
+    in the paper), so narrow or bounded student features (a GRU's hidden state) are compared
+    by their relations, not their scale.
     """
 
     loss: str = "stcd"
@@ -142,6 +145,7 @@ class DistillConfig:
     tau: PositiveFloat = 1.0
     cache_gb: NonNegativeFloat = 6.0
     scd_nodes: NonNegativeInt | None = None
+    normalize_features: bool = False
 
     def validate(self, where: str = "distill") -> DistillConfig:
         """This configuration checked (an :class:`InputError` names the bad key)."""

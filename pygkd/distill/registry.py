@@ -262,7 +262,7 @@ def combined_spec(name: str) -> LossSpec:
 
     Example:
         >>> spec = combined_spec("skd+tcd")
-        >>> spec.label, spec.hyperparameters, spec.features
+        >>> spec.label, spec.tuned, spec.features
         ('Student L_SKD + L_TCD', ('alpha', 'alpha1', 'alpha3'), ('hidden', 'temporal'))
     """
     names = [n.strip() for n in name.split("+")]

@@ -293,13 +293,24 @@ class TeacherTerm:
         self.step = int(step)
 
     def _decide_scd(self, student: nn.Module, x: Tensor, y: Tensor,
-                    spatial: Sequence[tuple[Tensor, Tensor]], distances: bool) -> None:
+                    pairs: list[tuple[str, str, str]], teach: dict[str, Tensor],
+                    distances: bool) -> None:
         """The default rule of :func:`scd_sample_size` for this run, decided once (on the first
-        training batch; rank 0's decision under ``torch.distributed``) and logged."""
+        training batch, before its forward pass: pruning masks may rewrite weights in place
+        at every forward; rank 0's decision under ``torch.distributed``) and logged."""
         num_nodes = x.size(2)
         if self.config.scd_nodes is not None or num_nodes > SCD_EXACT_MAX_NODES:
             self.scd_sample = scd_sample_size(num_nodes, self.config.scd_nodes)
             return
+        spatial_pairs = [(s, t) for kind, s, t in pairs if kind == "s"]
+        was_training = student.training
+        student.eval()  # no random numbers drawn, no running statistics updated
+        try:
+            with torch.no_grad(), FeatureCapture(student, [s for s, _ in spatial_pairs]) as cap:
+                student(x, self.edge_index, self.edge_weight)
+        finally:
+            student.train(was_training)
+        spatial = [_align_steps("s", cap.features[s], teach[t]) for s, t in spatial_pairs]
         ratio = scd_cost_ratio(student, x, y, self.edge_index, self.edge_weight, spatial,
                                distances)
         size = scd_sample_size(num_nodes, None, ratio)
@@ -411,6 +422,9 @@ class TeacherTerm:
         else:
             spatial = "features"  # never [B, T, N, N] teacher distances on the fly
             teach = self.teacher_targets(x, pairs, spatial)
+        if self.scd_sample == "undecided" and student.training and \
+                any(kind == "s" for kind, _, _ in pairs):  # before the student's forward
+            self._decide_scd(inner, x, y, pairs, teach, spatial == "distances")
         with FeatureCapture(inner, [p[1] for p in pairs]) as s_cap:
             y_s = student(x, self.edge_index, self.edge_weight)[:, 0, :, 0]
         y_t = teach["y"].to(y_s.dtype)
@@ -418,8 +432,6 @@ class TeacherTerm:
                            for k, s, t in pairs if k == kind]
                     for kind, name in (("t", "temporal"), ("s", "spatial"), ("h", "hidden"))}
         distances = ["temporal"] + (["spatial"] if spatial == "distances" else [])
-        if features["spatial"] and self.scd_sample == "undecided" and student.training:
-            self._decide_scd(inner, x, y, features["spatial"], spatial == "distances")
         nodes = self._scd_nodes(x.size(2), x.device) if features["spatial"] else None
         loss = self.criterion(y_s, y_t, target, features, distances=distances, nodes=nodes)
         return loss, dict(self.criterion.parts)

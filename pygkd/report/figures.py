@@ -12,7 +12,8 @@ import numpy as np
 
 from pygkd.files import replacing
 
-__all__ = ["tsne_figure", "forecast_figure", "curves_figure", "tuning_figure", "save_figure"]
+__all__ = ["tsne_figure", "forecast_figure", "curves_figure", "tuning_figure", "pareto_figure",
+           "save_figure"]
 
 TEACHER_COLOR, STUDENT_COLOR = "tab:blue", "tab:red"
 
@@ -151,6 +152,38 @@ def tuning_figure(trials: Sequence[Mapping[str, object]],
                      "Parameter importances (too few trials)")
     for ax in (ax_hist, ax_imp):
         ax.grid(alpha=0.3)
+    return fig
+
+
+def pareto_figure(points: Sequence[Mapping[str, object]], error_label: str,
+                  batch: int):  # type: ignore[no-untyped-def]
+    """Error against ONNX Runtime latency, one panel for one window and one for a batch:
+    each point a model (``label``, ``one_ms``, ``batch_ms``, ``error``, ``front_one``,
+    ``front_batch``), the Pareto front joined by a line."""
+    if not points:
+        raise ValueError("pareto_figure: expected at least one model")
+    fig = _figure(11.0, 4.5)
+    for k, (key, front_key, title) in enumerate((
+            ("one_ms", "front_one", "One window"),
+            ("batch_ms", "front_batch", f"Batch of {batch:,} windows"))):
+        ax = fig.add_subplot(1, 2, k + 1)
+        xs = np.array([float(p[key]) for p in points])  # type: ignore[arg-type]
+        ys = np.array([float(p["error"]) for p in points])  # type: ignore[arg-type]
+        front = np.array([bool(p[front_key]) for p in points])
+        ax.scatter(xs[~front], ys[~front], s=24, color="gray", label="dominated")
+        ax.scatter(xs[front], ys[front], s=30, color=STUDENT_COLOR, label="Pareto front")
+        order = np.argsort(xs[front])
+        ax.step(xs[front][order], ys[front][order], where="post", color=STUDENT_COLOR,
+                alpha=0.5)
+        for p, x, y in zip(points, xs, ys, strict=True):
+            ax.annotate(str(p["label"]), (x, y), fontsize=7, xytext=(4, 3),
+                        textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("ONNX Runtime latency (ms, median)")
+        ax.set_ylabel(error_label)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=7)
     return fig
 
 

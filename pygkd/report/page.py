@@ -174,6 +174,12 @@ def _tuning_figures(roots: Sequence[Path], fig_dir: Path) -> list[dict[str, Any]
             for k, f in enumerate(files)]
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 # ------------------------------------------------------------------------------------ HTML
 
 
@@ -228,7 +234,8 @@ figcaption{font-size:13px;color:#444}"""
 
 def write_report(run_dirs: Sequence[Path], out: Path | None = None,
                  teacher: Path | None = None, sensor: int | None = None, step: int = 3,
-                 samples: int = 50, seed: int = 0, figures: bool = True) -> Path:
+                 samples: int = 50, seed: int = 0, figures: bool = True,
+                 pareto: bool = False, pareto_batch: int = 1140) -> Path:
     """Write the report page for ``run_dirs``; returns its path.
 
     Args:
@@ -240,6 +247,9 @@ def write_report(run_dirs: Sequence[Path], out: Path | None = None,
         sensor (int, optional): sensor of the forecast figure (default: the busiest one).
         step (int): forecast horizon in steps for that figure (default: 3 = 15 min).
         samples (int): test windows in the t-SNE (default: 50, as the paper).
+        pareto (bool): add accuracy against ONNX Runtime latency (one window and
+            ``pareto_batch`` windows) for every configuration and the teacher: a table and a
+            figure (:mod:`pygkd.report.pareto`; the ``export`` extra).
     """
     roots = [Path(d) for d in run_dirs]
     missing = [str(d) for d in roots if not d.is_dir()]
@@ -258,6 +268,21 @@ def write_report(run_dirs: Sequence[Path], out: Path | None = None,
                     seed) if figures else []
     if figures:
         figs += _tuning_figures(roots, out.parent / "figures")
+    pareto_html = ""
+    if pareto:
+        from pygkd.report.pareto import pareto_rows, pareto_table
+
+        pool = list(runs)
+        if teacher_path is not None and (teacher_path.parent / "metrics.json").is_file() and \
+                all(r.model_path.resolve() != teacher_path.resolve() for r in runs):
+            pool += find_runs([teacher_path.parent])
+        rows, left_out = pareto_rows(pool, pareto_batch)
+        pareto_html = markdown_to_html(pareto_table(rows)) + "".join(
+            f"<p>Left out: {html.escape(reason)}</p>" for reason in left_out)
+        if rows and figures:
+            from pygkd.report import plots
+
+            figs.insert(0, plots.pareto_plot(rows, out.parent / "figures"))
 
     from pygkd.report.environment import environment_info
 
@@ -268,6 +293,10 @@ def write_report(run_dirs: Sequence[Path], out: Path | None = None,
         parts.append("<h2>Comparisons</h2>")
         for label, text in tables:
             parts.append(f"<h3>{html.escape(label)}</h3>{markdown_to_html(text)}")
+    if pareto_html:
+        parts.append("<h2>Accuracy against serving latency</h2><p>ONNX Runtime, "
+                     f"{_torch_threads()} thread(s), median of repeated runs; test MAE averaged "
+                     "over each configuration's seeds.</p>" + pareto_html)
     if runs:
         parts.append(f"<h2>Runs ({len(runs)})</h2>{_runs_table(runs)}")
     if figs:

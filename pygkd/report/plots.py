@@ -16,6 +16,7 @@ from pygkd.report import analysis
 from pygkd.report.figures import (
     curves_figure,
     forecast_figure,
+    pareto_figure,
     save_figure,
     tsne_figure,
     tuning_figure,
@@ -24,7 +25,7 @@ from pygkd.report.figures import (
 logger = logging.getLogger(__name__)
 
 __all__ = ["load_teacher", "load_students", "curves_plot", "forecast_plot", "tsne_plot",
-           "tuning_plot"]
+           "tuning_plot", "pareto_plot"]
 
 MAX_CURVES = 10
 MAX_FORECAST_PANELS = 10
@@ -87,6 +88,21 @@ def tuning_plot(tuning: Mapping[str, Any], fig_dir: Path, stem: str = "tuning") 
             "caption": f"{len(tuning.get('trials', []))} trial(s) scored on the validation "
                        f"split; best: trial {best.get('trial')}, validation MAE "
                        f"{best.get('val_mae', float('nan')):.4f}."}
+
+
+def pareto_plot(rows: Sequence[Any], fig_dir: Path) -> Figure:
+    """Test MAE at the first horizon against ONNX Runtime latency (``pareto.png/svg``) for
+    :class:`~pygkd.report.pareto.ParetoRow` rows."""
+    first = next(iter(rows[0].mae))
+    points = [{"label": r.label, "one_ms": r.one_ms, "batch_ms": r.batch_ms,
+               "error": r.mae[first], "front_one": r.front_one, "front_batch": r.front_batch}
+              for r in rows]
+    return {"title": "Accuracy against serving latency",
+            "files": save_figure(pareto_figure(points, f"Test MAE {first} (mean over seeds)",
+                                               rows[0].batch), Path(fig_dir) / "pareto"),
+            "caption": "Each model exported with its rollout and timed in ONNX Runtime; red: "
+                       "no other model is both faster and more accurate. Pick the lowest "
+                       "error within your latency budget."}
 
 
 def forecast_plot(teacher: nn.Module, students: Sequence[tuple[str, nn.Module]],

@@ -82,7 +82,7 @@ def test_skd_alone_splits_its_task_and_matching_terms():
 def test_a_combination_reads_the_union_of_its_parts():
     spec = check_loss("skd+stcd")
     assert spec.label == "Student L_SKD + L_STCD"
-    assert spec.hyperparameters == ("alpha", "alpha1", "alpha2", "alpha3")
+    assert spec.hyperparameters == ("alpha", "alpha1", "alpha2", "alpha3", "normalize_features")
     assert spec.features == ("hidden", "temporal", "spatial")
 
 

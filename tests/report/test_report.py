@@ -3,10 +3,11 @@
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pygkd.cli import main
-from pygkd.report.page import find_runs, markdown_to_html, representatives
+from pygkd.report.page import find_runs, markdown_to_html, representatives, write_report
 from tests.report.test_figures import check_images
 
 
@@ -81,3 +82,52 @@ def test_plot_commands(quickstart_run, tmp_path):
     assert bad.exit_code == 2 and "no such checkpoint 'missing.pt'" in bad.output
     bad = run("plot", "forecast", "--teacher", teacher, "--sensor", 99, "--out", figs)
     assert bad.exit_code == 2 and "--sensor: expected 0..5, got 99" in bad.output
+
+
+def test_pareto_section_times_every_configuration_and_marks_the_front(quickstart_run, tmp_path):
+    """``pygkd report --pareto``: one row per configuration (the teacher included), ONNX
+    Runtime latencies, and front marks that follow from the rows' own values."""
+    pytest.importorskip("onnxruntime")
+    from pygkd.report.page import find_runs
+    from pygkd.report.pareto import pareto_front, pareto_rows, pareto_table
+
+    out, _ = quickstart_run
+    rows, left_out = pareto_rows(find_runs([out]), batch=8, repeats=3)
+    assert not left_out
+    labels = {r.label.rsplit("/", 1)[-1] for r in rows}
+    assert labels == {"teacher", "student-none", "student-stcd", "student-pruned"}
+    for row in rows:
+        metrics = json.loads((out / row.label.rsplit("/", 1)[-1] / "metrics.json").read_text())
+        assert row.parameters == metrics["model"]["parameters"]
+        assert row.mae == {h: v["MAE"] for h, v in metrics["test"].items()}
+        assert row.one_ms > 0 and row.batch_ms > 0
+    first = next(iter(rows[0].mae))
+    assert [r.front_one for r in rows] == pareto_front([(r.one_ms, r.mae[first]) for r in rows])
+    assert [r.front_batch for r in rows] == pareto_front(
+        [(r.batch_ms, r.mae[first]) for r in rows])
+    assert any(r.front_one for r in rows)
+    table = pareto_table(rows)
+    assert table.count("\n") == len(rows) + 1 and "ONNX batch of 8 (ms)" in table
+    pytest.importorskip("matplotlib")
+    from pygkd.report.plots import pareto_plot
+
+    figure = pareto_plot(rows, tmp_path)
+    assert [f.name for f in figure["files"]] == ["pareto.png", "pareto.svg"]
+    assert (tmp_path / "pareto.png").stat().st_size > 1000
+
+
+def test_report_pareto_section_lists_the_rows(quickstart_run, tmp_path, monkeypatch):
+    """The page's section is the table of :func:`pareto_rows` (timing replaced by fixed
+    values here: the timing itself is tested above)."""
+    from pygkd.report import pareto
+
+    out, _ = quickstart_run
+    fixed = {"teacher": (5.0, 50.0), "student-none": (1.0, 9.0), "student-stcd": (1.0, 8.0),
+             "student-pruned": (0.5, 7.0)}
+    monkeypatch.setattr(pareto, "onnx_latency",
+                        lambda path, batch, repeats: fixed[Path(path).parent.name])
+    text = write_report([out], tmp_path / "r.html", pareto=True, pareto_batch=8,
+                        figures=False).read_text()
+    section = text[text.index("Accuracy against serving latency"):text.index("<h2>Runs")]
+    assert section.count("<tr>") == 5  # header + 4 configurations
+    assert "student-pruned</td><td>" in section and "1 window, batch" in section

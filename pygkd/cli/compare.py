@@ -10,7 +10,7 @@ import click
 from pygkd.cli.main import main
 from pygkd.cli.options import OUT_FOLDER, runtime_options, runtime_set_items
 from pygkd.cli.recipe_args import refuse_unused_overrides
-from pygkd.distill.registry import loss_names
+from pygkd.distill.registry import PAPER_LOSSES, loss_names
 
 
 def _int_list(text: str, option: str) -> tuple[int, ...]:
@@ -31,8 +31,9 @@ def compare() -> None:
 @compare.command("distill")
 @click.option("--teacher", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Teacher checkpoint (model.pt); its dataset and split are used.")
-@click.option("--losses", default=",".join(loss_names()), show_default=True,
-              help="Comma-separated losses ('none' = student W/O KD).")
+@click.option("--losses", default=",".join(PAPER_LOSSES), show_default=True,
+              help="Comma-separated losses ('none' = student W/O KD; a+b combines two), "
+                   f"of: {', '.join(loss_names())} [the paper's Tables 4 and 5].")
 @click.option("--seeds", default="0,1,2,3,4", show_default=True,
               help="Comma-separated seeds; rows are compared seed by seed with W/O KD.")
 @click.option("--students", default=None, metavar="NAME[:HIDDEN],...",

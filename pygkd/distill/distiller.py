@@ -96,8 +96,28 @@ class Distiller(nn.Module):
         self._terms = terms
         self.weights = self.normalised_weights(len(terms), weights)
         self.config = terms[0].config
-        #: the loss module of the registry (of the first teacher's term)
-        self.criterion = terms[0].criterion
+        #: each teacher term's loss module of the registry; its learned parts (a FitNets
+        #: adapter) are the distiller's parameters besides the student's
+        self.criteria = nn.ModuleList([term.criterion for term in terms])
+
+    @property
+    def criterion(self) -> nn.Module:
+        """The loss module of the registry of the first teacher's term."""
+        return self.criteria[0]
+
+    def prepare(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None,
+                y: Tensor) -> Distiller:
+        """One batch through the loss without gradients (eval mode, nothing cached, no
+        sampling decided): makes the parts of the loss that learn (a FitNets adapter, whose
+        widths the features give) so that an optimiser over :meth:`parameters` sees them."""
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                self(x, edge_index, edge_weight, y)
+        finally:
+            self.train(was_training)
+        return self
 
     @staticmethod
     def normalised_weights(count: int, weights: Sequence[float] | None) -> list[float]:

@@ -105,6 +105,18 @@ class DistillObjective:
         for term in self.terms:
             term.set_step(step)
 
+    def parameters(self) -> list[nn.Parameter]:
+        """The loss's learned parameters (a FitNets adapter; made by :meth:`prepare`), trained
+        with the student's."""
+        return [p for term in self.terms for p in term.criterion.parameters()]
+
+    def prepare(self, student: nn.Module, x: Tensor, y: Tensor) -> DistillObjective:
+        """One batch through the loss without gradients, before the optimiser is built (see
+        :meth:`pygkd.distill.Distiller.prepare`)."""
+        Distiller.from_terms(student, self.terms, self.weights).prepare(
+            x, self.edge_index, self.edge_weight, y)
+        return self
+
     def state_dict(self) -> dict[str, Any]:
         """Each teacher term's decisions a resumed run must reuse (the trainer saves it in
         ``last.pt``)."""

@@ -16,7 +16,7 @@ distances. After each call ``criterion.parts`` holds the logged parts (``ord``, 
 
 Example:
     >>> list(LOSSES)
-    ['none', 'rd-l2', 'rd-kl', 'skd', 'ord', 'tcd', 'scd', 'stcd']
+    ['none', 'rd-l2', 'rd-kl', 'skd', 'fitnet', 'ord', 'tcd', 'scd', 'stcd']
     >>> LOSSES["stcd"].features, LOSSES["stcd"].tuned
     (('temporal', 'spatial'), ('alpha1', 'alpha2', 'alpha3'))
 """
@@ -44,8 +44,8 @@ from pygkd.errors import InputError
 
 __all__ = ["LossSpec", "LOSSES", "loss_names", "register_loss", "load_loss_plugins", "check_loss",
            "ENTRY_POINT_GROUP", "FeaturePairs", "TaskCriterion",
-           "ResponseCriterion", "StructuralCriterion", "CorrelationCriterion",
-           "CombinedCriterion", "combined_spec", "RESPONSE_TERMS"]
+           "ResponseCriterion", "StructuralCriterion", "HintCriterion", "CorrelationCriterion",
+           "CombinedCriterion", "combined_spec", "RESPONSE_TERMS", "PAPER_LOSSES"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,43 @@ class StructuralCriterion(_Criterion):
         task = (1 - self.loss.alpha) * torch.mean((y_s - target) ** 2).to(loss.dtype)
         self.terms = {"task": task, "skd": loss - task}
         return loss
+
+
+class HintCriterion(_Criterion):
+    r"""FitNets hint (Romero et al. 2015; not in the paper) on the ``hidden`` features:
+    :math:`(1-\gamma)\,\overline{(y^s - T)^2} + \gamma\,\overline{(W h^s - h^t)^2}`, where
+    :math:`W` is a learned ``C_s -> C_t`` projection of the student's channels (a 1x1
+    convolution in the channel-last layout, :attr:`adapter`), trained with the student. Raw
+    features of different widths are only comparable through it (the relational losses
+    ``L_TCD`` / ``L_SCD`` / ``L_SKD`` are width-free and need none).
+
+    The adapter is made on the first call, when the widths are known: run one batch through
+    the loss (``Distiller.prepare``) before building the optimiser over
+    ``distiller.parameters()``. It is part of the criterion's ``state_dict`` (saved in the
+    run's ``last.pt``), never of the student's, so an exported model leaves it out.
+    """
+
+    def __init__(self, gamma: float) -> None:
+        super().__init__()
+        self.gamma = Fd.check_unit("gamma", gamma)
+        self.adapter: nn.Linear | None = None
+
+    def forward(self, y_s: Tensor, y_t: Tensor, target: Tensor,
+                features: FeaturePairs | None = None, **kwargs: Any) -> Tensor:
+        h_s, h_t = (features or {})["hidden"][0]
+        if self.adapter is None:
+            with torch.random.fork_rng(devices=[]):  # the same start in every run
+                torch.manual_seed(0)
+                self.adapter = nn.Linear(h_s.size(-1), h_t.size(-1), device=h_s.device,
+                                         dtype=h_s.dtype)
+        hint = torch.mean((self.adapter(h_s) - h_t.detach().to(h_s.dtype)) ** 2)
+        task = torch.mean((y_s - target) ** 2)
+        self.parts = {"hint": float(hint.detach())}
+        self.terms = {"task": (1 - self.gamma) * task, "hint": self.gamma * hint}
+        return self.terms["task"] + self.terms["hint"]
+
+    def extra_repr(self) -> str:
+        return f"gamma={self.gamma}"
 
 
 class CorrelationCriterion(_Criterion):
@@ -184,6 +221,8 @@ LOSSES: dict[str, LossSpec] = {
                       ("beta", "tau"), ("beta",), equation="Eq. 1-2"),
     "skd": LossSpec("Student L_SKD", lambda c: StructuralCriterion(c.alpha), ("alpha",),
                     ("alpha",), ("hidden",), equation="Bian et al. 2021"),
+    "fitnet": LossSpec("Student FitNets hint", lambda c: HintCriterion(c.gamma), ("gamma",),
+                       ("gamma",), ("hidden",), equation="Romero et al. 2015"),
     "ord": LossSpec("Student L_ORD", lambda c: CorrelationCriterion(c.alpha1), ("alpha1",),
                     ("alpha1",), equation="Eq. 4-6"),
     "tcd": LossSpec("Student L_TCD",
@@ -202,6 +241,10 @@ LOSSES: dict[str, LossSpec] = {
                      ("temporal", "spatial"), equation="Eq. 11"),
 }
 
+
+#: The losses of the paper's Tables 2, 4 and 5 (W/O KD and the baselines included): what
+#: ``pygkd compare distill`` runs by default.
+PAPER_LOSSES = ("none", "rd-l2", "rd-kl", "skd", "ord", "tcd", "scd", "stcd")
 
 #: The terms that stand for the response (the loss on the outputs), in order of precedence: a
 #: combination keeps one of them (see :class:`CombinedCriterion`).

@@ -271,11 +271,14 @@ class TeacherTerm:
         self.scd_sample: int | None | str = "undecided"
 
     def state_dict(self) -> dict[str, Any]:
-        """What a resumed run must reuse: the ``L_SCD`` sampling decision."""
-        return {"scd_sample": self.scd_sample}
+        """What a resumed run must reuse: the ``L_SCD`` sampling decision and the loss's
+        learned parts (a FitNets adapter)."""
+        return {"scd_sample": self.scd_sample, "criterion": self.criterion.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.scd_sample = state.get("scd_sample", "undecided")
+        if state.get("criterion"):
+            self.criterion.load_state_dict(state["criterion"])
 
     def to(self, device: torch.device) -> TeacherTerm:
         """Move the teacher and the graph to ``device`` (and cache the teacher's graph
@@ -286,6 +289,7 @@ class TeacherTerm:
         if self.edge_weight is not None:
             self.edge_weight = self.edge_weight.to(device)
         self.teacher = place_model(self.teacher, device, self.edge_index, self.edge_weight)
+        self.criterion.to(device)
         return self
 
     def set_step(self, step: int) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pygkd.distill.registry import LOSSES, check_loss
+from pygkd.distill.registry import PAPER_LOSSES, check_loss
 from pygkd.errors import InputError
 from pygkd.experiments.distillation import run_distill
 from pygkd.experiments.results import Comparison
@@ -56,7 +56,7 @@ def loss_recipe(loss: str, recipe_dir: Path | None = None) -> dict[str, Any]:
 
 
 def run_distill_comparison(
-    teacher_path: Path, out_dir: Path, losses: Sequence[str] = tuple(LOSSES),
+    teacher_path: Path, out_dir: Path, losses: Sequence[str] = PAPER_LOSSES,
     seeds: Sequence[int] = (0, 1, 2, 3, 4), recipe_dir: Path | None = None,
     overrides: Sequence[str] = (), progress: bool = False,
     students: Sequence[str] | None = None, own_train_settings: bool = False,
@@ -186,7 +186,7 @@ def _paired_sections(keys: list[tuple[Any, str]],
         name = "stgcn" if family is None else family[0]
         rows = [(check_loss(loss).label, [r["test"] for r in results[(family, loss)]])
                 for f, loss in keys if f == family]
-        control = LOSSES["none"].label
+        control = check_loss("none").label
         texts.append(paired_table(rows, control))
         values[name] = {
             label: {h: describe(paired_difference(

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from pygkd.data.validate import match_sensors
 from pygkd.data.windows import ForecastDataset
 from pygkd.distill.diagnostics import inert_terms
@@ -136,9 +138,16 @@ def run_distill(config: RunConfig, teacher_path: Path | Sequence[Path], out_dir:
     if not dist.enabled:  # once an epoch, at its first step (not under DDP: see diagnostics)
         steps = math.ceil(dataset.num_samples("train") / config.train.batch_size)
         objective.diagnose_every = min(steps, config.train.max_batches or steps)
+    # a loss that learns (a FitNets adapter) makes its parameters on one batch, so that the
+    # optimiser trains them with the student's
+    x0, y0 = dataset.batch("train", torch.arange(min(2, dataset.num_samples("train"))))
+    dtype = next(student.parameters()).dtype
+    with torch.random.fork_rng(devices=[]):
+        objective.prepare(student, x0.to(dtype), y0.to(dtype))
     trainer = Trainer(student, dataset, config.train, out_dir, seed=config.seed,
                       step_loss=objective, meta=meta, device=device, distributed=dist,
-                      callbacks=callbacks)
+                      callbacks=callbacks,
+                      params=list(student.parameters()) + objective.parameters())
     trainer.fit(progress=progress)
     if not end_training(dist):
         return {}

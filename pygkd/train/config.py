@@ -130,7 +130,8 @@ class DistillConfig:
     always exact; ``M >= N`` is exact). ``normalize_features``: ``L_TCD`` / ``L_SCD`` compare
     the distances of features divided by their standard deviation per window (scale-free; not
     in the paper), so narrow or bounded student features (a GRU's hidden state) are compared
-    by their relations, not their scale.
+    by their relations, not their scale. ``gamma``: the weight of the FitNets hint
+    (``--loss fitnet``).
     """
 
     loss: str = "stcd"
@@ -141,6 +142,7 @@ class DistillConfig:
     alpha2: Share = 0.047
     alpha3: Share = 0.313
     alpha: Share = 0.333
+    gamma: Share = 0.5
     beta: Share = 0.045
     tau: PositiveFloat = 1.0
     cache_gb: NonNegativeFloat = 6.0

@@ -30,12 +30,17 @@ def test_hint_by_hand():
     assert float(criterion.terms["hint"].detach()) == pytest.approx(0.25 * 11 / 3)
 
 
-def test_the_adapter_trains_with_the_student_and_stays_out_of_it():
+def _setup(windows: int):
+    """Toy data, a teacher (last block 32 channels), a student (8), and a batch."""
     data = toy_forecast_dataset()
     torch.manual_seed(0)
     teacher = STGCN(data.num_nodes, [[1, 8, 16], [16, 8, 32]])
     student = STGCN(data.num_nodes, PRESETS["student"])
-    x, y = data.batch("train", torch.arange(8))
+    return data, teacher, student, *data.batch("train", torch.arange(windows))
+
+
+def test_the_adapter_trains_with_the_student_and_stays_out_of_it():
+    data, teacher, student, x, y = _setup(8)
     distiller = Distiller(student, teacher, loss="fitnet", gamma=0.5)
     distiller.prepare(x, data.edge_index, data.edge_weight, y)
     adapter = distiller.criterion.adapter
@@ -53,11 +58,7 @@ def test_the_adapter_trains_with_the_student_and_stays_out_of_it():
 
 
 def test_the_adapter_is_in_the_objectives_state_for_resuming():
-    data = toy_forecast_dataset()
-    torch.manual_seed(0)
-    teacher = STGCN(data.num_nodes, [[1, 8, 16], [16, 8, 32]])
-    student = STGCN(data.num_nodes, PRESETS["student"])
-    x, y = data.batch("train", torch.arange(4))
+    data, teacher, student, x, y = _setup(4)
     config = DistillConfig(loss="fitnet")
     first = DistillObjective(teacher, config, data.edge_index, data.edge_weight)
     first.prepare(student, x, y)

@@ -11,9 +11,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from pygkd.bench.timing import find_w228, pemsd7m_adjacency, time_call
+from pygkd.bench.timing import bench_graph, time_call
 from pygkd.data.preprocessing import adjacency_to_edges
-from pygkd.data.synthetic import make_synthetic_network
 from pygkd.distill import FeatureCapture
 from pygkd.distill import functional as Fd
 from pygkd.distill.objective import DistillObjective
@@ -63,16 +62,16 @@ def scd_peak_memory(batch: int = 50, steps: int = 10, nodes: int = 228,
 
 
 def bench_kd(batch: int = 50, repeats: int = 3, w228: Path | None = None,
-             device: str = "cpu") -> dict[str, float]:
+             device: str = "cpu", data_dir: Path | None = None,
+             synthetic: bool = False) -> dict[str, float]:
     """Time one ``L_STCD`` training step of the student against plain steps, side by side.
 
     The KD step is timed with the teacher run on the fly (the first epoch) and served from the
     :class:`~pygkd.distill.teacher.TeacherCache` (every later epoch); its parts are timed on
-    the on-the-fly path. Graph: PeMSD7(M) (``W_228.csv``, sigma2 = 0.1) when found.
+    the on-the-fly path. Graph: PeMSD7(M) (``W_228.csv``, sigma2 = 0.1;
+    :func:`~pygkd.bench.timing.bench_graph`).
     """
-    path = find_w228(w228)
-    adjacency = (pemsd7m_adjacency(path, 0.1) if path is not None
-                 else make_synthetic_network(num_nodes=228, num_days=3).adjacency)
+    adjacency, graph = bench_graph("pemsd7m", data_dir, synthetic, 0.1, w228)
     from pygkd.bench.timing import bench_device
 
     dev = bench_device(device)
@@ -143,7 +142,7 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Path | None = None,
         "student forward + all losses + backward": min(time_call(backward, repeats)),
     }
     base_s, base_t = rows["plain student step"], rows["plain teacher training step"]
-    logger.info(f"graph: {n} nodes, {ei.size(1):,} edges; batch {batch}; best of {repeats}; "
+    logger.info(f"{graph}: {n} nodes, {ei.size(1):,} edges; batch {batch}; best of {repeats}; "
         f"{torch.get_num_threads()} threads; device {dev}; teacher {PRESETS['teacher']}, student "
         f"{PRESETS['student']}")
     logger.info("\n| step | seconds | vs plain student step | vs plain teacher step |")

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import torch
 
-from pygkd.bench.timing import bench_device, find_w228, pemsd7m_adjacency, time_call
+from pygkd.bench.timing import bench_device, bench_graph, time_call
 from pygkd.data.preprocessing import adjacency_to_edges
-from pygkd.data.synthetic import make_synthetic_network
 from pygkd.nn.models.stgcn import PRESETS, STGCN
 from pygkd.train.evaluate import count_flops, count_parameters
 
@@ -26,16 +25,12 @@ __all__ = ["bench_models"]
 
 def bench_models(batch: int = 1140, repeats: int = 10, presets: Sequence[str] = ("teacher",
                  "pruning-base", "student"), sigma2: float = 0.1, w228: Path | None = None,
-                 device: str = "cpu") -> dict[str, dict[str, float]]:
-    """Time one forward pass of each preset on the same ``[batch, 12, N, 1]`` input."""
+                 device: str = "cpu", data_dir: Path | None = None,
+                 synthetic: bool = False) -> dict[str, dict[str, float]]:
+    """Time one forward pass of each preset on the same ``[batch, 12, N, 1]`` input, on the
+    PeMSD7(M) graph (:func:`~pygkd.bench.timing.bench_graph`)."""
     dev = bench_device(device)
-    path = find_w228(w228)
-    if path is not None:
-        adjacency = pemsd7m_adjacency(path, sigma2)
-        graph = f"PeMSD7(M) graph ({path}, sigma2={sigma2})"
-    else:
-        adjacency = make_synthetic_network(num_nodes=228, num_days=3).adjacency
-        graph = "synthetic 228-node graph (W_228.csv not found)"
+    adjacency, graph = bench_graph("pemsd7m", data_dir, synthetic, sigma2, w228)
     edge_index, edge_weight = adjacency_to_edges(adjacency)
     n = adjacency.shape[0]
     x = torch.randn(batch, 12, n, 1, generator=torch.Generator().manual_seed(0)).to(dev)

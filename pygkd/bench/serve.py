@@ -1,5 +1,6 @@
 """Serving benchmark: the exported forecaster (normalisation and 9-step rollout inside) in
-eager PyTorch, ``torch.compile``, ONNX Runtime and ONNX Runtime int8, side by side.
+eager PyTorch, ONNX Runtime and ONNX Runtime int8 (and ``torch.compile`` when asked), side by
+side.
 
 For each runtime: p50 / p99 latency of one window and of a batch of 1,140 windows, the largest
 absolute difference from eager PyTorch on the test windows, and the test MAE at each evaluated
@@ -87,7 +88,7 @@ def _runtimes(module: ForecastModule, folder: Path, compile_model: bool, onnx: b
 
 
 def bench_serve(models: Sequence[Path], batch: int = 1140, repeats: int = 20,
-                single_repeats: int = 200, compile_model: bool = True, onnx: bool = True,
+                single_repeats: int = 200, compile_model: bool = False, onnx: bool = True,
                 device: str = "cpu") -> list[dict[str, float]]:
     """Run the serving benchmark for each checkpoint in ``models``; print one table.
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch_geometric.nn import ChebConv
 
-from pygkd.bench.timing import find_w228, pemsd7m_adjacency, time_call
+from pygkd.bench.timing import bench_graph, time_call
 from pygkd.data.preprocessing import adjacency_to_edges
 from pygkd.nn.layers import FastChebConv, scaled_laplacian
 
@@ -37,16 +37,15 @@ def _random_adjacency(n: int, density: float, seed: int = 0):  # type: ignore[no
 
 def bench_spatial(batch: int = 50, steps: int = 10, channels: int = 32, sigma2: float = 10.0,
                   w228: Path | None = None, repeats: int = 3, loop: bool = True,
-                  stock: bool = True,
-                  device: str = "cpu") -> dict[str, float]:
-    """Run the spatial benchmark and print a side-by-side table; return the figures."""
-    path = find_w228(w228)
-    if path is not None:
-        adjacency = pemsd7m_adjacency(path, sigma2)
-        graph = f"PeMSD7(M) {path} sigma2={sigma2}"
-    else:
+                  stock: bool = True, device: str = "cpu", data_dir: Path | None = None,
+                  synthetic: bool = False) -> dict[str, float]:
+    """Run the spatial benchmark and print a side-by-side table; return the figures (on the
+    PeMSD7(M) graph, or with ``synthetic`` a random 228-node graph of its density)."""
+    if synthetic:
         adjacency = _random_adjacency(228, 0.85)
-        graph = "random 228-node graph at 85 % density (W_228.csv not found; pass --w228)"
+        graph = "SYNTHETIC random 228-node graph at 85 % density (--synthetic)"
+    else:
+        adjacency, graph = bench_graph("pemsd7m", data_dir, False, sigma2, w228)
     from pygkd.bench.timing import bench_device
 
     dev = bench_device(device)

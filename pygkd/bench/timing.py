@@ -13,7 +13,8 @@ import numpy as np
 from pygkd.data.download import default_data_dir
 from pygkd.data.preprocessing import check_distance_matrix, gaussian_kernel_adjacency
 
-__all__ = ["time_call", "find_w228", "pemsd7m_adjacency", "PeakMemory", "bench_device"]
+__all__ = ["time_call", "BENCH_GRAPHS", "bench_graph", "pemsd7m_adjacency", "PeakMemory",
+           "bench_device"]
 
 
 def bench_device(device: str | None = "cpu"):  # type: ignore[no-untyped-def]
@@ -100,17 +101,38 @@ def time_call(fn: Callable[[], object], repeats: int = 3, warmup: int = 1,
     return times
 
 
-def find_w228(path: Path | None = None) -> Path | None:
-    """``W_228.csv`` from ``path``, the data folder, or a data folder nearby."""
-    candidates = [path] if path is not None else [
-        default_data_dir() / "W_228.csv",
-        Path.cwd() / "data" / "W_228.csv",
-        Path.cwd().parent / "shared" / "data" / "W_228.csv",
-    ]
-    for candidate in candidates:
-        if candidate is not None and Path(candidate).is_file():
-            return Path(candidate)
-    return None
+#: The real graphs the benchmarks time on: name -> (file in the data folder, sensors, what).
+BENCH_GRAPHS = {"pemsd7m": ("W_228.csv", 228, "PeMSD7(M)"),
+                "los-loop": ("los_adj.csv", 207, "Los-loop")}
+
+
+def bench_graph(name: str, data_dir: Path | None = None, synthetic: bool = False,
+                sigma2: float = 0.1, file: Path | None = None) -> tuple[np.ndarray, str]:
+    """The adjacency ``[N, N]`` of a benchmark's real graph (:data:`BENCH_GRAPHS`) and the
+    words that name it in the benchmark's title.
+
+    The file is ``file``, else ``<data_dir>/<file name>`` (default: the data folder,
+    :func:`~pygkd.data.download.default_data_dir`); when it is absent the benchmark stops with
+    an error saying where it looked. Only with ``synthetic`` does it time the built-in
+    synthetic network of the same size instead, and the title says so. PeMSD7(M) distances
+    become kernel weights at ``sigma2``.
+    """
+    from pygkd.data.synthetic import make_synthetic_network
+    from pygkd.errors import InputError
+
+    filename, nodes, what = BENCH_GRAPHS[name]
+    if synthetic:
+        return (make_synthetic_network(num_nodes=nodes, num_days=3).adjacency,
+                f"SYNTHETIC {nodes}-node graph (--synthetic; not the {what} graph)")
+    path = Path(file) if file is not None else \
+        (Path(data_dir) if data_dir is not None else default_data_dir()) / filename
+    if not path.is_file():
+        raise InputError(f"this benchmark times the {what} graph and needs {filename}: not "
+                         f"found at {path}; give --data-dir DIR holding it, or --synthetic to "
+                         f"time a synthetic {nodes}-node graph instead")
+    if name == "pemsd7m":
+        return pemsd7m_adjacency(path, sigma2), f"{what} graph ({path}, sigma2={sigma2})"
+    return np.loadtxt(path, delimiter=","), f"{what} graph ({path})"
 
 
 def pemsd7m_adjacency(path: Path, sigma2: float) -> np.ndarray:

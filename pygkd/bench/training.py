@@ -16,15 +16,12 @@ import types
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from pygkd.bench.scale import training_step
-from pygkd.bench.timing import bench_device, time_call
-from pygkd.data.download import default_data_dir
+from pygkd.bench.timing import bench_device, bench_graph, time_call
 from pygkd.data.preprocessing import adjacency_to_edges
-from pygkd.data.synthetic import make_synthetic_network
 from pygkd.nn.layers import FastChebConv
 from pygkd.nn.models.recurrent import RecurrentForecaster
 from pygkd.nn.models.stgcn import PRESETS, STGCN
@@ -35,20 +32,14 @@ __all__ = ["bench_product", "bench_compile", "bench_precision", "bench_recurrent
            "los_loop_graph", "use_slice_product", "reference_recurrent"]
 
 
-def los_loop_graph(data_dir: Path | None = None) -> tuple[Tensor, Tensor, int, str]:
-    """``(edge_index, edge_weight, N, description)`` of Los-loop, or of a 207-sensor synthetic
-    network when ``los_adj.csv`` is not found."""
-    candidates = [Path(data_dir)] if data_dir is not None else [
-        default_data_dir(), Path.cwd() / "data", Path.cwd().parent / "shared" / "data"]
-    for folder in candidates:
-        path = folder / "los_adj.csv"
-        if path.is_file():
-            adjacency = np.loadtxt(path, delimiter=",")
-            ei, ew = adjacency_to_edges(adjacency)
-            return ei, ew, adjacency.shape[0], f"Los-loop graph ({path})"
-    adjacency = make_synthetic_network(num_nodes=207, num_days=3).adjacency
+def los_loop_graph(data_dir: Path | None = None, synthetic: bool = False
+                   ) -> tuple[Tensor, Tensor, int, str]:
+    """``(edge_index, edge_weight, N, description)`` of Los-loop (``los_adj.csv`` in
+    ``data_dir``; an error without it), or with ``synthetic`` of a 207-sensor synthetic
+    network (:func:`~pygkd.bench.timing.bench_graph`)."""
+    adjacency, graph = bench_graph("los-loop", data_dir, synthetic)
     ei, ew = adjacency_to_edges(adjacency)
-    return ei, ew, 207, "synthetic 207-sensor graph (los_adj.csv not found)"
+    return ei, ew, adjacency.shape[0], graph
 
 
 def _slice_forward(self: FastChebConv, x: Tensor, edge_index: Tensor | None = None,
@@ -103,10 +94,10 @@ def _placed(ei: Tensor, ew: Tensor, n: int, name: str, device: torch.device,
 
 
 def bench_product(batch: int = 50, repeats: int = 3, data_dir: Path | None = None,
-                  device: str = "cpu") -> dict[str, float]:
+                  synthetic: bool = False, device: str = "cpu") -> dict[str, float]:
     """Training steps with one graph product per propagation vs the per-slice reference."""
     dev = bench_device(device)
-    ei, ew, n, graph = los_loop_graph(data_dir)
+    ei, ew, n, graph = los_loop_graph(data_dir, synthetic)
     x, y = _inputs(n, batch, dev)
     logger.info(f"{graph}: {n} nodes, {ei.size(1):,} edges; batch {batch}; best of {repeats}; "
         f"{torch.get_num_threads()} threads; device {dev}; the operator stored dense for both "
@@ -155,7 +146,7 @@ def reference_recurrent(model: RecurrentForecaster) -> RecurrentForecaster:
 
 
 def bench_recurrent(batch: int = 50, repeats: int = 3, data_dir: Path | None = None,
-                    device: str = "cpu") -> dict[str, float]:
+                    synthetic: bool = False, device: str = "cpu") -> dict[str, float]:
     """Training steps of recurrent students of about the STGCN student's size (``TGCN`` and
     ``A3TGCN`` with 38 hidden channels, ``GConvGRU`` with 31) as pygkd runs them (one graph
     operator per forward pass, one product per propagation) vs PyG Temporal's own layers on
@@ -163,7 +154,7 @@ def bench_recurrent(batch: int = 50, repeats: int = 3, data_dir: Path | None = N
     from pygkd.nn.models.registry import build_forecaster
 
     dev = bench_device(device)
-    ei, ew, n, graph = los_loop_graph(data_dir)
+    ei, ew, n, graph = los_loop_graph(data_dir, synthetic)
     off = ei[0] != ei[1]  # no self-loops, as the datasets give the graph (zero diagonal)
     ei, ew = ei[:, off].to(dev), ew[off].to(dev)
     x, y = _inputs(n, batch, dev)
@@ -198,10 +189,10 @@ def _graph_step(model: nn.Module, x: Tensor, y: Tensor, ei: Tensor,
 
 
 def bench_compile(batch: int = 50, repeats: int = 5, data_dir: Path | None = None,
-                  device: str = "cpu") -> dict[str, float]:
+                  synthetic: bool = False, device: str = "cpu") -> dict[str, float]:
     """Eager vs ``torch.compile(model, fullgraph=True)`` training steps (teacher, student)."""
     dev = bench_device(device)
-    ei, ew, n, graph = los_loop_graph(data_dir)
+    ei, ew, n, graph = los_loop_graph(data_dir, synthetic)
     x, y = _inputs(n, batch, dev)
     logger.info(f"{graph}: {n} nodes; batch {batch}; best of {repeats} after warm-up; "
                 f"{torch.get_num_threads()} threads; device {dev}; fullgraph=True (no graph breaks "
@@ -230,7 +221,7 @@ def bench_compile(batch: int = 50, repeats: int = 5, data_dir: Path | None = Non
 
 
 def bench_precision(epochs: int = 5, nodes: int = 40, batch: int = 50, repeats: int = 3,
-                    data_dir: Path | None = None,
+                    data_dir: Path | None = None, synthetic: bool = False,
                     device: str = "cpu") -> dict[str, dict[str, float]]:
     """float32 vs bfloat16 autocast: training-step time on the Los-loop-size graph, and test
     accuracy of a student trained ``epochs`` epochs on the synthetic network each way."""
@@ -239,7 +230,7 @@ def bench_precision(epochs: int = 5, nodes: int = 40, batch: int = 50, repeats: 
     from pygkd.train.runs import run_train
 
     dev = bench_device(device)
-    ei, ew, n, graph = los_loop_graph(data_dir)
+    ei, ew, n, graph = los_loop_graph(data_dir, synthetic)
     x, y = _inputs(n, batch, dev)
     logger.info(f"step time: {graph}, batch {batch}, best of {repeats}, device {dev}, "
         f"{torch.get_num_threads()} threads; accuracy: student, synthetic network of {nodes} "

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pygkd.cli.main import main
 from pygkd.cli.options import runtime_options
+
+
+def graph_options(func: Any) -> Any:
+    """``--data-dir`` (where the benchmark's real graph file is) and ``--synthetic``."""
+    func = click.option("--synthetic", is_flag=True,
+                        help="Time a synthetic graph of the same size instead of the real one "
+                             "(the table title says so).")(func)
+    return click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+                        default=None,
+                        help="Folder holding the real graph file (W_228.csv / los_adj.csv) "
+                             "[the data folder]; without it the benchmark stops.")(func)
 
 
 @main.group(invoke_without_command=True)
@@ -35,14 +47,16 @@ def bench(ctx: click.Context) -> None:
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
               help="Timed runs of FastChebConv (the slow baselines run once).")
 @click.option("--no-loop", is_flag=True, help="Skip the per-slice loop (the slowest part).")
+@graph_options
 @runtime_options(training=False)
 def spatial(batch: int, steps: int, channels: int, sigma2: float, w228: Path | None,
-            repeats: int, no_loop: bool, device: str | None = None) -> None:
+            repeats: int, no_loop: bool, data_dir: Path | None, synthetic: bool,
+            device: str | None = None) -> None:
     """FastChebConv vs stock ChebConv vs PyG Temporal's per-slice loop (forward + backward)."""
     from pygkd.bench import bench_spatial
 
     bench_spatial(batch, steps, channels, sigma2, w228, repeats, loop=not no_loop,
-                  device=device or "auto")
+                  device=device or "auto", data_dir=data_dir, synthetic=synthetic)
 
 
 @bench.command()
@@ -53,14 +67,15 @@ def spatial(batch: int, steps: int, channels: int, sigma2: float, w228: Path | N
               default=None, help="Path of W_228.csv [searched in the data folder].")
 @click.option("--sigma2", type=float, default=0.1, show_default=True,
               help="Kernel width for W_228.csv (10: the paper's 85 %-dense graph).")
+@graph_options
 @runtime_options(training=False)
-def models(batch: int, repeats: int, w228: Path | None, sigma2: float,
-           device: str | None = None) -> None:
+def models(batch: int, repeats: int, w228: Path | None, sigma2: float, data_dir: Path | None,
+           synthetic: bool, device: str | None = None) -> None:
     """Teacher, pruning base and student: parameters, FLOPs and forward latency."""
     from pygkd.bench import bench_models
 
-    bench_models(batch, repeats, sigma2=sigma2, w228=w228,
-                 device=device or "auto")
+    bench_models(batch, repeats, sigma2=sigma2, w228=w228, device=device or "auto",
+                 data_dir=data_dir, synthetic=synthetic)
 
 
 @bench.command()
@@ -68,12 +83,15 @@ def models(batch: int, repeats: int, w228: Path | None, sigma2: float,
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--w228", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="Path of W_228.csv [searched in the data folder].")
+@graph_options
 @runtime_options(training=False)
-def kd(batch: int, repeats: int, w228: Path | None, device: str | None = None) -> None:
+def kd(batch: int, repeats: int, w228: Path | None, data_dir: Path | None, synthetic: bool,
+       device: str | None = None) -> None:
     """One KD step (L_STCD) vs plain student and teacher steps; L_SCD time and peak memory."""
     from pygkd.bench import bench_kd
 
-    bench_kd(batch, repeats, w228, device=device or "auto")
+    bench_kd(batch, repeats, w228, device=device or "auto", data_dir=data_dir,
+             synthetic=synthetic)
 
 
 @bench.command("prune")
@@ -126,46 +144,55 @@ def scale(sizes: str, batch: int, scd_nodes: int, repeats: int, dense_limit: int
 @bench.command()
 @click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@graph_options
 @runtime_options(training=False)
-def product(batch: int, repeats: int, device: str | None = None) -> None:
+def product(batch: int, repeats: int, data_dir: Path | None, synthetic: bool,
+           device: str | None = None) -> None:
     """Training steps with one graph product per propagation vs the per-slice product."""
     from pygkd.bench import bench_product
 
-    bench_product(batch, repeats, device=device or "auto")
+    bench_product(batch, repeats, data_dir, synthetic, device=device or "auto")
 
 
 @bench.command()
 @click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@graph_options
 @runtime_options(training=False)
-def recurrent(batch: int, repeats: int, device: str | None = None) -> None:
+def recurrent(batch: int, repeats: int, data_dir: Path | None, synthetic: bool,
+           device: str | None = None) -> None:
     """Recurrent students' training steps: pygkd's graph products vs PyG Temporal's layers."""
     from pygkd.bench import bench_recurrent
 
-    bench_recurrent(batch, repeats, device=device or "auto")
+    bench_recurrent(batch, repeats, data_dir, synthetic, device=device or "auto")
 
 
 @bench.command("compile")
 @click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=5, show_default=True)
+@graph_options
 @runtime_options(training=False)
-def compile_bench(batch: int, repeats: int, device: str | None = None) -> None:
+def compile_bench(batch: int, repeats: int, data_dir: Path | None, synthetic: bool,
+                  device: str | None = None) -> None:
     """Eager vs torch.compile(fullgraph=True) training steps of teacher and student."""
     from pygkd.bench import bench_compile
 
-    bench_compile(batch, repeats, device=device or "auto")
+    bench_compile(batch, repeats, data_dir, synthetic, device=device or "auto")
 
 
 @bench.command()
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,
               help="Epochs of the accuracy runs (student, synthetic network).")
 @click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True)
+@graph_options
 @runtime_options(training=False)
-def precision(epochs: int, batch: int, device: str | None = None) -> None:
+def precision(epochs: int, batch: int, data_dir: Path | None, synthetic: bool,
+              device: str | None = None) -> None:
     """float32 vs bfloat16: training-step time and the accuracy it trains to."""
     from pygkd.bench import bench_precision
 
-    bench_precision(epochs=epochs, batch=batch, device=device or "auto")
+    bench_precision(epochs=epochs, batch=batch, data_dir=data_dir, synthetic=synthetic,
+                    device=device or "auto")
 
 
 @bench.command()
@@ -200,14 +227,17 @@ def ddp(processes: str, preset: str, nodes: int, epochs: int, batch: int) -> Non
               help="Timed runs of the batch.")
 @click.option("--single-repeats", type=click.IntRange(min=1), default=200, show_default=True,
               help="Timed runs of one window.")
-@click.option("--no-compile", is_flag=True, help="Skip the torch.compile row.")
+@click.option("--compile", "with_compile", is_flag=True,
+              help="Add a torch.compile row (on CPU it was slower than eager and took minutes "
+                   "to compile, so it is off by default).")
 @click.option("--no-onnx", is_flag=True, help="Skip the ONNX Runtime rows.")
 @runtime_options(training=False)
 def serve(models: tuple[Path, ...], batch: int, repeats: int, single_repeats: int,
-          no_compile: bool, no_onnx: bool, device: str | None = None) -> None:
-    """Serving latency (p50/p99, one window and a batch) of MODELS in eager PyTorch,
-    torch.compile, ONNX Runtime and ONNX Runtime int8, with accuracy on the test split."""
+          with_compile: bool, no_onnx: bool, device: str | None = None) -> None:
+    """Serving latency (p50/p99, one window and a batch) of MODELS in eager PyTorch, ONNX
+    Runtime and ONNX Runtime int8 (torch.compile with --compile), with accuracy on the test
+    split."""
     from pygkd.bench import bench_serve
 
-    bench_serve(models, batch, repeats, single_repeats, not no_compile, not no_onnx,
+    bench_serve(models, batch, repeats, single_repeats, with_compile, not no_onnx,
                 device=device or "auto")

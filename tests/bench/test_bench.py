@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from pygkd.bench.kd import scd_peak_memory
@@ -10,8 +11,10 @@ from pygkd.cli import main
 
 def test_spatial_benchmark_small_reports_equal_outputs():
     result = CliRunner().invoke(main, ["bench", "spatial", "--batch", "2", "--steps", "2",
-                                       "--repeats", "1", "--no-loop"], catch_exceptions=False)
+                                       "--repeats", "1", "--no-loop", "--synthetic"],
+                                catch_exceptions=False)
     assert result.exit_code == 0, result.output
+    assert "SYNTHETIC random 228-node graph" in result.output  # the title says so
     assert "| stock ChebConv on [B*T, N, C] |" in result.output
     diff = float(re.search(r"output ([0-9.e+-]+)", result.output).group(1))
     assert diff < 1e-4
@@ -54,7 +57,8 @@ def test_scale_and_product_benchmarks_report_every_row(caplog):
     for key in ("teacher_s", "student_s", "kd_s"):
         assert row[key] > 0, key
     assert caplog.messages[-1].startswith("| 30 |")
-    results = bench_product(batch=2, repeats=1)
+    results = bench_product(batch=2, repeats=1, synthetic=True)
+    assert any(m.startswith("SYNTHETIC 207-node graph") for m in caplog.messages)
     assert set(results) == {"student", "student (per-slice)", "pruning-base",
                             "pruning-base (per-slice)", "teacher", "teacher (per-slice)"}
     assert all(v > 0 for v in results.values())
@@ -64,7 +68,7 @@ def test_recurrent_benchmark_reports_equal_outputs(caplog):
     from pygkd.bench import bench_recurrent
 
     caplog.set_level("INFO", logger="pygkd")
-    results = bench_recurrent(batch=2, repeats=1)
+    results = bench_recurrent(batch=2, repeats=1, synthetic=True)
     assert set(results) == {"tgcn", "tgcn (reference)", "a3tgcn", "a3tgcn (reference)",
                             "gconvgru", "gconvgru (reference)"}
     assert all(v > 0 for v in results.values())
@@ -72,3 +76,30 @@ def test_recurrent_benchmark_reports_equal_outputs(caplog):
     assert len(rows) == 3
     for row in rows:  # pygkd's products give PyG Temporal's own layers' forecasts
         assert float(row.rstrip(" |").rsplit("|", 1)[-1]) < 1e-5, row
+
+
+@pytest.mark.parametrize("command, needs", [
+    ("spatial", "W_228.csv"), ("models", "W_228.csv"), ("kd", "W_228.csv"),
+    ("product", "los_adj.csv"), ("recurrent", "los_adj.csv"), ("compile", "los_adj.csv"),
+    ("precision", "los_adj.csv")])
+def test_benchmarks_without_their_real_graph_stop_and_say_how_to_go_on(command, needs, tmp_path):
+    from tests.conftest import one_error
+
+    result = CliRunner().invoke(main, ["bench", command, "--data-dir", str(tmp_path)])
+    one_error(result, needs, str(tmp_path / needs), "--data-dir", "--synthetic")
+
+
+def test_benchmarks_read_the_real_graph_from_data_dir(caplog):
+    from pygkd.bench.timing import bench_graph
+    from tests.conftest import SHARED_DATA, shared_file
+
+    shared_file("W_228.csv")
+    shared_file("los_adj.csv")
+    adjacency, title = bench_graph("pemsd7m", SHARED_DATA)
+    assert adjacency.shape == (228, 228) and title.startswith("PeMSD7(M) graph (")
+    adjacency, title = bench_graph("los-loop", SHARED_DATA)
+    assert adjacency.shape == (207, 207) and title.startswith("Los-loop graph (")
+    result = CliRunner().invoke(main, ["bench", "spatial", "--batch", "2", "--steps", "2",
+                                       "--repeats", "1", "--no-loop", "--data-dir",
+                                       str(SHARED_DATA)], catch_exceptions=False)
+    assert result.exit_code == 0 and "PeMSD7(M) graph (" in result.output

@@ -40,11 +40,14 @@ def _state(path):
     return torch.load(path, weights_only=True)["model_state"]
 
 
-def _assert_same_run(one, two):
+def _assert_same_run(one, two, atol=1e-4):
+    """Same weights within ``atol`` (one optimiser step: 1e-6; over epochs the float sums of
+    the two processes' gradients are reordered and differences grow), same test errors and
+    training losses to 1e-4."""
     a, b = _state(one / "model.pt"), _state(two / "model.pt")
     assert list(a) == list(b)  # no "module." prefixes
     for key in a:
-        assert torch.allclose(a[key], b[key], atol=1e-5), key
+        assert torch.allclose(a[key], b[key], rtol=0.0, atol=atol), key
     m1 = json.loads((one / "metrics.json").read_text())
     m2 = json.loads((two / "metrics.json").read_text())
     for horizon, values in m1["test"].items():
@@ -68,11 +71,15 @@ def test_shard_batch_weights_add_up_to_the_global_mean():
 
 
 def test_two_processes_train_and_distill_like_one(tmp_path):
-    train = ["train", "--preset", "student", "--epochs", "2", *TINY]
+    """One optimiser step: the weights of 1 and 2 processes agree to 1e-6. Two epochs of
+    distillation: within float reordering (1e-4 here; 3e-5 after one epoch and 7e-3 after two
+    were measured on 228 sensors, where there are many more steps)."""
+    train = ["train", "--preset", "student", "--epochs", "1", "--set", "train.max_batches=1",
+             *TINY]
     for procs in (1, 2):
         result = _pygkd([*train, "--out", str(tmp_path / f"train{procs}")], procs)
         assert result.returncode == 0, result.stderr[-2000:]
-    _assert_same_run(tmp_path / "train1", tmp_path / "train2")
+    _assert_same_run(tmp_path / "train1", tmp_path / "train2", atol=1e-6)
     teacher = tmp_path / "train1" / "model.pt"
     distill = ["distill", "--teacher", str(teacher), "--loss", "stcd", "--epochs", "2",
                "--set", "model.blocks=[[1,2,4],[4,2,4]]", *no_data(TINY)]

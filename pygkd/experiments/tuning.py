@@ -21,6 +21,7 @@ importances as ``tuning.png`` / ``tuning.svg``.
 from __future__ import annotations
 
 import copy
+import gc
 import hashlib
 import logging
 import os
@@ -56,7 +57,8 @@ SEARCHED_SWITCHES = ("normalize_features",)
 #: The learning-rate range searched with ``tune_lr`` (log scale).
 LR_RANGE = (1e-4, 1e-2)
 #: Trials that are never pruned (the median needs some finished curves first), and epochs
-#: every trial runs before it can be pruned.
+#: every trial runs before it can be pruned: at least this many, and at least a quarter of the
+#: recipe's epochs (early validation errors swing too much to judge a trial by).
 PRUNER_STARTUP_TRIALS, PRUNER_WARMUP_EPOCHS = 3, 3
 #: Seconds between a running trial's heartbeats, and after which a silent one is failed.
 HEARTBEAT_SECONDS, GRACE_SECONDS = 60, 180
@@ -199,16 +201,18 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
     out_dir.mkdir(parents=True, exist_ok=True)
     bases = {name: apply_overrides(copy.deepcopy(loss_recipe(name, recipe_dir)), overrides)
              for name in losses}
+    epochs = []
     for name, base in bases.items():
-        base["seed"] = seed
-        RunConfig.from_dict(copy.deepcopy(base), f"{name} recipe")  # a bad recipe fails now
+        base["seed"] = seed  # a bad recipe fails now
+        epochs.append(RunConfig.from_dict(copy.deepcopy(base), f"{name} recipe").train.epochs)
     shared = storage is not None
     storage = storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
     study_name = study_name or default_study_name(teacher_path, losses)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS,
-                                         n_warmup_steps=PRUNER_WARMUP_EPOCHS)
+                                         n_warmup_steps=max(PRUNER_WARMUP_EPOCHS,
+                                                            max(epochs) // 4))
     probe = _open_study(storage, study_name, None, pruner)
     entropy = [seed, len(probe.trials)] + ([os.getpid()] if shared else [])
     sampler_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
@@ -233,12 +237,17 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         shown = ", ".join(f"{k}={v}" if isinstance(v, bool) else f"{k}={v:.3g}"
                           for k, v in trial.params.items() if k != "loss")
         logger.info(f"trial {trial.number}: {name} {shown}")
+        pruned = None
         try:
             metrics = run_distill(config, teacher_path, run_dir, fresh=retried is None,
                                   progress=False, callbacks=[TrialReporter(trial)])
         except optuna.TrialPruned as stop:
-            logger.info(f"    pruned: {stop}")
-            raise
+            pruned = str(stop)
+        finally:
+            gc.collect()  # the trial's student, teacher and teacher cache (GBs) go now
+        if pruned is not None:  # raised here, not in the handler: Optuna keeps the error,
+            logger.info(f"    pruned: {pruned}")  # and its traceback would keep the cache
+            raise optuna.TrialPruned(pruned)
         trial.set_user_attr("best_epoch", metrics["best_epoch"])
         trial.set_user_attr("epochs_run", metrics["epochs_run"])
         logger.info(f"    validation MAE {metrics['best_val_mae']:.4f}")

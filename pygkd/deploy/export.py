@@ -36,7 +36,7 @@ from pygkd.deploy.module import ForecastModule
 from pygkd.errors import InputError
 from pygkd.nn.models.recurrent import RecurrentForecaster
 
-__all__ = ["FORMATS", "export_forecaster", "onnx_session", "quantize_onnx", "example_input"]
+__all__ = ["FORMATS", "export_forecaster", "onnx_session", "example_input"]
 
 #: ``--format`` values of ``pygkd export``.
 FORMATS = ("onnx", "exported-program")
@@ -79,20 +79,6 @@ def _quiet_loggers() -> Iterator[None]:
         yield
     finally:
         logging.disable(previous)
-
-
-@contextlib.contextmanager
-def _root_logger_kept() -> Iterator[None]:
-    """Undo what the block does to the root logger: onnxruntime's quantiser calls
-    ``logging.basicConfig(level=INFO)`` (its ``matmul_nbits_quantizer``), after which every
-    library's information would print, and pygkd's twice."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def _compact(model: Any) -> None:
@@ -167,28 +153,3 @@ def onnx_session(path: Path, threads: int = 0) -> Any:
     if threads:
         options.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def quantize_onnx(path: Path, out: Path) -> Path:
-    """Int8 dynamic quantisation of an ONNX file (ONNX Runtime's quantiser: weights int8,
-    activations quantised on the fly)."""
-    onnx = _require("onnx")
-    _require("onnxruntime")
-    with _root_logger_kept():
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    # products with a vector (STGCN's node readout: x @ w + b, w of shape [C]) are left in
-    # float: the quantiser would fuse their per-node bias into a kernel that expects one bias
-    # per output column
-    graph = onnx.load(str(path)).graph
-    vectors = {t.name for t in graph.initializer if len(t.dims) == 1}
-    exclude = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in vectors]
-    out, tmp = _atomic_target(out)
-    try:
-        with _quiet_loggers(), _root_logger_kept():
-            quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8,
-                             nodes_to_exclude=exclude)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out

@@ -283,6 +283,13 @@ class GraphOperator(nn.Module):
                          self.values_t, flat.to(self.values.dtype))
         return out.to(flat.dtype)
 
+    def chebyshev_step(self, t1: Tensor, t0: Tensor) -> Tensor:
+        r"""The Chebyshev recurrence :math:`2 \tilde L T_{k-1} - T_{k-2}` on node-major
+        features ``[N, M]`` (one fused product where the operator is dense)."""
+        if self.is_dense:
+            return torch.addmm(t0, self.matrix.to(t1.dtype), t1, beta=-1.0, alpha=2.0)
+        return self.propagate_flat(t1).mul_(2.0).sub_(t0)
+
     def to_dense(self) -> Tensor:
         """The operator as a dense ``[N, N]`` tensor."""
         if self.is_dense:

@@ -10,6 +10,7 @@ propagation over all leading dimensions and channels.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 from torch_geometric.nn import ChebConv
 
@@ -90,19 +91,21 @@ class FastChebConv(ChebConv):
             op = self.build_operator(x, edge_index, edge_weight, lambda_max)
             if self.cached:
                 self.cached_operator = op
-        n = x.size(-2)
+        n, c_in = x.size(-2), x.size(-1)
         lead = x.shape[:-2]
-        # node-major layout [N, L, C]: one product per propagation over all L = prod(*) slices
-        t0 = x.movedim(-2, 0).reshape(n, -1, x.size(-1))
-        out = self.lins[0](t0)
+        # node-major layout [N, L * C]: one product per propagation over all L = prod(*)
+        # slices; each Theta_k product accumulates into the output in place (bias first)
+        t0 = x.movedim(-2, 0).reshape(n, -1).contiguous()
+        weight = self.lins[0].weight
+        out = (torch.mm(t0.view(-1, c_in), weight.t()) if self.bias is None
+               else torch.addmm(self.bias, t0.view(-1, c_in), weight.t()))
         if len(self.lins) > 1:
-            t1 = op.propagate_flat(t0.reshape(n, -1)).view_as(t0)
-            out = out + self.lins[1](t1)
+            t1 = op.propagate_flat(t0)
+            out.addmm_(t1.view(-1, c_in).to(out.dtype), self.lins[1].weight.t().to(out.dtype))
             for lin in self.lins[2:]:
-                t2 = 2.0 * op.propagate_flat(t1.reshape(n, -1)).view_as(t1) - t0
-                out = out + lin(t2)
+                t2 = op.chebyshev_step(t1, t0)  # 2 L~ T_{k-1} - T_{k-2}
+                # (in place: autocast leaves addmm_ alone, so the operands follow ``out``)
+                out.addmm_(t2.view(-1, c_in).to(out.dtype), lin.weight.t().to(out.dtype))
                 t0, t1 = t1, t2
-        if self.bias is not None:
-            out = out + self.bias
         # back to [*, N, C] in memory too: later layers run on contiguous features
-        return out.reshape(n, *lead, out.size(-1)).movedim(0, -2).contiguous()
+        return out.view(n, *lead, out.size(-1)).movedim(0, -2).contiguous()

@@ -1,0 +1,229 @@
+"""Roofline benchmark: how close an STGCN training step comes to this machine's matmul speed.
+
+For the teacher and the student of the paper (Table 2), on the PeMSD7(M) graph (228 sensors,
+``W_228.csv`` at ``sigma2``, batch 50) and on the built-in synthetic network of 8,600 sensors
+(LargeST's California size, batch 8), one training step (forward, MSE loss, backward, Adam) is
+timed on two paths side by side in this process:
+
+- ``reference``: the layers as they ran before they were tuned
+  (:func:`~pygkd.bench.reference.reference_path`), glibc returning freed memory;
+- ``pygkd``: today's layers, freed memory kept in the process
+  (:mod:`pygkd.runtime.memory`).
+
+The FLOPs of a step are counted once per model and size with
+:class:`~torch.utils.flop_counter.FlopCounterMode` on the reference path, and this same
+numerator is divided by each path's time, so a faster path is credited by its time only. The
+matmul peak is a ``2048 x 2048`` float32 product timed in this process just before each row
+(best of several). The FLOP shares per layer type come from the same count.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from pygkd.bench.reference import reference_path
+from pygkd.bench.timing import PeakMemory, bench_graph
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["RooflineRow", "bench_roofline", "matmul_gflops", "rows_as_dicts", "step_flops"]
+
+#: (sensors, batch) of the two sizes
+SIZES = ((228, 50), (8600, 8))
+LAYER_TYPES = ("temporal", "spatial", "norm", "other")
+
+
+@dataclass
+class RooflineRow:
+    """One timed row (``path`` is ``"reference"`` or ``"pygkd"``)."""
+
+    model: str
+    sensors: int
+    batch: int
+    path: str
+    gflop: float
+    step_s: float
+    matmul_gflops: float
+    user_s: float
+    system_s: float
+    peak_mb: float
+    shares: dict[str, float]
+
+    @property
+    def gflops(self) -> float:
+        return self.gflop / self.step_s
+
+    @property
+    def peak_share(self) -> float:
+        return self.gflops / self.matmul_gflops
+
+
+def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
+    """Best float32 GFLOP/s of a ``size x size`` matrix product in this process."""
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def _layer_type(module: nn.Module) -> str | None:
+    from pygkd.nn.blocks import SpatialGraphConv
+    from pygkd.nn.layers import TemporalConv, TemporalGatedConv
+
+    if isinstance(module, (TemporalConv, TemporalGatedConv)):
+        return "temporal"
+    if isinstance(module, SpatialGraphConv):
+        return "spatial"
+    if isinstance(module, nn.LayerNorm):
+        return "norm"
+    return None
+
+
+def step_flops(model: nn.Module, step: Callable[[], None]) -> tuple[int, dict[str, float]]:
+    """FLOPs of one call of ``step`` (:class:`~torch.utils.flop_counter.FlopCounterMode`,
+    forward and backward) and their share per layer type of ``model``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    total = counter.get_total_flops()
+    counts = counter.get_flop_counts()
+    root = type(model).__name__
+    per_type = dict.fromkeys(LAYER_TYPES, 0)
+    for name, module in model.named_modules():
+        kind = _layer_type(module)
+        if kind is not None and name:
+            per_type[kind] += sum(counts.get(f"{root}.{name}", {}).values())
+    per_type["other"] = total - sum(per_type[k] for k in LAYER_TYPES[:-1])
+    return total, {k: v / max(total, 1) for k, v in per_type.items()}
+
+
+def _step_fn(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        optimizer.step()
+
+    return step
+
+
+def _time_row(step: Callable[[], None], repeats: int) -> tuple[float, float, float, float]:
+    """(best step seconds, user and system seconds per step, peak MB of the first call)."""
+    import gc
+
+    from pygkd.runtime.memory import release_freed_memory
+
+    gc.collect()
+    release_freed_memory()  # so the first call's growth is its peak, not the heap's leftovers
+    with PeakMemory() as mem:
+        step()
+    best = float("inf")
+    before = os.times()
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - start)
+    after = os.times()
+    return (best, (after.user - before.user) / repeats,
+            (after.system - before.system) / repeats, mem.growth_mb)
+
+
+def _graph(sensors: int, data_dir: Path | None, sigma2: float) -> tuple[Tensor, Tensor, str]:
+    from pygkd.data.preprocessing import adjacency_to_edges
+    from pygkd.data.synthetic import make_synthetic_network
+
+    if sensors == 228:
+        adjacency, title = bench_graph("pemsd7m", data_dir, False, sigma2)
+    else:
+        adjacency = make_synthetic_network(num_nodes=sensors, num_days=3).adjacency
+        title = f"synthetic {sensors:,}-sensor network"
+    edge_index, edge_weight = adjacency_to_edges(adjacency)
+    return edge_index, edge_weight, title
+
+
+def bench_roofline(data_dir: Path | None = None, sigma2: float = 0.1,
+                   models: Sequence[str] = ("teacher", "student"),
+                   sizes: Sequence[tuple[int, int]] = SIZES, repeats: int = 3,
+                   threads: int = 1) -> list[RooflineRow]:
+    """Time the rows (see the module) and print the table; returns the rows.
+
+    ``data_dir`` must hold ``W_228.csv`` when 228 sensors are timed (an error otherwise).
+    """
+    from pygkd.nn.models.stgcn import PRESETS, STGCN
+    from pygkd.runtime.memory import freed_memory_retained
+
+    torch.set_num_threads(threads)
+    graphs = {n: _graph(n, data_dir, sigma2) for n, _ in sizes}  # fail early on missing data
+    rows: list[RooflineRow] = []
+    for sensors, batch in sizes:
+        edge_index, edge_weight, title = graphs[sensors]
+        logger.info(f"{title}: {sensors:,} sensors, {edge_index.size(1):,} edges, batch {batch}, "
+                    f"{torch.get_num_threads()} thread(s)")
+        for name in models:
+            gen = torch.Generator().manual_seed(0)
+            x = torch.randn(batch, 12, sensors, 1, generator=gen)
+            y = torch.randn(batch, 1, sensors, 1, generator=gen)
+            timed: dict[str, tuple[float, float, float, float]] = {}
+            for path in ("reference", "pygkd"):
+                torch.manual_seed(0)
+                model = STGCN(sensors, PRESETS[name]).cache_graph(edge_index, edge_weight).train()
+                step = _step_fn(model, x, y)
+                if path == "reference":
+                    with reference_path():
+                        flops, shares = step_flops(model, step)
+                        peak = matmul_gflops()
+                        timed[path] = _time_row(step, repeats)
+                else:
+                    with freed_memory_retained(True):
+                        peak = matmul_gflops()
+                        timed[path] = _time_row(step, repeats)
+                best, user, system, mem = timed[path]
+                rows.append(RooflineRow(name, sensors, batch, path, flops / 1e9, best, peak, user,
+                                        system, mem, shares))
+                logger.info(f"  {name} {path}: {best * 1e3:,.0f} ms per step "
+                            f"({flops / best / 1e9:.1f} GFLOP/s, matmul {peak:.1f})")
+                del model, step
+    _print_table(rows)
+    return rows
+
+
+def _print_table(rows: list[RooflineRow]) -> None:
+    reference = {(r.model, r.sensors): r for r in rows if r.path == "reference"}
+    logger.info("")
+    logger.info("| model | sensors | batch | path | GFLOP / step | step (ms) | GFLOP/s | matmul "
+                "GFLOP/s | % of matmul peak | speed-up vs reference | user s / step | system s "
+                "/ step | peak MB | FLOPs: temporal / spatial / norm / other |")
+    logger.info("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        ref = reference[(r.model, r.sensors)]
+        shares = " / ".join(f"{r.shares[k]:.1%}" for k in LAYER_TYPES)
+        logger.info(f"| {r.model} | {r.sensors:,} | {r.batch} | {r.path} | {r.gflop:.2f} | "
+                    f"{r.step_s * 1e3:,.0f} | {r.gflops:.1f} | {r.matmul_gflops:.1f} | "
+                    f"{r.peak_share:.1%} | {ref.step_s / r.step_s:.2f}x | {r.user_s:.3f} | "
+                    f"{r.system_s:.3f} | {r.peak_mb:,.0f} | {shares} |")
+    logger.info("")
+    logger.info("FLOPs are counted on the reference path (the same numerator for both rows); "
+                "the matmul peak is a 2048 x 2048 float32 product timed before each row.")
+    last = [r for r in rows if r.model == "teacher" and r.sensors == 228 and r.path == "pygkd"]
+    if last:
+        logger.info(f"teacher step: {last[0].peak_share:.0%} of matmul peak (228 sensors)")
+
+
+def rows_as_dicts(rows: list[RooflineRow]) -> list[dict[str, object]]:
+    """The rows as plain dictionaries (for JSON)."""
+    return [{**asdict(r), "gflops": r.gflops, "peak_share": r.peak_share} for r in rows]

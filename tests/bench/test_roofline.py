@@ -1,0 +1,106 @@
+"""The roofline benchmark and its reference path: same function, counted FLOPs, the table."""
+
+import logging
+
+import pytest
+import torch
+
+from pygkd.bench.reference import reference_path
+from pygkd.bench.roofline import RooflineRow, _print_table, bench_roofline, step_flops
+from pygkd.errors import InputError
+from pygkd.nn.layers import ChannelAlign, TemporalConv
+from pygkd.nn.models.stgcn import PRESETS, STGCN
+from pygkd.runtime.memory import memory_retained
+from pygkd.testing import toy_graph
+
+
+def _outputs_and_grads(model, x):
+    model.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_()
+    out = model(x)
+    out.backward(torch.linspace(-1, 1, out.numel()).view_as(out))
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    return out.detach(), x.grad.clone(), grads
+
+
+@pytest.mark.parametrize("preset", ["teacher", "student", "pruning-base"])
+def test_todays_path_equals_the_reference_forward_and_backward(preset):
+    torch.manual_seed(0)
+    ei, ew = toy_graph(9)
+    model = STGCN(9, PRESETS[preset]).cache_graph(ei, ew).train()
+    x = torch.randn(3, 12, 9, 1)
+    out, gx, grads = _outputs_and_grads(model, x)
+    with reference_path():
+        ref_out, ref_gx, ref_grads = _outputs_and_grads(model, x)
+    assert torch.allclose(out, ref_out, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(gx, ref_gx, atol=1e-5, rtol=1e-5)
+    for name, g in grads.items():
+        assert torch.allclose(g, ref_grads[name], atol=1e-5, rtol=1e-4), name
+    assert out.abs().sum() > 0 and all(g.abs().sum() > 0 for g in grads.values())
+
+
+@pytest.mark.parametrize("c_in,c_out,mode,pairs", [
+    (3, 5, None, None), (5, 3, None, None), (4, 4, None, None),
+    (4, 3, "select", [[3, 0], [1, 2]]), (2, 4, "proj", None)])
+def test_residual_folded_into_the_kernel_equals_the_added_residual(c_in, c_out, mode, pairs):
+    torch.manual_seed(1)
+    conv = TemporalConv(c_in, c_out, kernel_size=3)
+    conv.align = ChannelAlign(c_in, c_out, mode=mode, pairs=pairs)
+    x = torch.randn(2, 6, 5, c_in)
+    # the matrix form of the alignment is the alignment
+    assert torch.allclose(conv.align(x), x @ conv.align.matrix(x).t(), atol=1e-6)
+    folded = conv(x)
+    with reference_path():
+        added = conv(x)
+    assert torch.allclose(folded, added, atol=1e-5)
+    if mode == "proj":  # the projection's weight gets its gradient through the kernel
+        folded.sum().backward()
+        assert conv.align.proj.weight.grad.abs().sum() > 0
+
+
+def test_reference_path_restores_the_layers_and_the_allocator_setting():
+    forward = TemporalConv.forward
+    before = memory_retained()
+    with reference_path():
+        assert TemporalConv.forward is not forward
+    assert TemporalConv.forward is forward and memory_retained() == before
+
+
+def test_step_flops_count_a_convolution_forward_and_backward():
+    # a Kt x 1 convolution of [B, T, N, C] -> [B, T', N, W]: 2*B*T'*N*C*Kt*W per product,
+    # three products (forward, input gradient, weight gradient)
+    conv = TemporalConv(4, 6, kernel_size=3, residual=False, activation="linear")
+    x = torch.randn(2, 7, 5, 4, requires_grad=True)
+    total, shares = step_flops(conv, lambda: conv(x).sum().backward())
+    assert total == 3 * 2 * 2 * 5 * 5 * 4 * 3 * 6
+    assert shares["other"] == pytest.approx(1.0)  # the module itself is the root
+
+
+def test_roofline_rows_share_one_numerator(caplog):
+    caplog.set_level(logging.INFO)
+    rows = bench_roofline(models=("student",), sizes=((16, 2),), repeats=1)
+    assert [r.path for r in rows] == ["reference", "pygkd"]
+    assert rows[0].gflop == rows[1].gflop > 0
+    assert sum(rows[0].shares.values()) == pytest.approx(1.0)
+    assert rows[0].shares["temporal"] > 0.5 and rows[0].shares["spatial"] > 0
+    for r in rows:
+        assert r.gflops == pytest.approx(r.gflop / r.step_s)
+        assert r.matmul_gflops > 0 and r.user_s >= 0
+    assert "| student | 16 | 2 | pygkd |" in caplog.text
+
+
+def test_roofline_needs_the_pemsd7_graph(tmp_path):
+    with pytest.raises(InputError, match="W_228.csv: not found"):
+        bench_roofline(data_dir=tmp_path, sizes=((228, 2),), repeats=1)
+
+
+def test_roofline_last_line(caplog):
+    caplog.set_level(logging.INFO)
+    shares = {"temporal": 0.8, "spatial": 0.2, "norm": 0.0, "other": 0.0}
+    rows = [RooflineRow("teacher", 228, 50, "reference", 26.0, 0.52, 100.0, 0.5, 0.0, 1.0,
+                        shares),
+            RooflineRow("teacher", 228, 50, "pygkd", 26.0, 0.40, 100.0, 0.4, 0.0, 1.0, shares)]
+    _print_table(rows)
+    lines = caplog.text.strip().splitlines()
+    assert lines[-1].endswith("teacher step: 65% of matmul peak (228 sensors)")
+    assert "| 1.30x |" in caplog.text  # 0.52 / 0.40

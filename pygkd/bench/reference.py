@@ -5,7 +5,8 @@ Before: every temporal convolution ran ``nn.Conv2d`` and then added the residual
 to the activations (slice, pad, add) and applied the GLU as ``(P + res) * sigmoid(Q)``;
 :class:`~pygkd.nn.layers.FastChebConv` summed ``K`` separate products with out-of-place adds
 and ran the Chebyshev recurrence as two passes; and glibc returned every freed activation to
-the system (:mod:`pygkd.runtime.memory`). :func:`reference_path` swaps these forward methods
+the system (:mod:`pygkd.runtime.memory`); the spatial layer added its residual to the
+activations. :func:`reference_path` swaps these forward methods
 in for a block; the parameters and the function computed are the same (the test suite checks
 outputs and gradients against the current path to 1e-5).
 """
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
+from pygkd.nn.blocks import SpatialGraphConv
 from pygkd.nn.layers import FastChebConv, TemporalConv, TemporalGatedConv
 from pygkd.nn.layers.operator import GraphOperator
 from pygkd.runtime.memory import freed_memory_retained, memory_retained
@@ -68,8 +70,14 @@ def _cheb_forward(self: FastChebConv, x: Tensor, edge_index: OptTensor = None,
     return out.reshape(n, *lead, out.size(-1)).movedim(0, -2).contiguous()
 
 
+def _spatial_forward(self: SpatialGraphConv, x: Tensor, edge_index: OptTensor = None,
+                     edge_weight: OptTensor = None,
+                     operator: GraphOperator | None = None) -> Tensor:
+    return torch.relu(self.cheb(x, edge_index, edge_weight, operator=operator) + self.align(x))
+
+
 _SWAPS = ((TemporalGatedConv, _gated_forward), (TemporalConv, _temporal_forward),
-          (FastChebConv, _cheb_forward))
+          (FastChebConv, _cheb_forward), (SpatialGraphConv, _spatial_forward))
 
 
 @contextmanager

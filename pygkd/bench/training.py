@@ -44,13 +44,16 @@ def los_loop_graph(data_dir: Path | None = None, synthetic: bool = False
 
 def _slice_forward(self: FastChebConv, x: Tensor, edge_index: Tensor | None = None,
                    edge_weight: Tensor | None = None, batch: Tensor | None = None,
-                   lambda_max: Tensor | None = None, operator=None) -> Tensor:  # type: ignore[no-untyped-def]
+                   lambda_max: Tensor | None = None, operator=None,  # type: ignore[no-untyped-def]
+                   residual: Tensor | None = None) -> Tensor:
     """FastChebConv as pygkd computed it before: ``torch.matmul(L, x)`` broadcast over every
     (batch, time) slice of ``x [B, T, N, C]``."""
     op = operator if operator is not None else self.cached_operator
     assert op is not None, "expected a cached or given operator"
     dense = op.to_dense().to(x.dtype)
     tx0, out = x, self.lins[0](x)
+    if residual is not None:  # the spatial layer's skip connection (FastChebConv folds it)
+        out = out + x @ residual.t()
     if len(self.lins) > 1:
         tx1 = torch.matmul(dense, x)
         out = out + self.lins[1](tx1)

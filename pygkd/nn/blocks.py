@@ -46,8 +46,10 @@ class SpatialGraphConv(nn.Module):
 
     def forward(self, x: Tensor, edge_index: OptTensor = None, edge_weight: OptTensor = None,
                 operator: GraphOperator | None = None) -> Tensor:
-        return torch.relu(self.cheb(x, edge_index, edge_weight, operator=operator)
-                          + self.align(x))
+        # the residual is linear in X: folded into Theta_0, no pass over the activations
+        out = self.cheb(x, edge_index, edge_weight, operator=operator,
+                        residual=self.align.matrix(x))
+        return torch.relu(out)
 
 
 class STConvBlock(nn.Module):

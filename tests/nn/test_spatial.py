@@ -135,3 +135,20 @@ def test_no_edges_is_identity_propagation():
     out = fast(x, empty)
     expected = fast.lins[0](x) + fast.lins[1](x) + fast.bias
     assert torch.allclose(out, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.1])  # dense and sparse operators
+def test_residual_folded_into_theta0_equals_adding_it(threshold):
+    torch.manual_seed(3)
+    ei, ew = toy_graph(7)
+    conv = FastChebConv(3, 4, K=3, dense_threshold=threshold)
+    x = torch.randn(2, 5, 7, 3, requires_grad=True)
+    residual = torch.randn(4, 3, requires_grad=True)
+    folded = conv(x, ei, ew, residual=residual)
+    added = conv(x, ei, ew) + x @ residual.t()
+    assert torch.allclose(folded, added, atol=1e-5)
+    g = torch.randn_like(folded)
+    grads = torch.autograd.grad(folded, (x, residual, conv.lins[0].weight), g)
+    expected = torch.autograd.grad(added, (x, residual, conv.lins[0].weight), g)
+    for a, b in zip(grads, expected, strict=True):
+        assert torch.allclose(a, b, atol=1e-5)

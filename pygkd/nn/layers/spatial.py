@@ -80,7 +80,10 @@ class FastChebConv(ChebConv):
 
     def forward(self, x: Tensor, edge_index: OptTensor = None, edge_weight: OptTensor = None,
                 batch: OptTensor = None, lambda_max: OptTensor = None,
-                operator: GraphOperator | None = None) -> Tensor:
+                operator: GraphOperator | None = None, residual: OptTensor = None) -> Tensor:
+        """``residual`` (optional, ``[C_out, C_in]``): a linear map of the input added to the
+        output, folded into :math:`\Theta_0` (STGCN's aligned skip connection at no extra
+        pass over the activations)."""
         if batch is not None:
             raise NotImplementedError("FastChebConv serves one static graph; use ChebConv")
         op = operator if operator is not None else self.cached_operator
@@ -97,6 +100,8 @@ class FastChebConv(ChebConv):
         # slices; each Theta_k product accumulates into the output in place (bias first)
         t0 = x.movedim(-2, 0).reshape(n, -1).contiguous()
         weight = self.lins[0].weight
+        if residual is not None:
+            weight = weight + residual.to(weight.dtype)
         out = (torch.mm(t0.view(-1, c_in), weight.t()) if self.bias is None
                else torch.addmm(self.bias, t0.view(-1, c_in), weight.t()))
         if len(self.lins) > 1:

@@ -42,6 +42,7 @@ from pygkd.experiments.distill_tables import loss_recipe
 from pygkd.experiments.distillation import run_distill
 from pygkd.experiments.results import Tuning
 from pygkd.files import write_atomic
+from pygkd.runtime.memory import release_freed_memory
 from pygkd.train.config import RunConfig, apply_overrides
 from pygkd.train.runs import write_json
 
@@ -245,6 +246,7 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
             pruned = str(stop)
         finally:
             gc.collect()  # the trial's student, teacher and teacher cache (GBs) go now
+            release_freed_memory()  # and back to the system (the heap keeps freed blocks)
         if pruned is not None:  # raised here, not in the handler: Optuna keeps the error,
             logger.info(f"    pruned: {pruned}")  # and its traceback would keep the cache
             raise optuna.TrialPruned(pruned)

@@ -6,8 +6,9 @@ model allocates and frees activations of ``[B, T, N, C]`` floats (about 35 MB at
 and a batch of 50; 210 MB at 8,600 sensors and a batch of 8) dozens of times, so every step
 page-faults all of that memory in again and the kernel zeroes it: measured on a 2-core machine,
 half of a teacher step's time at 8,600 sensors was system time. With the blocks kept in the heap
-(``mallopt``: no mmap, trim only above 1 GiB) the next step reuses them. The resident memory
-stays near the peak of a step instead of falling back between steps.
+(``mallopt``: no mmap, no automatic trimming) the next step reuses them. The resident memory
+stays at the peak of a step instead of falling back between steps, until
+:func:`release_freed_memory` gives the free blocks back (``pygkd tune`` does after each trial).
 
 :func:`retain_freed_memory` switches this on for the whole process; the ``pygkd`` commands call
 it when they start (``PYGKD_RETAIN_MEMORY=0`` leaves glibc's defaults). Other C libraries
@@ -31,7 +32,7 @@ __all__ = ["retain_freed_memory", "freed_memory_retained", "memory_retained",
 # 32 MiB (the most it rises to) and a trim threshold of twice that.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
 _DEFAULTS = {_M_TRIM_THRESHOLD: 64 << 20, _M_MMAP_THRESHOLD: 32 << 20, _M_MMAP_MAX: 65536}
-_RETAINED = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: 1 << 30}
+_RETAINED = {_M_MMAP_MAX: 0, _M_TRIM_THRESHOLD: -1}  # -1: never trim (mallopt(3))
 _state = {"retained": False}
 
 

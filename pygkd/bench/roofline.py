@@ -148,7 +148,7 @@ def _graph(sensors: int, data_dir: Path | None, sigma2: float) -> tuple[Tensor, 
     from pygkd.data.synthetic import make_synthetic_network
 
     if sensors == 228:
-        adjacency, title = bench_graph("pemsd7m", data_dir, False, sigma2)
+        adjacency, title = bench_graph("pemsd7m", data_dir, False, sigma2, offer_synthetic=False)
     else:
         adjacency = make_synthetic_network(num_nodes=sensors, num_days=3).adjacency
         title = f"synthetic {sensors:,}-sensor network"

@@ -107,15 +107,17 @@ BENCH_GRAPHS = {"pemsd7m": ("W_228.csv", 228, "PeMSD7(M)"),
 
 
 def bench_graph(name: str, data_dir: Path | None = None, synthetic: bool = False,
-                sigma2: float = 0.1, file: Path | None = None) -> tuple[np.ndarray, str]:
+                sigma2: float = 0.1, file: Path | None = None,
+                offer_synthetic: bool = True) -> tuple[np.ndarray, str]:
     """The adjacency ``[N, N]`` of a benchmark's real graph (:data:`BENCH_GRAPHS`) and the
     words that name it in the benchmark's title.
 
     The file is ``file``, else ``<data_dir>/<file name>`` (default: the data folder,
     :func:`~pygkd.data.download.default_data_dir`); when it is absent the benchmark stops with
     an error saying where it looked. Only with ``synthetic`` does it time the built-in
-    synthetic network of the same size instead, and the title says so. PeMSD7(M) distances
-    become kernel weights at ``sigma2``.
+    synthetic network of the same size instead, and the title says so (the error offers
+    ``--synthetic`` when ``offer_synthetic``). PeMSD7(M) distances become kernel weights at
+    ``sigma2``.
     """
     from pygkd.data.synthetic import make_synthetic_network
     from pygkd.errors import InputError
@@ -127,9 +129,10 @@ def bench_graph(name: str, data_dir: Path | None = None, synthetic: bool = False
     path = Path(file) if file is not None else \
         (Path(data_dir) if data_dir is not None else default_data_dir()) / filename
     if not path.is_file():
+        alternative = (f", or --synthetic to time a synthetic {nodes}-node graph instead"
+                       if offer_synthetic else "")
         raise InputError(f"this benchmark times the {what} graph and needs {filename}: not "
-                         f"found at {path}; give --data-dir DIR holding it, or --synthetic to "
-                         f"time a synthetic {nodes}-node graph instead")
+                         f"found at {path}; give --data-dir DIR holding it{alternative}")
     if name == "pemsd7m":
         return pemsd7m_adjacency(path, sigma2), f"{what} graph ({path}, sigma2={sigma2})"
     return np.loadtxt(path, delimiter=","), f"{what} graph ({path})"

@@ -5,6 +5,7 @@ import torch  # noqa: F401  (doctests)
 from pygkd.distill.distiller import Distiller
 from pygkd.distill.functional import (
     overseen_response,
+    pairwise_euclidean,
     pairwise_l1,
     response_kl,
     response_l2,
@@ -43,6 +44,7 @@ __all__ = [
     "get_submodule_or_raise",
     "loss_names",
     "overseen_response",
+    "pairwise_euclidean",
     "pairwise_l1",
     "register_loss",
     "response_kl",

@@ -26,6 +26,7 @@ __all__ = [
     "spatio_temporal_correlation",
     "structural_kd",
     "pairwise_l1",
+    "pairwise_euclidean",
     "sample_nodes",
     "check_unit",
     "scale_free",
@@ -374,6 +375,87 @@ def spatio_temporal_correlation(ord_loss: Tensor, scd: Tensor, tcd: Tensor, alph
     return ord_loss + alpha3 * (alpha2 * scd + (1 - alpha2) * tcd)
 
 
+#: Elements of one ``[chunk, M, M]`` distance temporary of :func:`structural_kd` (1 Mi: 4 MB
+#: in float32, one sample of ``M`` = 828 points at a time, so it stays in cache).
+SKD_CHUNK_ELEMENTS = 2**20
+
+
+def _gram_distances(x: Tensor) -> tuple[Tensor, Tensor]:
+    """``[b, M, C] -> [b, M, M]`` Euclidean distances and the mask of the non-zero ones."""
+    squared = x.pow(2).sum(dim=-1)
+    norms = squared.unsqueeze(-1) + squared.unsqueeze(-2)
+    d2 = torch.baddbmm(norms, x, x.transpose(1, 2), alpha=-2.0)
+    # below the Gram identity's rounding the points coincide (the diagonal among them)
+    nonzero = d2 > norms.mul_(4 * torch.finfo(x.dtype).eps)
+    nonzero.diagonal(dim1=-2, dim2=-1).fill_(False)
+    return d2.clamp_min_(0).sqrt_().mul_(nonzero), nonzero
+
+
+def pairwise_euclidean(x: Tensor) -> Tensor:
+    r"""Euclidean distances between all pairs of rows, ``[B, M, C] -> [B, M, M]``, from the
+    Gram matrix :math:`\lVert x_i \rVert^2 + \lVert x_j \rVert^2 - 2 x_i \cdot x_j` (one
+    batched GEMM). Pairs closer than that identity's rounding (about ``2 * sqrt(eps)`` of the
+    rows' norm: 7e-4 in float32) and the diagonal are exactly 0. No gradient; see
+    :func:`structural_kd` for the loss built on it.
+
+    Example:
+        >>> pairwise_euclidean(torch.tensor([[[0.0, 0.0], [3.0, 4.0]]]))
+        tensor([[[0., 5.],
+                 [5., 0.]]])
+    """
+    with torch.no_grad():
+        return _gram_distances(_distance_dtype(x))[0]
+
+
+class _GraphMatching(torch.autograd.Function):
+    r"""Per sample ``b``: :math:`\operatorname{mean}_{ij} \operatorname{smoothL1}(S^s_{bij} -
+    S^t_{bij})` with :math:`S = D / \bar D` (:math:`\bar D`: the mean of the non-zero
+    distances), for ``[B, M, C]`` points.
+
+    The gradient is computed with the loss, one chunk of samples at a time, and kept as
+    ``[B, M, C]`` (never a ``[B, M, M]`` tensor): with :math:`g = \operatorname{clamp}(S^s -
+    S^t, -1, 1) / M^2`, :math:`\partial L / \partial D_{ij} = g_{ij} / \bar D - [D_{ij} > 0]
+    \sum_{kl} g_{kl} D_{kl} / (\bar D^2 \lvert D > 0 \rvert)`, then :math:`G = (\partial
+    L / \partial D) / (2D)` on the non-zero distances and :math:`\partial L / \partial x =
+    4 (\operatorname{rowsum}(G) \, x - G x)` (:math:`G` is symmetric).
+    """
+
+    @staticmethod
+    def forward(ctx, x_s: Tensor, x_t: Tensor, chunk: int,  # type: ignore[override]
+                with_grad: bool) -> Tensor:
+        batch, points, _ = x_s.shape
+        out = x_s.new_empty(batch)
+        # the gradient is made here only when the caller records one (see structural_kd)
+        grad = torch.empty_like(x_s) if with_grad else None
+        for a in range(0, batch, chunk):
+            xs = x_s[a : a + chunk]
+            d_s, nz_s = _gram_distances(xs)
+            d_t, nz_t = _gram_distances(x_t[a : a + chunk])
+            count = nz_s.sum(dim=(1, 2)).clamp_min(1)
+            mean_s = (d_s.sum(dim=(1, 2)) / count).clamp_min(1e-12)[:, None, None]
+            mean_t = (d_t.sum(dim=(1, 2)) / nz_t.sum(dim=(1, 2)).clamp_min(1)).clamp_min(
+                1e-12)[:, None, None]
+            r = (d_s / mean_s).sub_(d_t.div_(mean_t))
+            out[a : a + chunk] = F.smooth_l1_loss(r, torch.zeros_like(r), reduction="none"
+                                                  ).mean(dim=(1, 2))
+            if grad is None:
+                continue
+            g = r.clamp_(-1.0, 1.0).div_(points * points)  # dL/dS
+            shift = (g * d_s).sum(dim=(1, 2))[:, None, None] / (mean_s * mean_s
+                                                                * count[:, None, None])
+            g = g.div_(mean_s).sub_(shift * nz_s)  # dL/dD
+            g = g.div_(d_s.mul_(2).masked_fill_(~nz_s, 1.0)).mul_(nz_s)  # dL/d(D^2)
+            grad[a : a + chunk] = 4 * (g.sum(dim=-1, keepdim=True) * xs - torch.bmm(g, xs))
+        ctx.save_for_backward(grad)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return grad * grad_out[:, None, None], None, None, None
+
+
 def structural_kd(h_s: Tensor, h_t: Tensor, y_s: Tensor, target: Tensor, alpha: float,
                   reduction: Reduction = "mean") -> Tensor:
     r"""Structural KD baseline :math:`L_{SKD}` (Bian et al. 2021, graph matching).
@@ -382,6 +464,12 @@ def structural_kd(h_s: Tensor, h_t: Tensor, y_s: Tensor, target: Tensor, alpha: 
     distances are divided by their mean over non-zero entries, and student and teacher are
     compared with smooth-L1:
     :math:`L = (1-\alpha) \operatorname{mean}(y^s - T)^2 + \alpha L_{GM}`.
+
+    :math:`L_{GM}` and its gradient are computed a few samples at a time
+    (:data:`SKD_CHUNK_ELEMENTS`), from Gram matrices (:func:`pairwise_euclidean`), so no
+    ``[B, T*N, T*N]`` tensor is kept for the backward pass (at a Los-loop student's
+    ``[50, 4, 207, C]`` each is 137 MB); distances of (nearly) coincident points, the
+    diagonal included, are 0.
 
     Args:
         h_s, h_t (Tensor): last ST-Conv block outputs ``[B, T, N, C_s]`` and ``[B, T, N, C_t]``.
@@ -397,14 +485,11 @@ def structural_kd(h_s: Tensor, h_t: Tensor, y_s: Tensor, target: Tensor, alpha: 
     _check_same(y_s, target, ("student", "target"))
     alpha = check_unit("alpha", alpha)
 
-    def normalised(h: Tensor) -> Tensor:
-        flat = h.reshape(h.size(0), -1, h.size(-1))
-        dist = torch.cdist(flat, flat, p=2.0)
-        nonzero = (dist > 0).float()
-        mean = (dist * nonzero).sum(dim=(1, 2)) / nonzero.sum(dim=(1, 2)).clamp_min(1.0)
-        return dist / mean.clamp_min(1e-12)[:, None, None]
-
-    match = F.smooth_l1_loss(normalised(h_s), normalised(h_t.detach()), reduction="none")
-    match = match.mean(dim=(1, 2))
+    flat_s = _distance_dtype(h_s).reshape(h_s.size(0), -1, h_s.size(-1))
+    flat_t = _distance_dtype(h_t.detach()).reshape(h_t.size(0), -1, h_t.size(-1))
+    points = flat_s.size(1)
+    chunk = max(1, min(64, SKD_CHUNK_ELEMENTS // max(points * points, 1)))
+    with_grad = torch.is_grad_enabled() and flat_s.requires_grad
+    match = _GraphMatching.apply(flat_s, flat_t.to(flat_s.dtype), chunk, with_grad)
     task = ((y_s - target) ** 2).reshape(y_s.size(0), -1).mean(dim=1)
     return _reduce((1 - alpha) * task + alpha * match, reduction)

@@ -85,6 +85,61 @@ def test_stcd_combination():
     assert float(out) == pytest.approx(1.0 + 0.313 * (0.047 * 2.0 + 0.953 * 4.0))
 
 
+def _skd_by_broadcasting(h_s, h_t, y_s, target, alpha):
+    """L_SKD written out with [B, M, M, C] differences (small inputs only)."""
+    def normalised(h):
+        flat = h.reshape(h.size(0), -1, h.size(-1))
+        squared = ((flat[:, :, None] - flat[:, None]) ** 2).sum(-1)
+        nonzero = squared > 0
+        dist = torch.where(nonzero, squared.clamp_min(1e-300).sqrt(), torch.zeros_like(squared))
+        mean = dist.sum((1, 2)) / nonzero.sum((1, 2))
+        return dist / mean[:, None, None]
+
+    match = torch.nn.functional.smooth_l1_loss(normalised(h_s), normalised(h_t),
+                                               reduction="none").mean((1, 2))
+    return ((1 - alpha) * ((y_s - target) ** 2).mean(1) + alpha * match).mean()
+
+
+@pytest.mark.parametrize("chunk_elements", [2**20, 2 * 21 * 21, 1])
+def test_skd_equals_the_written_out_loss_and_gradient(monkeypatch, chunk_elements):
+    # all samples at once, two at a time, one at a time: the same value and gradient
+    monkeypatch.setattr(Fd, "SKD_CHUNK_ELEMENTS", chunk_elements)
+    torch.manual_seed(0)
+    h_s = torch.randn(5, 3, 7, 4, dtype=torch.float64, requires_grad=True)
+    h_t = torch.randn(5, 3, 7, 6, dtype=torch.float64)
+    y_s, target = torch.randn(5, 7, dtype=torch.float64), torch.randn(5, 7, dtype=torch.float64)
+    expected = _skd_by_broadcasting(h_s, h_t, y_s, target, 0.3)
+    (grad_expected,) = torch.autograd.grad(expected, h_s)
+    got = Fd.structural_kd(h_s, h_t, y_s, target, 0.3)
+    (grad,) = torch.autograd.grad(got, h_s)
+    assert float(got.detach()) == pytest.approx(float(expected.detach()), rel=1e-12)
+    torch.testing.assert_close(grad, grad_expected, rtol=1e-9, atol=1e-15)
+
+
+def test_skd_gradcheck_and_coincident_points():
+    torch.manual_seed(1)
+    h_s = torch.randn(2, 2, 4, 3, dtype=torch.float64)
+    h_s[:, 0, 1] = h_s[:, 0, 0]  # two coincident points per sample: distance 0, no gradient
+    h_s.requires_grad_()
+    h_t = torch.randn(2, 2, 4, 5, dtype=torch.float64)
+    y = torch.zeros(2, 4, dtype=torch.float64)
+    out = Fd.structural_kd(h_s, h_t, y, y, alpha=1.0)
+    (grad,) = torch.autograd.grad(out, h_s)
+    assert torch.isfinite(grad).all()
+    expected = _skd_by_broadcasting(h_s, h_t, y, y, 1.0)
+    assert float(out.detach()) == pytest.approx(float(expected.detach()), rel=1e-12)
+    h_free = torch.randn(2, 2, 4, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda h: Fd.structural_kd(h, h_t, y, y, 0.5), (h_free,))
+
+
+def test_pairwise_euclidean_zero_on_the_diagonal():
+    x = torch.randn(3, 50, 8) * 10 + 100  # far from the origin: the Gram identity's worst case
+    d = Fd.pairwise_euclidean(x)
+    assert torch.equal(d.diagonal(dim1=1, dim2=2), torch.zeros(3, 50))
+    torch.testing.assert_close(d, torch.cdist(x.double(), x.double()).float(), rtol=1e-3,
+                               atol=1e-3)
+
+
 def test_skd_hand_value():
     # one sample, T*N = 3 points in 1-D: 0, 1, 3 -> distances 1, 3, 2 (mean 2)
     h_s = torch.tensor([0.0, 1.0, 3.0]).view(1, 1, 3, 1)

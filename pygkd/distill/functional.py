@@ -423,6 +423,13 @@ class _GraphMatching(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_s: Tensor, x_t: Tensor, chunk: int,  # type: ignore[override]
                 with_grad: bool) -> Tensor:
+        # the Gram identity needs float32 at least: no autocast to half precision in here
+        with torch.autocast(x_s.device.type, enabled=False):
+            return _GraphMatching.run(ctx, x_s, x_t, chunk, with_grad)
+
+    @staticmethod
+    def run(ctx, x_s: Tensor, x_t: Tensor, chunk: int,  # type: ignore[no-untyped-def]
+            with_grad: bool) -> Tensor:
         batch, points, _ = x_s.shape
         out = x_s.new_empty(batch)
         # the gradient is made here only when the caller records one (see structural_kd)

@@ -251,3 +251,14 @@ def test_scd_gradcheck():
     f_s = torch.randn(1, 2, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
     f_t = torch.randn(1, 2, 4, 2, generator=g, dtype=torch.float64)
     assert torch.autograd.gradcheck(lambda x: Fd.spatial_correlation(x, f_t, chunk=1), (f_s,))
+
+
+def test_skd_distances_stay_float32_under_autocast():
+    # bfloat16 Gram matrices would round distances by about 1 %; the loss disables autocast
+    torch.manual_seed(2)
+    h_s, h_t = torch.randn(3, 2, 30, 8), torch.randn(3, 2, 30, 16)
+    y = torch.zeros(3, 30)
+    plain = Fd.structural_kd(h_s, h_t, y, y, alpha=1.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        autocast = Fd.structural_kd(h_s, h_t, y, y, alpha=1.0)
+    assert float(autocast) == pytest.approx(float(plain), rel=1e-6)

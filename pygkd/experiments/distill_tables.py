@@ -82,6 +82,12 @@ def run_distill_comparison(
     control = "none" if "none" in losses else losses[0]  # whose train settings all share
     control_train = apply_overrides(copy.deepcopy(loss_recipe(control, recipe_dir)),
                                     overrides).get("train", {})
+    if not own_train_settings:
+        shown = ", ".join(f"{k} {control_train[k]}" for k in ("batch_size", "lr", "epochs",
+                                                               "patience") if k in control_train)
+        logger.info(f"every row trains with the {control!r} recipe's settings ({shown})"
+                    + ("" if control == "none" else "; without a 'none' row these are not "
+                       "the W/O KD recipe's: add none to --losses to compare with it"))
     settings: dict[str, dict[str, Any]] = {}  # row label -> its train settings
     results: dict[tuple[Any, str], list[dict[str, Any]]] = {key: [] for key in keys}
     total, done = len(keys) * len(seeds), 0

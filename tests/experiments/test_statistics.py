@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import pytest
@@ -56,7 +57,7 @@ def test_the_distillation_comparison_prints_paired_differences(tmp_path):
     assert line.count("/2") == len(paired["Student L_STCD"])
 
 
-def test_every_loss_trains_like_its_control_unless_asked(tmp_path):
+def test_every_loss_trains_like_its_control_unless_asked(tmp_path, caplog):
     """The SKD recipe trains with batch 16, W/O KD with 50: in a comparison both use the
     control's settings, and with own_train_settings the table names the difference."""
     import yaml
@@ -67,8 +68,10 @@ def test_every_loss_trains_like_its_control_unless_asked(tmp_path):
     def train_settings(folder, loss):
         return yaml.safe_load((folder / loss / "seed0" / "config.yaml").read_text())["train"]
 
-    same = run_distill_comparison(teacher, tmp_path / "same", losses=["none", "skd"],
-                                  seeds=[0], overrides=fast)
+    with caplog.at_level(logging.INFO, logger="pygkd.experiments.distill_tables"):
+        same = run_distill_comparison(teacher, tmp_path / "same", losses=["none", "skd"],
+                                      seeds=[0], overrides=fast)
+    assert "every row trains with the 'none' recipe's settings (batch_size 50" in caplog.text
     assert train_settings(tmp_path / "same", "skd") == train_settings(tmp_path / "same", "none")
     assert train_settings(tmp_path / "same", "skd")["batch_size"] == 50
     assert "Every row trains with the same settings" in same.text
@@ -77,3 +80,11 @@ def test_every_loss_trains_like_its_control_unless_asked(tmp_path):
     assert train_settings(tmp_path / "own", "skd")["batch_size"] == 16
     assert ("Settings that differ between rows: train.batch_size (Student W/O KD 50, "
             "Student L_SKD 16).") in own.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pygkd.experiments.distill_tables"):
+        run_distill_comparison(teacher, tmp_path / "alone", losses=["skd"], seeds=[0],
+                               overrides=fast)
+    # alone, SKD trains with its own recipe's batch of 16, and the log says it is not W/O KD's
+    assert train_settings(tmp_path / "alone", "skd")["batch_size"] == 16
+    assert "the 'skd' recipe's settings (batch_size 16" in caplog.text
+    assert "add none to --losses" in caplog.text

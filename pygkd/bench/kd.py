@@ -153,8 +153,42 @@ def bench_kd(batch: int = 50, repeats: int = 3, w228: Path | None = None,
     logger.info("|---|---:|")
     for name, sec in parts.items():
         logger.info(f"| {name} | {sec:.3f} |")
+    skd = _skd_rows(student, teacher, x, y, ei, ew, repeats)
+    logger.info("\n| L_SKD forward + backward (last blocks' features) | seconds |")
+    logger.info("|---|---:|")
+    for name, sec in skd.items():
+        logger.info(f"| {name} | {sec:.3f} |")
+    before, today = skd["torch.cdist and autograd (before)"], skd["fused gradient (today)"]
+    logger.info(f"L_SKD speed-up: {before / today:.2f}x")
     mem = scd_peak_memory(batch, 10, 228, 32)
     logger.info(f"\nL_SCD forward + backward at [B, T, N, C] = [{batch}, 10, 228, 32]: "
                 f"{mem['seconds']:.2f} s, peak memory {mem['growth_mb']:.0f} MB above the inputs "
                 f"(process peak {mem['process_peak_mb']:.0f} MB)")
-    return {**rows, **{f"part: {k}": v for k, v in parts.items()}, **mem}
+    return {**rows, **{f"part: {k}": v for k, v in parts.items()},
+            **{f"skd: {k}": v for k, v in skd.items()}, **mem}
+
+
+def _skd_rows(student: nn.Module, teacher: nn.Module, x: Tensor, y: Tensor, ei: Tensor,
+              ew: Tensor, repeats: int) -> dict[str, float]:
+    """Seconds of ``L_SKD``'s forward and backward on the two models' last-block features
+    ``[B, T, N, C]``: today's fused gradient against the ``torch.cdist`` version."""
+    from pygkd.bench.reference import structural_kd_cdist
+
+    s_name, t_name = str(student.hidden_layer_name), str(teacher.hidden_layer_name)
+    with torch.no_grad(), FeatureCapture(teacher, [t_name]) as t_cap:
+        teacher(x, ei, ew)
+    with torch.no_grad(), FeatureCapture(student, [s_name]) as s_cap:
+        student(x, ei, ew)
+    h_s = s_cap.features[s_name].detach().requires_grad_()
+    h_t = t_cap.features[t_name]
+
+    def step(loss) -> None:  # type: ignore[no-untyped-def]
+        h_s.grad = None
+        loss(h_s, h_t, y[:, 0], y[:, 0], 0.333).mean().backward()
+
+    logger.info(f"L_SKD features: student {tuple(h_s.shape)}, teacher {tuple(h_t.shape)}")
+    return {
+        "torch.cdist and autograd (before)": min(time_call(lambda: step(structural_kd_cdist),
+                                                           repeats)),
+        "fused gradient (today)": min(time_call(lambda: step(Fd.structural_kd), repeats)),
+    }

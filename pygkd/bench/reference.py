@@ -25,7 +25,7 @@ from pygkd.nn.layers.operator import GraphOperator
 from pygkd.runtime.memory import freed_memory_retained, memory_retained
 from pygkd.typing import OptTensor
 
-__all__ = ["reference_path"]
+__all__ = ["reference_path", "structural_kd_cdist"]
 
 
 def _conv(self: TemporalConv | TemporalGatedConv, x: Tensor) -> Tensor:
@@ -96,3 +96,23 @@ def reference_path() -> Iterator[None]:
     finally:
         for cls, forward in saved:
             cls.forward = forward  # type: ignore[method-assign]
+
+
+def structural_kd_cdist(h_s: Tensor, h_t: Tensor, y_s: Tensor, target: Tensor,
+                        alpha: float) -> Tensor:
+    """``L_SKD`` as it was computed before :func:`pygkd.distill.functional.structural_kd`
+    fused its gradient: ``torch.cdist`` distances ``[B, T*N, T*N]`` for both models, normalised
+    and compared with autograd keeping every intermediate (and self-distances that ``cdist``
+    rounds above 0 counted in the mean). Kept for ``pygkd bench kd`` only."""
+
+    def normalised(h: Tensor) -> Tensor:
+        flat = h.reshape(h.size(0), -1, h.size(-1))
+        dist = torch.cdist(flat, flat, p=2.0)
+        nonzero = (dist > 0).float()
+        mean = (dist * nonzero).sum(dim=(1, 2)) / nonzero.sum(dim=(1, 2)).clamp_min(1.0)
+        return dist / mean.clamp_min(1e-12)[:, None, None]
+
+    match = torch.nn.functional.smooth_l1_loss(normalised(h_s), normalised(h_t.detach()),
+                                               reduction="none").mean(dim=(1, 2))
+    task = ((y_s - target) ** 2).reshape(y_s.size(0), -1).mean(dim=1)
+    return ((1 - alpha) * task + alpha * match).mean()

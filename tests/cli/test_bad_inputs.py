@@ -325,4 +325,4 @@ def test_comparisons_never_reuse_runs_made_with_other_settings(tmp_path, teacher
     assert again.exit_code == 0 and "done earlier, reusing" in again.output
     one_error(run(*base, "--set", "train.epochs=2"),
               "holds a run with another configuration (train.epochs: 1 -> 2)",
-              "delete that folder")
+              "delete that folder", alone=False)  # after the shared-settings line

@@ -86,6 +86,9 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
                    "loss, loaded if it exists]")
 @click.option("--tune-lr", is_flag=True,
               help="Search train.lr too (tune the W/O KD control's the same way: --loss none).")
+@click.option("--batch-sizes", default=None, metavar="B1,B2[,...]",
+              help="Search train.batch_size too, among these sizes (tune the W/O KD "
+                   "control's the same way: --loss none).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seeds every trial's training and the sampler.")
 @click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -96,7 +99,8 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
 @click.option("--out", type=OUT_FOLDER,
               default=Path("runs/tune"), show_default=True)
 def tune(teacher: Path, losses: tuple[str, ...], trials: int, timeout: float | None,
-         storage: str | None, study_name: str | None, tune_lr: bool, seed: int,
+         storage: str | None, study_name: str | None, tune_lr: bool,
+         batch_sizes: str | None, seed: int,
          recipe_dir: Path | None, overrides: tuple[str, ...], out: Path,
          **runtime: Any) -> None:
     """An Optuna study (TPE sampler, median pruner) of a loss's weights on the VALIDATION
@@ -109,7 +113,9 @@ def tune(teacher: Path, losses: tuple[str, ...], trials: int, timeout: float | N
     names = [v.strip() for item in (losses or ("stcd",)) for v in item.split(",") if v.strip()]
     summary = run_tuning(teacher, names, out / ",".join(names), trials, seed, recipe_dir,
                          overrides, storage=storage, study_name=study_name, timeout=timeout,
-                         tune_lr=tune_lr)
+                         tune_lr=tune_lr,
+                         batch_sizes=_int_list(batch_sizes, "--batch-sizes") if batch_sizes
+                         else None)
     best = summary.best
     shown = {k: v for k, v in best.items()
              if k not in ("trial", "state", "val_mae", "best_epoch", "epochs_run")}

@@ -2,7 +2,8 @@
 
 Each trial distils a student with hyper-parameters proposed by Optuna's TPE sampler: the
 weights the loss reads (its registry entry's ``tuned`` names: alphas and betas in ``[0, 1]``,
-temperatures ``tau`` in ``[0.5, 8]`` on a log scale), optionally the learning rate, and, when
+temperatures ``tau`` in ``[0.5, 8]`` on a log scale), optionally the learning rate and the
+batch size (a choice among given sizes), and, when
 several losses are given (``["skd", "stcd", "skd+tcd"]``), which loss or combination. A trial
 is scored by its best validation MAE (mean over the forecast steps); it reports its validation
 MAE after every epoch, and the median pruner stops a trial whose curve is worse than the
@@ -159,7 +160,8 @@ def _open_study(storage: str, study_name: str, sampler: Any, pruner: Any) -> Any
 def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, trials: int = 8,
                seed: int = 0, recipe_dir: Path | None = None, overrides: Sequence[str] = (),
                storage: str | None = None, study_name: str | None = None,
-               timeout: float | None = None, tune_lr: bool = False) -> Tuning:
+               timeout: float | None = None, tune_lr: bool = False,
+               batch_sizes: Sequence[int] | None = None) -> Tuning:
     """Add ``trials`` trials (or as many as fit in ``timeout`` seconds) to the study of
     ``loss`` (one name, ``a+b``, or several to choose among) and write its best recipe.
 
@@ -178,6 +180,9 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         tune_lr: search ``train.lr`` too (log scale in :data:`LR_RANGE`). The comparisons
             train every loss with the W/O KD control's settings, so tune the control's
             learning rate the same way (``loss="none"``).
+        batch_sizes: search ``train.batch_size`` too, as a choice among these sizes (the
+            control's batch decides how far behind the teacher W/O KD stays: tune it the
+            same way, ``loss="none"``, and give every row the chosen one).
 
     Returns:
         The study's trials (all of them, of every process) and its best; ``Tuning.recipe`` is
@@ -187,10 +192,11 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
     losses = [loss] if isinstance(loss, str) else list(loss)
     if not losses:
         raise InputError("--loss: give at least one loss to tune")
+    batch_sizes = _check_batch_sizes(batch_sizes)
     for name in losses:
-        if not tuned_names(name) and not tune_lr:
+        if not tuned_names(name) and not tune_lr and not batch_sizes:
             raise InputError(f"--loss: nothing to tune for {name!r} (it has no weights; "
-                             "add --tune-lr to search its learning rate)")
+                             "add --tune-lr or --batch-sizes to search its training)")
     if trials < 1:
         raise InputError(f"--trials: expected at least 1 (got {trials})")
     if timeout is not None and timeout <= 0:
@@ -229,6 +235,9 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         raw.setdefault("distill", {}).update(values)
         if tune_lr:
             raw.setdefault("train", {})["lr"] = trial.suggest_float("lr", *LR_RANGE, log=True)
+        if batch_sizes:
+            raw.setdefault("train", {})["batch_size"] = trial.suggest_categorical(
+                "batch_size", batch_sizes)
         frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
         retried = type(_retry_callback()).retried_trial_number(frozen)
         number = trial.number if retried is None else retried
@@ -256,7 +265,21 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         return float(metrics["best_val_mae"])
 
     study.optimize(objective, n_trials=trials, timeout=timeout, catch=())
-    return _write_results(study, bases, out_dir, tune_lr)
+    return _write_results(study, bases, out_dir)
+
+
+def _check_batch_sizes(sizes: Sequence[int] | None) -> list[int]:
+    """Distinct positive batch sizes in the given order (``[]`` for none)."""
+    chosen: list[int] = []
+    for size in sizes or ():
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise InputError(f"--batch-sizes: expected positive whole numbers (got {size!r})")
+        if int(size) not in chosen:
+            chosen.append(int(size))
+    if len(chosen) == 1:
+        raise InputError(f"--batch-sizes: give at least two sizes to choose among (got "
+                         f"{chosen[0]}; a single size is --set train.batch_size={chosen[0]})")
+    return chosen
 
 
 def _trial_row(trial: Any) -> dict[str, Any]:
@@ -280,8 +303,11 @@ def _importances(study: Any) -> dict[str, float]:
         return {}
 
 
-def _write_results(study: Any, bases: dict[str, dict[str, Any]], out_dir: Path,
-                   tune_lr: bool) -> Tuning:
+#: Searched names that are training settings (written to the recipe's ``train``).
+TRAIN_PARAMS = ("lr", "batch_size")
+
+
+def _write_results(study: Any, bases: dict[str, dict[str, Any]], out_dir: Path) -> Tuning:
     import optuna
 
     done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -295,9 +321,11 @@ def _write_results(study: Any, bases: dict[str, dict[str, Any]], out_dir: Path,
     recipe.pop("seed", None)
     recipe.setdefault("distill", {}).update(
         {k: v if isinstance(v, bool) else float(f"{v:.4g}")
-         for k, v in best_trial.params.items() if k not in ("loss", "lr")})
-    if tune_lr and "lr" in best_trial.params:
+         for k, v in best_trial.params.items() if k not in ("loss", *TRAIN_PARAMS)})
+    if "lr" in best_trial.params:
         recipe.setdefault("train", {})["lr"] = float(f"{best_trial.params['lr']:.3g}")
+    if "batch_size" in best_trial.params:
+        recipe.setdefault("train", {})["batch_size"] = int(best_trial.params["batch_size"])
     pruned = sum(r["state"] == "PRUNED" for r in rows)
     write_atomic(out_dir / "best.yaml",
         f"# tuned on the validation split: study {study.study_name}, trial "

@@ -74,6 +74,14 @@ def test_bench_options_reject_zero(tmp_path):
     assert result.exit_code == 2 and "Invalid value for '--batch'" in result.output
 
 
+@pytest.mark.parametrize("sizes, fragment", [
+    ("16,x", "--batch-sizes: expected comma-separated whole numbers (got '16,x')"),
+    ("16", "--batch-sizes: give at least two sizes"), ("0,16", "positive whole numbers"),
+])
+def test_tune_batch_sizes_are_checked(tmp_path, sizes, fragment):
+    pytest.importorskip("optuna")
+    one_error(run("tune", "--teacher", tmp_path / "T.pt", "--loss", "none", "--batch-sizes",
+                  sizes, "--out", tmp_path / "tune"), fragment)
 def test_divergent_training_blames_the_learning_rate(tmp_path):
     result = run("train", "--epochs", "1", "--lr", "1e30", "--out", tmp_path / "run", *TINY)
     one_error(result, "lr 1e+30", "lower train.lr")

@@ -133,6 +133,28 @@ def test_bad_tuning_requests_are_one_line_errors(teacher, tmp_path):
         run_tuning(teacher, "nope", tmp_path / "c", trials=1)
     with pytest.raises(InputError, match="--teacher .*no such checkpoint"):
         run_tuning(tmp_path / "missing.pt", "ord", tmp_path / "d", trials=1)
+    for sizes, expected in (([16], "at least two sizes"), ([8, 0], "positive whole numbers"),
+                            ([8, 2.5], "positive whole numbers"),
+                            ([8, True], "positive whole numbers")):
+        with pytest.raises(InputError, match=f"--batch-sizes: .*{expected}"):
+            run_tuning(teacher, "none", tmp_path / "e", trials=1, batch_sizes=sizes)
+
+
+def test_the_controls_batch_size_is_searched_and_written_to_its_recipe(teacher, tmp_path):
+    """``--loss none --batch-sizes``: each trial trains with the batch it drew (its run's
+    config says so), and the best one goes to ``best.yaml``'s ``train``."""
+    summary = run_tuning(teacher, "none", tmp_path / "tune", trials=4,
+                         overrides=["train.epochs=1", *FAST], batch_sizes=[4, 8, 8, 32])
+    drawn = set()
+    for row in summary.trials:
+        config = yaml.safe_load((tmp_path / "tune" / f"trial{row['trial']:03d}" /
+                                 "config.yaml").read_text())
+        assert config["train"]["batch_size"] == row["batch_size"] in (4, 8, 32)
+        drawn.add(row["batch_size"])
+    assert len(drawn) >= 2  # 4 trials drawing from 3 sizes: the sampler varied it
+    best = yaml.safe_load(summary.recipe.read_text())
+    assert best["train"]["batch_size"] == summary.best["batch_size"]
+    assert "batch_size" not in best.get("distill", {})
 
 
 def test_a_finished_or_pruned_trial_frees_its_teacher_cache(teacher, tmp_path, monkeypatch):

@@ -118,7 +118,7 @@ def tune(teacher: Path, losses: tuple[str, ...], trials: int, timeout: float | N
                          else None)
     best = summary.best
     shown = {k: v for k, v in best.items()
-             if k not in ("trial", "state", "val_mae", "best_epoch", "epochs_run")}
+             if k not in ("trial", "state", "val_mae", "best_epoch", "epochs_run", "same_as")}
     click.echo(f"\n{len(summary.trials)} trial(s) in the study; best: trial {best['trial']}, "
                f"validation MAE {best['val_mae']:.4f}: "
                + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

@@ -7,7 +7,9 @@ batch size (a choice among given sizes), and, when
 several losses are given (``["skd", "stcd", "skd+tcd"]``), which loss or combination. A trial
 is scored by its best validation MAE (mean over the forecast steps); it reports its validation
 MAE after every epoch, and the median pruner stops a trial whose curve is worse than the
-median of earlier trials at the same epoch. The test split is never looked at.
+median of earlier trials at the same epoch. A trial that draws the values of a finished one
+(likely with a choice such as the batch size) reuses its result: every trial trains with one
+seed, so the same values train the same student. The test split is never looked at.
 
 The study lives in an Optuna storage (default ``sqlite:///OUT/study.db``; any Optuna RDB URL),
 under a study name fixed per teacher and losses, so a rerun adds trials to it, and several
@@ -247,6 +249,15 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         shown = ", ".join(f"{k}={v}" if isinstance(v, bool) else f"{k}={v:.3g}"
                           for k, v in trial.params.items() if k != "loss")
         logger.info(f"trial {trial.number}: {name} {shown}")
+        same = _finished_twin(study, trial)
+        if same is not None:  # every trial trains with one seed: same settings, same student
+            logger.info(f"    the settings of trial {same.number}: its result reused "
+                        f"(validation MAE {same.value:.4f}), nothing trained")
+            for key in ("best_epoch", "epochs_run", "run_dir"):
+                if key in same.user_attrs:
+                    trial.set_user_attr(key, same.user_attrs[key])
+            trial.set_user_attr("same_as", same.number)
+            return float(same.value)
         pruned = None
         try:
             metrics = run_distill(config, teacher_path, run_dir, fresh=retried is None,
@@ -268,6 +279,17 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
     return _write_results(study, bases, out_dir)
 
 
+def _finished_twin(study: Any, trial: Any) -> Any:
+    """The earliest finished trial whose searched values equal ``trial``'s, or None (a
+    categorical search such as ``--batch-sizes`` draws the same values again)."""
+    import optuna
+
+    for other in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if other.number != trial.number and other.params == trial.params:
+            return other
+    return None
+
+
 def _check_batch_sizes(sizes: Sequence[int] | None) -> list[int]:
     """Distinct positive batch sizes in the given order (``[]`` for none)."""
     chosen: list[int] = []
@@ -285,7 +307,8 @@ def _check_batch_sizes(sizes: Sequence[int] | None) -> list[int]:
 def _trial_row(trial: Any) -> dict[str, Any]:
     return {"trial": trial.number, "state": trial.state.name, **trial.params,
             "val_mae": trial.value, "best_epoch": trial.user_attrs.get("best_epoch"),
-            "epochs_run": trial.user_attrs.get("epochs_run")}
+            "epochs_run": trial.user_attrs.get("epochs_run"),
+            "same_as": trial.user_attrs.get("same_as")}
 
 
 def _importances(study: Any) -> dict[str, float]:

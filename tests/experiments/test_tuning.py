@@ -143,15 +143,20 @@ def test_bad_tuning_requests_are_one_line_errors(teacher, tmp_path):
 def test_the_controls_batch_size_is_searched_and_written_to_its_recipe(teacher, tmp_path):
     """``--loss none --batch-sizes``: each trial trains with the batch it drew (its run's
     config says so), and the best one goes to ``best.yaml``'s ``train``."""
-    summary = run_tuning(teacher, "none", tmp_path / "tune", trials=4,
+    summary = run_tuning(teacher, "none", tmp_path / "tune", trials=6,
                          overrides=["train.epochs=1", *FAST], batch_sizes=[4, 8, 8, 32])
-    drawn = set()
+    trained = {}
     for row in summary.trials:
-        config = yaml.safe_load((tmp_path / "tune" / f"trial{row['trial']:03d}" /
-                                 "config.yaml").read_text())
-        assert config["train"]["batch_size"] == row["batch_size"] in (4, 8, 32)
-        drawn.add(row["batch_size"])
-    assert len(drawn) >= 2  # 4 trials drawing from 3 sizes: the sampler varied it
+        folder = tmp_path / "tune" / f"trial{row['trial']:03d}"
+        if row["same_as"] is None:
+            config = yaml.safe_load((folder / "config.yaml").read_text())
+            assert config["train"]["batch_size"] == row["batch_size"] in (4, 8, 32)
+            assert row["batch_size"] not in trained  # a size is trained once
+            trained[row["batch_size"]] = row["val_mae"]
+        else:  # drawn again: the finished twin's result, nothing trained
+            assert not folder.exists()
+            assert row["val_mae"] == trained[row["batch_size"]]
+    assert len(trained) >= 2 and len(summary.trials) == 6  # 6 draws from 3 sizes
     best = yaml.safe_load(summary.recipe.read_text())
     assert best["train"]["batch_size"] == summary.best["batch_size"]
     assert "batch_size" not in best.get("distill", {})

@@ -68,8 +68,10 @@ def run_distill_comparison(
     student.
 
     Like for like: every loss trains with the W/O KD recipe's ``train`` settings (batch,
-    epochs, lr, early stopping; after ``overrides``; without a ``none`` row, the first
-    loss's), so the rows differ in the loss only;
+    epochs, lr, early stopping; after ``overrides``), whether or not ``none`` is one of the
+    ``losses`` (so rows compared later with a W/O KD run of the same settings stay like for
+    like; only a ``recipe_dir`` without ``none.yaml`` falls back to the first loss's), so
+    the rows differ in the loss only;
     ``own_train_settings`` keeps each loss recipe's own. The table names any setting that
     differs between rows."""
     labels = {loss: check_loss(loss, "--losses").label for loss in losses}
@@ -79,15 +81,17 @@ def run_distill_comparison(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keys = [(family, loss) for family in families for loss in losses]
-    control = "none" if "none" in losses else losses[0]  # whose train settings all share
+    folder = Path(recipe_dir) if recipe_dir is not None else None
+    has_control = "none" in losses or folder is None or (folder / "none.yaml").is_file()
+    control = "none" if has_control else losses[0]  # whose train settings all share
     control_train = apply_overrides(copy.deepcopy(loss_recipe(control, recipe_dir)),
                                     overrides).get("train", {})
     if not own_train_settings:
         shown = ", ".join(f"{k} {control_train[k]}" for k in ("batch_size", "lr", "epochs",
                                                                "patience") if k in control_train)
         logger.info(f"every row trains with the {control!r} recipe's settings ({shown})"
-                    + ("" if control == "none" else "; without a 'none' row these are not "
-                       "the W/O KD recipe's: add none to --losses to compare with it"))
+                    + ("" if control == "none" else f"; {folder} has no none.yaml, so "
+                       "these are not the W/O KD recipe's: add one to compare with W/O KD"))
     settings: dict[str, dict[str, Any]] = {}  # row label -> its train settings
     results: dict[tuple[Any, str], list[dict[str, Any]]] = {key: [] for key in keys}
     total, done = len(keys) * len(seeds), 0

@@ -62,6 +62,8 @@ def test_every_loss_trains_like_its_control_unless_asked(tmp_path, caplog):
     control's settings, and with own_train_settings the table names the difference."""
     import yaml
 
+    from pygkd.train.recipes import recipe_root
+
     teacher = train_stgcn(tmp_path, "t", "1,8,16;16,8,32")
     fast = ["train.epochs=1", "train.latency_batch=8", "train.latency_repeats=1"]
 
@@ -84,7 +86,17 @@ def test_every_loss_trains_like_its_control_unless_asked(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="pygkd.experiments.distill_tables"):
         run_distill_comparison(teacher, tmp_path / "alone", losses=["skd"], seeds=[0],
                                overrides=fast)
-    # alone, SKD trains with its own recipe's batch of 16, and the log says it is not W/O KD's
-    assert train_settings(tmp_path / "alone", "skd")["batch_size"] == 16
+    # without a none row, SKD still trains with the W/O KD recipe's batch of 50
+    assert train_settings(tmp_path / "alone", "skd")["batch_size"] == 50
+    assert "the 'none' recipe's settings (batch_size 50" in caplog.text
+    # a recipe folder without none.yaml: the first loss's settings, and the log says so
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "skd.yaml").write_text((recipe_root() / "distill" / "skd.yaml").read_text())
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="pygkd.experiments.distill_tables"):
+        run_distill_comparison(teacher, tmp_path / "own-folder", losses=["skd"], seeds=[0],
+                               overrides=fast, recipe_dir=recipes)
+    assert train_settings(tmp_path / "own-folder", "skd")["batch_size"] == 16
     assert "the 'skd' recipe's settings (batch_size 16" in caplog.text
-    assert "add none to --losses" in caplog.text
+    assert "has no none.yaml" in caplog.text

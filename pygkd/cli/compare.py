@@ -90,7 +90,10 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
               help="Search train.batch_size too, among these sizes (tune the W/O KD "
                    "control's the same way: --loss none).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seeds every trial's training and the sampler.")
+              help="Seeds the sampler, and every trial's training unless --seeds is given.")
+@click.option("--seeds", default=None, metavar="S1,S2[,...]",
+              help="Train every trial once per seed and score it by the mean validation MAE "
+                   "(a study of its own).")
 @click.option("--recipes", "recipe_dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Folder of <loss>.yaml recipes [the installed distill/].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -100,7 +103,7 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
               default=Path("runs/tune"), show_default=True)
 def tune(teacher: Path, losses: tuple[str, ...], trials: int, timeout: float | None,
          storage: str | None, study_name: str | None, tune_lr: bool,
-         batch_sizes: str | None, seed: int,
+         batch_sizes: str | None, seed: int, seeds: str | None,
          recipe_dir: Path | None, overrides: tuple[str, ...], out: Path,
          **runtime: Any) -> None:
     """An Optuna study (TPE sampler, median pruner) of a loss's weights on the VALIDATION
@@ -115,10 +118,12 @@ def tune(teacher: Path, losses: tuple[str, ...], trials: int, timeout: float | N
                          overrides, storage=storage, study_name=study_name, timeout=timeout,
                          tune_lr=tune_lr,
                          batch_sizes=_int_list(batch_sizes, "--batch-sizes") if batch_sizes
-                         else None)
+                         else None,
+                         seeds=_int_list(seeds, "--seeds") if seeds is not None else None)
     best = summary.best
     shown = {k: v for k, v in best.items()
-             if k not in ("trial", "state", "val_mae", "best_epoch", "epochs_run", "same_as")}
+             if k not in ("trial", "state", "val_mae", "best_epoch", "epochs_run", "same_as",
+                          "seed_val_mae")}
     click.echo(f"\n{len(summary.trials)} trial(s) in the study; best: trial {best['trial']}, "
                f"validation MAE {best['val_mae']:.4f}: "
                + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"

@@ -7,9 +7,13 @@ batch size (a choice among given sizes), and, when
 several losses are given (``["skd", "stcd", "skd+tcd"]``), which loss or combination. A trial
 is scored by its best validation MAE (mean over the forecast steps); it reports its validation
 MAE after every epoch, and the median pruner stops a trial whose curve is worse than the
-median of earlier trials at the same epoch. A trial that draws the values of a finished one
-(likely with a choice such as the batch size) reuses its result: every trial trains with one
-seed, so the same values train the same student. The test split is never looked at.
+median of earlier trials at the same epoch. With several ``seeds`` every trial trains once per
+seed and is scored by the mean of their best validation MAEs (weights that suit one seed's
+validation curve need not suit another's: on Los-loop, weights tuned on seed 0 were no better
+than the paper's on the test day); the seeds' curves are reported one after the other. A trial
+that draws the values of a finished one (likely with a choice such as the batch size) reuses
+its result: every trial trains with the same seeds, so the same values train the same
+students. The test split is never looked at.
 
 The study lives in an Optuna storage (default ``sqlite:///OUT/study.db``; any Optuna RDB URL),
 under a study name fixed per teacher and losses, so a rerun adds trials to it, and several
@@ -24,6 +28,7 @@ importances as ``tuning.png`` / ``tuning.svg``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gc
 import hashlib
 import logging
@@ -82,31 +87,42 @@ def tuned_names(loss: str) -> tuple[str, ...]:
     return spec.tuned + tuple(n for n in SEARCHED_SWITCHES if n in spec.hyperparameters)
 
 
-def default_study_name(teacher_path: Path, losses: Sequence[str]) -> str:
+def default_study_name(teacher_path: Path, losses: Sequence[str],
+                       seeds: Sequence[int] = ()) -> str:
     """``pygkd-<losses>-<first 12 hex digits of the teacher file's SHA-256>``: the same
-    teacher and losses always name the same study (whatever the file's path).
+    teacher and losses always name the same study (whatever the file's path); trials scored
+    over several ``seeds`` form another study (``-seeds0,1,2`` appended).
 
     Example:
         >>> p = Path(getfixture("tmp_path")) / "t.pt"; _ = p.write_bytes(b"weights")
         >>> default_study_name(p, ["stcd", "skd"])
         'pygkd-stcd,skd-9a129038d9a0'
+        >>> default_study_name(p, ["tcd"], seeds=[0, 1, 2])
+        'pygkd-tcd-9a129038d9a0-seeds0,1,2'
     """
     digest = hashlib.sha256(Path(teacher_path).read_bytes()).hexdigest()[:12]
-    return f"pygkd-{','.join(losses)}-{digest}"
+    suffix = f"-seeds{','.join(str(s) for s in seeds)}" if len(seeds) > 1 else ""
+    return f"pygkd-{','.join(losses)}-{digest}{suffix}"
 
 
 class TrialReporter:
     """Trainer callback: report each epoch's validation MAE to the trial; stop it (by raising
-    ``optuna.TrialPruned``) when the pruner says its curve is worse than the median's."""
+    ``optuna.TrialPruned``) when the pruner says its curve is worse than the median's.
 
-    def __init__(self, trial: Any) -> None:
-        self.trial = trial
+    ``offset`` shifts the reported step (the ``k``-th seed of a trial reports at
+    ``k * epochs + epoch``, so every trial's step means the same seed and epoch); no pruning
+    before epoch ``warmup`` of each run (the pruner's own warm-up counts steps, and only the
+    first seed's steps start at 0).
+    """
+
+    def __init__(self, trial: Any, offset: int = 0, warmup: int = 0) -> None:
+        self.trial, self.offset, self.warmup = trial, offset, warmup
 
     def after_epoch(self, epoch: int, val_mae: float) -> None:
         import optuna
 
-        self.trial.report(val_mae, epoch)
-        if self.trial.should_prune():
+        self.trial.report(val_mae, self.offset + epoch)
+        if epoch >= self.warmup and self.trial.should_prune():
             raise optuna.TrialPruned(f"validation MAE {val_mae:.4f} at epoch {epoch} is worse "
                                      "than the median of earlier trials")
 
@@ -163,7 +179,8 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
                seed: int = 0, recipe_dir: Path | None = None, overrides: Sequence[str] = (),
                storage: str | None = None, study_name: str | None = None,
                timeout: float | None = None, tune_lr: bool = False,
-               batch_sizes: Sequence[int] | None = None) -> Tuning:
+               batch_sizes: Sequence[int] | None = None,
+               seeds: Sequence[int] | None = None) -> Tuning:
     """Add ``trials`` trials (or as many as fit in ``timeout`` seconds) to the study of
     ``loss`` (one name, ``a+b``, or several to choose among) and write its best recipe.
 
@@ -173,9 +190,10 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         out_dir: trial folders, ``best.yaml``, ``tuning.json`` and the figure.
         trials: trials this call adds (the study may hold more: earlier runs, other
             processes).
-        seed: seeds every trial's training (the same for all, so trials differ by their
-            hyper-parameters only) and the sampler (mixed with the process id when
-            ``storage`` is shared, so that processes propose different trials).
+        seed: seeds every trial's training unless ``seeds`` is given (the same for all, so
+            trials differ by their hyper-parameters only) and the sampler (mixed with the
+            process id when ``storage`` is shared, so that processes propose different
+            trials).
         storage: an Optuna RDB URL (default ``sqlite:///<out_dir>/study.db``).
         study_name: default :func:`default_study_name`; an existing study is loaded.
         timeout: stop adding trials after this many seconds.
@@ -185,6 +203,9 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         batch_sizes: search ``train.batch_size`` too, as a choice among these sizes (the
             control's batch decides how far behind the teacher W/O KD stays: tune it the
             same way, ``loss="none"``, and give every row the chosen one).
+        seeds: train every trial once per seed (folders ``trial<k>/seed<s>``) and score it
+            by the mean best validation MAE; several seeds make their own study (see
+            :func:`default_study_name`).
 
     Returns:
         The study's trials (all of them, of every process) and its best; ``Tuning.recipe`` is
@@ -195,6 +216,7 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
     if not losses:
         raise InputError("--loss: give at least one loss to tune")
     batch_sizes = _check_batch_sizes(batch_sizes)
+    train_seeds = _check_seeds(seeds) if seeds is not None else [seed]
     for name in losses:
         if not tuned_names(name) and not tune_lr and not batch_sizes:
             raise InputError(f"--loss: nothing to tune for {name!r} (it has no weights; "
@@ -216,19 +238,20 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         epochs.append(RunConfig.from_dict(copy.deepcopy(base), f"{name} recipe").train.epochs)
     shared = storage is not None
     storage = storage or f"sqlite:///{(out_dir / 'study.db').resolve()}"
-    study_name = study_name or default_study_name(teacher_path, losses)
+    study_name = study_name or default_study_name(teacher_path, losses, train_seeds)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warmup = max(PRUNER_WARMUP_EPOCHS, max(epochs) // 4)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP_TRIALS,
-                                         n_warmup_steps=max(PRUNER_WARMUP_EPOCHS,
-                                                            max(epochs) // 4))
+                                         n_warmup_steps=warmup)
     probe = _open_study(storage, study_name, None, pruner)
     entropy = [seed, len(probe.trials)] + ([os.getpid()] if shared else [])
     sampler_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
     sampler = optuna.samplers.TPESampler(seed=sampler_seed,
                                          n_startup_trials=min(10, max(3, trials // 3)))
     study = _open_study(storage, study_name, sampler, pruner)
-    logger.info(f"study {study_name!r} in {storage}: {len(study.trials)} trial(s) so far")
+    logger.info(f"study {study_name!r} in {storage}: {len(study.trials)} trial(s) so far"
+                + (f"; every trial trains seeds {train_seeds}" if len(train_seeds) > 1 else ""))
 
     def objective(trial: Any) -> float:
         name = trial.suggest_categorical("loss", losses) if len(losses) > 1 else losses[0]
@@ -250,33 +273,71 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
                           for k, v in trial.params.items() if k != "loss")
         logger.info(f"trial {trial.number}: {name} {shown}")
         same = _finished_twin(study, trial)
-        if same is not None:  # every trial trains with one seed: same settings, same student
+        if same is not None:  # every trial trains the same seeds: same settings, same students
             logger.info(f"    the settings of trial {same.number}: its result reused "
                         f"(validation MAE {same.value:.4f}), nothing trained")
-            for key in ("best_epoch", "epochs_run", "run_dir"):
+            for key in ("best_epoch", "epochs_run", "run_dir", "seed_val_mae"):
                 if key in same.user_attrs:
                     trial.set_user_attr(key, same.user_attrs[key])
             trial.set_user_attr("same_as", same.number)
             return float(same.value)
-        pruned = None
-        try:
-            metrics = run_distill(config, teacher_path, run_dir, fresh=retried is None,
-                                  progress=False, callbacks=[TrialReporter(trial)])
-        except optuna.TrialPruned as stop:
-            pruned = str(stop)
-        finally:
-            gc.collect()  # the trial's student, teacher and teacher cache (GBs) go now
-            release_freed_memory()  # and back to the system (the heap keeps freed blocks)
-        if pruned is not None:  # raised here, not in the handler: Optuna keeps the error,
-            logger.info(f"    pruned: {pruned}")  # and its traceback would keep the cache
-            raise optuna.TrialPruned(pruned)
-        trial.set_user_attr("best_epoch", metrics["best_epoch"])
-        trial.set_user_attr("epochs_run", metrics["epochs_run"])
-        logger.info(f"    validation MAE {metrics['best_val_mae']:.4f}")
-        return float(metrics["best_val_mae"])
+        runs = []
+        for k, train_seed in enumerate(train_seeds):
+            seed_dir = run_dir / f"seed{train_seed}" if len(train_seeds) > 1 else run_dir
+            reporter = TrialReporter(trial, offset=k * config.train.epochs, warmup=warmup)
+            runs.append(_train_trial(dataclasses.replace(config, seed=train_seed),
+                                     teacher_path, seed_dir, retried is None, reporter))
+        one = len(runs) == 1
+        trial.set_user_attr("best_epoch", runs[0]["best_epoch"] if one
+                            else [m["best_epoch"] for m in runs])
+        trial.set_user_attr("epochs_run", runs[0]["epochs_run"] if one
+                            else [m["epochs_run"] for m in runs])
+        value = float(np.mean([m["best_val_mae"] for m in runs]))
+        if not one:
+            trial.set_user_attr("seed_val_mae", [float(m["best_val_mae"]) for m in runs])
+        logger.info(f"    validation MAE {value:.4f}"
+                    + ("" if one else " (mean of seeds: "
+                       + ", ".join(f"{m['best_val_mae']:.4f}" for m in runs) + ")"))
+        return value
 
     study.optimize(objective, n_trials=trials, timeout=timeout, catch=())
     return _write_results(study, bases, out_dir)
+
+
+def _train_trial(config: RunConfig, teacher_path: Path, run_dir: Path, fresh: bool,
+                 reporter: TrialReporter) -> dict[str, Any]:
+    """One run of a trial (``metrics.json``'s contents); ``optuna.TrialPruned`` when the
+    pruner stops it, raised only after its memory is freed."""
+    import optuna
+
+    pruned = None
+    try:
+        return run_distill(config, teacher_path, run_dir, fresh=fresh, progress=False,
+                           callbacks=[reporter])
+    except optuna.TrialPruned as stop:
+        pruned = str(stop)
+    finally:
+        gc.collect()  # the run's student, teacher and teacher cache (GBs) go now
+        release_freed_memory()  # and back to the system (the heap keeps freed blocks)
+    # raised here, not in the handler: Optuna keeps the error, and its traceback would keep
+    # the cache
+    logger.info(f"    pruned: {pruned}")
+    raise optuna.TrialPruned(pruned)
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    """The training seeds of every trial: non-negative whole numbers, each once."""
+    chosen: list[int] = []
+    for value in seeds:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise InputError(f"--seeds: expected non-negative whole numbers (got {value!r})")
+        if int(value) in chosen:
+            raise InputError(f"--seeds: seed {value} is given twice (every trial trains each "
+                             "seed once)")
+        chosen.append(int(value))
+    if not chosen:
+        raise InputError("--seeds: give at least one seed")
+    return chosen
 
 
 def _finished_twin(study: Any, trial: Any) -> Any:
@@ -308,7 +369,9 @@ def _trial_row(trial: Any) -> dict[str, Any]:
     return {"trial": trial.number, "state": trial.state.name, **trial.params,
             "val_mae": trial.value, "best_epoch": trial.user_attrs.get("best_epoch"),
             "epochs_run": trial.user_attrs.get("epochs_run"),
-            "same_as": trial.user_attrs.get("same_as")}
+            "same_as": trial.user_attrs.get("same_as"),
+            **({"seed_val_mae": trial.user_attrs["seed_val_mae"]}
+               if "seed_val_mae" in trial.user_attrs else {})}
 
 
 def _importances(study: Any) -> dict[str, float]:

@@ -82,6 +82,18 @@ def test_tune_batch_sizes_are_checked(tmp_path, sizes, fragment):
     pytest.importorskip("optuna")
     one_error(run("tune", "--teacher", tmp_path / "T.pt", "--loss", "none", "--batch-sizes",
                   sizes, "--out", tmp_path / "tune"), fragment)
+
+
+@pytest.mark.parametrize("seeds, fragment", [
+    ("0,x", "--seeds: expected comma-separated whole numbers (got '0,x')"),
+    ("1,1", "--seeds: seed 1 is given twice"), ("0,-2", "non-negative whole numbers"),
+])
+def test_tune_seed_lists_are_checked(tmp_path, seeds, fragment):
+    pytest.importorskip("optuna")
+    one_error(run("tune", "--teacher", tmp_path / "T.pt", "--loss", "tcd", "--seeds", seeds,
+                  "--out", tmp_path / "tune"), fragment)
+
+
 def test_divergent_training_blames_the_learning_rate(tmp_path):
     result = run("train", "--epochs", "1", "--lr", "1e30", "--out", tmp_path / "run", *TINY)
     one_error(result, "lr 1e+30", "lower train.lr")

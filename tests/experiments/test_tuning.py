@@ -197,3 +197,41 @@ def _prune_if(prune: bool, epoch: int) -> None:
 
     if prune:
         raise optuna.TrialPruned(f"pruned at epoch {epoch} (test)")
+
+
+def test_several_seeds_score_a_trial_by_the_mean_of_their_runs(teacher, tmp_path):
+    """``--seeds 0,1``: every trial trains both seeds (``trial<k>/seed<s>``), is scored by the
+    mean of their best validation MAEs, reports the two curves one after the other, and the
+    study is not the one-seed study of the same teacher and loss."""
+    import optuna
+
+    out = tmp_path / "tune"
+    summary = run_tuning(teacher, "ord", out, trials=2, seeds=[0, 1],
+                         overrides=["train.epochs=2", *FAST])
+    names = [s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{out / 'study.db'}")]
+    assert len(names) == 1 and names[0].endswith("-seeds0,1")
+    study = optuna.load_study(study_name=names[0], storage=f"sqlite:///{out / 'study.db'}")
+    for row, frozen in zip(summary.trials, study.trials, strict=True):
+        runs = [json.loads((out / f"trial{row['trial']:03d}" / f"seed{s}" / "metrics.json")
+                           .read_text()) for s in (0, 1)]
+        values = [m["best_val_mae"] for m in runs]
+        assert values[0] != values[1]  # two seeds, two students
+        assert row["seed_val_mae"] == pytest.approx(values, rel=1e-12)
+        assert row["val_mae"] == pytest.approx((values[0] + values[1]) / 2, rel=1e-9)
+        assert row["best_epoch"] == [m["best_epoch"] for m in runs]
+        curves = [h["val_mae"] for m in runs for h in m["history"]]
+        assert [frozen.intermediate_values[step] for step in (1, 2, 3, 4)] == \
+            pytest.approx(curves, rel=1e-9)  # seed 1's epoch e is step 2 + e
+        for s in (0, 1):
+            config = yaml.safe_load((out / f"trial{row['trial']:03d}" / f"seed{s}" /
+                                     "config.yaml").read_text())
+            assert config["seed"] == s
+    assert not (out / "trial000" / "metrics.json").exists()
+
+
+def test_bad_seed_lists_are_one_line_errors(teacher, tmp_path):
+    for seeds, expected in (([0, 0], "seed 0 is given twice"), ([], "give at least one seed"),
+                            ([1, -1], "expected non-negative whole numbers"),
+                            ([1, 2.0], "expected non-negative whole numbers")):
+        with pytest.raises(InputError, match=f"--seeds: {expected}"):
+            run_tuning(teacher, "ord", tmp_path / "a", trials=1, seeds=seeds)

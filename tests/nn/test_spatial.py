@@ -25,24 +25,26 @@ def test_state_dict_names_match_pyg():
 @pytest.mark.parametrize("K", [1, 2, 3, 4])
 @pytest.mark.parametrize("threshold", [0.0, 2.0])  # dense / sparse operator
 @pytest.mark.parametrize("directed", [False, True])
-def test_matches_stock_chebconv_outputs_and_gradients(K, threshold, directed):
+@pytest.mark.parametrize("cin,cout,batch", [(3, 4, 2), (2, 2, 8), (16, 8, 1)])  # k = 4, 16, 1
+def test_matches_stock_chebconv_outputs_and_gradients(K, threshold, directed, cin, cout, batch):
     if directed:
         ei = torch.tensor([[0, 1, 2, 3, 4, 1], [1, 2, 3, 4, 0, 3]])
         ew = torch.tensor([1.0, 0.5, 2.0, 0.7, 1.2, 0.3])
     else:
         ei, ew = toy_graph(5)
-    fast, ref = _pair(3, 4, K, dense_threshold=threshold)
+    fast, ref = _pair(cin, cout, K, dense_threshold=threshold)
     _, lam = scaled_laplacian(ei, ew, 5)
-    x = torch.randn(2, 6, 5, 3, requires_grad=True)
+    x = torch.randn(batch, 6, 5, cin, requires_grad=True)
     out = fast(x, ei, ew)
-    x_ref = x.detach().reshape(12, 5, 3).clone().requires_grad_(True)
+    x_ref = x.detach().reshape(batch * 6, 5, cin).clone().requires_grad_(True)
     expected = ref(x_ref, ei, ew, lambda_max=torch.tensor(lam))
-    assert torch.allclose(out.reshape(12, 5, 4), expected, atol=1e-5)
+    assert torch.allclose(out.reshape(batch * 6, 5, cout), expected, atol=1e-5)
     (out ** 2).sum().backward()
     (expected ** 2).sum().backward()
     # float32 rounding of different summation orders: tolerance relative to the largest entry
     scale = float(x_ref.grad.abs().max())
-    assert torch.allclose(x.grad.reshape(12, 5, 3), x_ref.grad, rtol=1e-4, atol=1e-6 * scale)
+    assert torch.allclose(x.grad.reshape(batch * 6, 5, cin), x_ref.grad, rtol=1e-4,
+                          atol=1e-6 * scale)
     for (name, p), q in zip(fast.named_parameters(), ref.parameters(), strict=False):
         assert torch.allclose(p.grad, q.grad, rtol=1e-4, atol=1e-4), name
 

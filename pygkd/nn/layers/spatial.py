@@ -17,7 +17,47 @@ from torch_geometric.nn import ChebConv
 from pygkd.nn.layers.operator import GraphOperator
 from pygkd.typing import OptTensor
 
-__all__ = ["FastChebConv"]
+__all__ = ["FastChebConv", "rows_per_group", "grouped_weight"]
+
+#: A narrow product ``[M, C] @ [C, O]`` is regrouped until ``k * max(C, O)`` reaches this
+#: (see :func:`rows_per_group`).
+GROUPED_WIDTH = 32
+
+
+def rows_per_group(rows: int, in_channels: int, out_channels: int,
+                   widest: int = GROUPED_WIDTH) -> int:
+    r"""Rows ``k`` taken together in a narrow product ``[M, C] @ [C, O]``: it runs as
+    ``[M / k, k C] @ (I_k \otimes W)``, the same numbers, because BLAS and its backward are
+    slow on operands two to eight columns wide (a student's 2-channel ``Theta_k`` products on
+    8,600 sensors: about 2.5x faster forward and backward with ``k = 8``). The largest power of
+    two with ``k * max(C, O) <= widest`` that divides ``M``; ``1`` for wide products.
+
+    Example:
+        >>> rows_per_group(688_000, 2, 2), rows_per_group(688_000, 2, 4), rows_per_group(50, 64, 64)
+        (16, 8, 1)
+        >>> rows_per_group(6, 2, 2)  # 6 rows: pairs at most
+        2
+    """
+    k = 1
+    while 2 * k * max(in_channels, out_channels) <= widest and rows % (2 * k) == 0:
+        k *= 2
+    return k
+
+
+def grouped_weight(weight_t: Tensor, k: int) -> Tensor:
+    r"""``I_k \otimes W^T``, ``[k C, k O]``, for ``weight_t = W^T`` of shape ``[C, O]``
+    (itself for ``k = 1``); differentiable, in the weight's dtype and device.
+
+    Example:
+        >>> w = torch.arange(4.0).view(2, 2)
+        >>> x = torch.randn(6, 2)
+        >>> bool(torch.allclose(x.view(3, 4) @ grouped_weight(w, 2), (x @ w).view(3, 4)))
+        True
+    """
+    if k == 1:
+        return weight_t
+    eye = torch.eye(k, dtype=weight_t.dtype, device=weight_t.device)
+    return torch.kron(eye, weight_t.contiguous())
 
 
 class FastChebConv(ChebConv):
@@ -95,22 +135,29 @@ class FastChebConv(ChebConv):
             if self.cached:
                 self.cached_operator = op
         n, c_in = x.size(-2), x.size(-1)
+        c_out = self.lins[0].weight.size(0)
         lead = x.shape[:-2]
         # node-major layout [N, L * C]: one product per propagation over all L = prod(*)
-        # slices; each Theta_k product accumulates into the output in place (bias first)
+        # slices; each Theta_k product accumulates into the output in place (bias first).
+        # Narrow products take k rows together (rows_per_group: same numbers, faster BLAS)
         t0 = x.movedim(-2, 0).reshape(n, -1).contiguous()
+        k = rows_per_group(t0.numel() // c_in, c_in, c_out)
         weight = self.lins[0].weight
         if residual is not None:
             weight = weight + residual.to(weight.dtype)
-        out = (torch.mm(t0.view(-1, c_in), weight.t()) if self.bias is None
-               else torch.addmm(self.bias, t0.view(-1, c_in), weight.t()))
+        out = (torch.mm(t0.view(-1, k * c_in), grouped_weight(weight.t(), k))
+               if self.bias is None else
+               torch.addmm(self.bias.repeat(k), t0.view(-1, k * c_in),
+                           grouped_weight(weight.t(), k)))
         if len(self.lins) > 1:
             t1 = op.propagate_flat(t0)
-            out.addmm_(t1.view(-1, c_in).to(out.dtype), self.lins[1].weight.t().to(out.dtype))
+            out.addmm_(t1.view(-1, k * c_in).to(out.dtype),
+                       grouped_weight(self.lins[1].weight.t(), k).to(out.dtype))
             for lin in self.lins[2:]:
                 t2 = op.chebyshev_step(t1, t0)  # 2 L~ T_{k-1} - T_{k-2}
                 # (in place: autocast leaves addmm_ alone, so the operands follow ``out``)
-                out.addmm_(t2.view(-1, c_in).to(out.dtype), lin.weight.t().to(out.dtype))
+                out.addmm_(t2.view(-1, k * c_in).to(out.dtype),
+                           grouped_weight(lin.weight.t(), k).to(out.dtype))
                 t0, t1 = t1, t2
         # back to [*, N, C] in memory too: later layers run on contiguous features
-        return out.view(n, *lead, out.size(-1)).movedim(0, -2).contiguous()
+        return out.view(n, *lead, c_out).movedim(0, -2).contiguous()

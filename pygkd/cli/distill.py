@@ -41,6 +41,9 @@ from pygkd.distill.registry import loss_names
 @click.option("--alpha3", type=float, default=None, help="Feature-loss weight (Eq. 11).")
 @click.option("--alpha", type=float, default=None, help="L_SKD weight.")
 @click.option("--beta", type=float, default=None, help="L_RD weight (Eq. 2-3).")
+@click.option("--mixup", type=float, default=None,
+              help="Weight of function matching on mixed windows (the student follows the "
+                   "teacher on windows mixed from two training windows; not in the paper) [0].")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum epochs [30].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Batch size [50].")
 @click.option("--lr", type=float, default=None, help="Learning rate [0.001].")
@@ -70,7 +73,7 @@ def distill(teachers: tuple[Path, ...], teacher_weights: str | None, recipe: str
     raw.setdefault("model", {"preset": "student"})
     merge_section(raw, "model", model_section(kwargs))
     merge_section(raw, "distill", {k: kwargs.pop(k) for k in ("loss", "alpha1", "alpha2", "alpha3",
-                                                       "alpha", "beta")})
+                                                       "alpha", "beta", "mixup")})
     merge_section(raw, "train", {k: kwargs.pop(k) for k in ("epochs", "batch_size", "lr")})
     if kwargs.get("seed") is not None:
         raw["seed"] = kwargs.pop("seed")

@@ -190,9 +190,9 @@ class Distiller(nn.Module):
             for key, value in parts.items():
                 logs[key] = logs.get(key, 0.0) + weight * value
             if diagnose:
-                for key, value in term.criterion.terms.items():
-                    terms[key] = weight * value if key not in terms else \
-                        terms[key] + weight * value
+                for key, tensor in term.terms.items():
+                    terms[key] = weight * tensor if key not in terms else \
+                        terms[key] + weight * tensor
         assert total is not None
         if diagnose:
             shares = gradient_shares(terms, self.student.parameters())

@@ -30,6 +30,8 @@ __all__ = [
     "sample_nodes",
     "check_unit",
     "scale_free",
+    "mix_windows",
+    "function_matching",
 ]
 
 #: Elements of one ``[chunk, N, N]`` temporary of :func:`spatial_correlation` (4 Mi: 16 MB in
@@ -360,6 +362,44 @@ def scale_free(features: Tensor, eps: float = 1e-6) -> Tensor:
     """
     std = features.flatten(1).std(dim=1).clamp_min(eps)
     return features / std.view(-1, *([1] * (features.dim() - 1)))
+
+
+def mix_windows(x: Tensor, lam: Tensor, partner: Tensor) -> Tensor:
+    r"""Mixed windows :math:`\tilde x_b = \lambda_b x_b + (1 - \lambda_b) x_{p_b}` (mixup of
+    the inputs only, Zhang et al. 2018), on which :func:`function_matching` compares student
+    and teacher (not in the paper).
+
+    Args:
+        x (Tensor): windows ``[B, T, N, C]``.
+        lam (Tensor): ``[B]`` mixing weights in [0, 1].
+        partner (Tensor): ``[B]`` indices into the batch of each window's partner.
+
+    Example:
+        >>> x = torch.tensor([0.0, 10.0]).view(2, 1, 1, 1)
+        >>> mix_windows(x, torch.tensor([0.25, 1.0]), torch.tensor([1, 0])).flatten().tolist()
+        [7.5, 10.0]
+    """
+    if lam.shape != x.shape[:1] or partner.shape != x.shape[:1]:
+        raise ValueError(f"Expected lam and partner of shape [{x.size(0)}] for windows "
+                         f"{list(x.shape)} (got {list(lam.shape)} and {list(partner.shape)})")
+    w = lam.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.dim() - 1)))
+    return w * x + (1 - w) * x[partner.to(x.device)]
+
+
+def function_matching(y_s: Tensor, y_t: Tensor, reduction: Reduction = "mean") -> Tensor:
+    r"""Function matching (Beyer et al. 2022, "A good teacher is patient and consistent"):
+    :math:`(y^s - y^t)^2` of student and teacher on the same (mixed) windows, no ground truth
+    (not in the paper).
+
+    Shapes: ``y_s``, ``y_t`` of one shape, e.g. ``[B, N]``; a scalar, or that shape with
+    ``reduction='none'``.
+
+    Example:
+        >>> float(function_matching(torch.zeros(1, 2), torch.tensor([[1.0, 3.0]])))
+        5.0
+    """
+    _check_same(y_s, y_t, ("student", "teacher"))
+    return _reduce((y_s - y_t.detach()) ** 2, reduction)
 
 
 def spatio_temporal_correlation(ord_loss: Tensor, scd: Tensor, tcd: Tensor, alpha2: float,

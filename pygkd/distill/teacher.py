@@ -271,6 +271,9 @@ class TeacherTerm:
         #: nodes sampled per batch for ``L_SCD`` (``None``: exact), decided on the first
         #: training batch (:func:`scd_sample_size`); saved by :meth:`state_dict`
         self.scd_sample: int | None | str = "undecided"
+        #: after each call: the weighted terms whose sum is the loss (the criterion's, and
+        #: ``match`` with ``config.mixup``), for the gradient diagnostics
+        self.terms: dict[str, Tensor] = {}
 
     def state_dict(self) -> dict[str, Any]:
         """What a resumed run must reuse: the ``L_SCD`` sampling decision and the loss's
@@ -295,8 +298,20 @@ class TeacherTerm:
         return self
 
     def set_step(self, step: int) -> None:
-        """The global training step about to run (seeds that step's node sample)."""
+        """The global training step about to run (seeds that step's node sample and mix)."""
         self.step = int(step)
+
+    def mixed_windows(self, x: Tensor) -> Tensor:
+        """``x [B, T, N, C]`` mixed window by window with a shuffled copy of itself
+        (:func:`~pygkd.distill.functional.mix_windows`; weights from Beta(``mixup_alpha``,
+        ``mixup_alpha``)), drawn from the seed and the step (:meth:`set_step`), so a resumed
+        run draws the same mixes."""
+        import numpy as np
+
+        rng = np.random.default_rng([self.seed, self.step, 0x6D6978])
+        lam = rng.beta(self.config.mixup_alpha, self.config.mixup_alpha, size=x.size(0))
+        partner = rng.permutation(x.size(0))
+        return Fd.mix_windows(x, torch.from_numpy(lam), torch.from_numpy(partner))
 
     def _decide_scd(self, student: nn.Module, x: Tensor, y: Tensor,
                     pairs: list[tuple[str, str, str]], teach: dict[str, Tensor],
@@ -413,7 +428,9 @@ class TeacherTerm:
         target = y[:, 0]
         if not self.spec.uses_teacher:  # student W/O KD: the teacher is not needed
             pred = student(x, self.edge_index, self.edge_weight)[:, 0, :, 0]
-            return self.criterion(pred, None, target), {}
+            loss = self.criterion(pred, None, target)
+            self.terms = dict(getattr(self.criterion, "terms", {}) or {})
+            return loss, {}
         inner = unwrap_model(student)
         pairs = self.layer_pairs(inner)
         if not self._cache_decided and index is not None:
@@ -431,13 +448,31 @@ class TeacherTerm:
         if self.scd_sample == "undecided" and student.training and \
                 any(kind == "s" for kind, _, _ in pairs):  # before the student's forward
             self._decide_scd(inner, x, y, pairs, teach, spatial == "distances")
+        batch = x.size(0)
+        mixed = self.mixed_windows(x) if self.config.mixup > 0 and student.training and \
+            torch.is_grad_enabled() else None
+        # the mixed windows go through the student in the same forward pass as the batch (one
+        # pass, so DDP and hooks see one call); the features compared are the batch's
+        inputs = x if mixed is None else torch.cat([x, mixed])
         with FeatureCapture(inner, [p[1] for p in pairs]) as s_cap:
-            y_s = student(x, self.edge_index, self.edge_weight)[:, 0, :, 0]
+            y_all = student(inputs, self.edge_index, self.edge_weight)[:, 0, :, 0]
+        y_s = y_all[:batch]
         y_t = teach["y"].to(y_s.dtype)
-        features = {name: [_align_steps(kind, s_cap.features[s], teach[t])
+        features = {name: [_align_steps(kind, s_cap.features[s][:batch], teach[t])
                            for k, s, t in pairs if k == kind]
                     for kind, name in (("t", "temporal"), ("s", "spatial"), ("h", "hidden"))}
         distances = ["temporal"] + (["spatial"] if spatial == "distances" else [])
         nodes = self._scd_nodes(x.size(2), x.device) if features["spatial"] else None
         loss = self.criterion(y_s, y_t, target, features, distances=distances, nodes=nodes)
-        return loss, dict(self.criterion.parts)
+        parts = dict(self.criterion.parts)
+        self.terms = dict(getattr(self.criterion, "terms", {}) or {})
+        if mixed is not None:
+            with torch.no_grad():
+                y_tm = self.teacher(mixed, self.edge_index, self.edge_weight)[:, 0, :, 0]
+            match = Fd.function_matching(y_all[batch:], y_tm.to(y_s.dtype))
+            share = self.config.mixup
+            loss = (1 - share) * loss + share * match
+            self.terms = {**{k: (1 - share) * v for k, v in self.terms.items()},
+                          "match": share * match}
+            parts["match"] = float(match.detach())
+        return loss, parts

@@ -131,7 +131,12 @@ class DistillConfig:
     the distances of features divided by their standard deviation per window (scale-free; not
     in the paper), so narrow or bounded student features (a GRU's hidden state) are compared
     by their relations, not their scale. ``gamma``: the weight of the FitNets hint
-    (``--loss fitnet``).
+    (``--loss fitnet``). ``mixup``: the weight of function matching (not in the paper;
+    Beyer et al. 2022): every training batch is also mixed window by window with a shuffled
+    copy of itself (weights drawn from Beta(``mixup_alpha``, ``mixup_alpha``)), and the
+    student's output on the mixed windows is pulled to the teacher's, so the teacher labels
+    inputs beyond the training windows; the loss is ``(1 - mixup)`` times the chosen loss plus
+    ``mixup`` times that term (0: off; ignored without a teacher).
     """
 
     loss: str = "stcd"
@@ -148,6 +153,8 @@ class DistillConfig:
     cache_gb: NonNegativeFloat = 6.0
     scd_nodes: NonNegativeInt | None = None
     normalize_features: bool = False
+    mixup: Share = 0.0
+    mixup_alpha: PositiveFloat = 1.0
 
     def validate(self, where: str = "distill") -> DistillConfig:
         """This configuration checked (an :class:`InputError` names the bad key)."""

@@ -48,6 +48,8 @@ def teacher(tmp_path_factory):
     ("train.compile=maybe", ["train.compile: expected true or false", "'maybe'"]),
     ("train.optimizer=sgd", ["train.optimizer: expected 'adam' or 'rmsprop'", "'sgd'"]),
     ("distill.alpha1=2", ["distill.alpha1: expected a value <= 1"]),
+    ("distill.mixup=1.5", ["distill.mixup: expected a value <= 1"]),
+    ("distill.mixup_alpha=0", ["distill.mixup_alpha: expected a value > 0"]),
     ("prune.target=1.5", ["prune.target: expected a value < 1"]),
 ])
 def test_invalid_settings_fail_before_training(tmp_path, setting, fragments):

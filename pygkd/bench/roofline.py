@@ -95,9 +95,10 @@ def _layer_type(module: nn.Module) -> str | None:
 def step_flops(model: nn.Module, step: Callable[[], None]) -> tuple[int, dict[str, float]]:
     """FLOPs of one call of ``step`` (:class:`~torch.utils.flop_counter.FlopCounterMode`,
     forward and backward) and their share per layer type of ``model``."""
-    from torch.utils.flop_counter import FlopCounterMode
+    from pygkd.nn.layers.spatial import grouped_products
+    from pygkd.train.evaluate import flop_counter
 
-    with FlopCounterMode(display=False) as counter:
+    with grouped_products(False), flop_counter() as counter:
         step()
     total = counter.get_total_flops()
     counts = counter.get_flop_counts()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -23,6 +24,7 @@ __all__ = ["LATENCY_SENSOR_WINDOWS",
     "measure_latency",
     "count_parameters",
     "count_flops",
+    "flop_counter",
 ]
 
 
@@ -162,16 +164,30 @@ def count_parameters(model: nn.Module, nonzero: bool = False) -> int:
     return int(sum(p.numel() for p in model.parameters()))
 
 
+def flop_counter() -> Any:
+    """A :class:`~torch.utils.flop_counter.FlopCounterMode` (no display) that also counts the
+    in-place ``addmm_`` (PyTorch's registry has only ``addmm``), with which
+    :class:`~pygkd.nn.layers.FastChebConv` accumulates its :math:`\\Theta_k` products."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    def addmm_flops(self_shape: Any, a_shape: Any, b_shape: Any, *args: Any,
+                    **kwargs: Any) -> int:
+        return 2 * a_shape[0] * a_shape[1] * b_shape[1]  # [m, k] @ [k, n]: 2 m k n
+
+    return FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: addmm_flops})
+
+
 def count_flops(model: nn.Module, x: Tensor, *args) -> int:
     """Floating-point operations of one forward pass, by ``torch.utils.flop_counter``.
 
     Counts matrix products and convolutions (2 per multiply-add), as PyTorch's counter does;
     element-wise operations are not counted. Sparse graph products count ``2 * nnz * columns``
-    per propagation (a formula registered for ``pygkd::csr_matmul``).
+    per propagation (a formula registered for ``pygkd::csr_matmul``). Narrow products are
+    counted ungrouped (:func:`~pygkd.nn.layers.spatial.grouped_products`).
     """
-    from torch.utils.flop_counter import FlopCounterMode
+    from pygkd.nn.layers.spatial import grouped_products
 
     model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    with torch.no_grad(), grouped_products(False), flop_counter() as counter:
         model(x, *args)
     return int(counter.get_total_flops())

@@ -154,3 +154,28 @@ def test_residual_folded_into_theta0_equals_adding_it(threshold):
     expected = torch.autograd.grad(added, (x, residual, conv.lins[0].weight), g)
     for a, b in zip(grads, expected, strict=True):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_grouped_products_can_be_switched_off_and_give_the_same_numbers():
+    from pygkd.nn.layers.spatial import grouped_products, rows_per_group
+    from pygkd.train.evaluate import flop_counter
+
+    torch.manual_seed(0)
+    ei, ew = toy_graph(5)
+    x = torch.randn(8, 6, 5, 2)
+    assert rows_per_group(8 * 6 * 5, 2, 2) == 16
+    products = 2 * 240 * 2 * 2  # one Theta_k product [240, 2] @ [2, 2], 2 FLOPs per MAC
+    for K in (1, 3):
+        conv = FastChebConv(2, 2, K=K)
+        grouped = conv(x, ei, ew)
+        with grouped_products(False):
+            plain = conv(x, ei, ew)
+            with flop_counter() as counter:
+                conv(x, ei, ew)
+        assert torch.allclose(grouped, plain, atol=1e-6)
+        with flop_counter() as grouped_counter:
+            conv(x, ei, ew)
+        # every Theta_k product is counted (the in-place ones too); grouped, each costs 16x
+        if K == 1:
+            assert counter.get_total_flops() == products
+        assert grouped_counter.get_total_flops() - counter.get_total_flops() == 15 * K * products

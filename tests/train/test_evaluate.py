@@ -59,3 +59,11 @@ def test_parameter_and_flop_counts():
     assert flops > 2 * 3 * 1 * 4 * 10 * 6
     x2, _ = ds.batch("test", torch.arange(2))
     assert count_flops(model, x2, ds.edge_index, ds.edge_weight) == 2 * flops
+    # every product is counted (the in-place Chebyshev ones too): the same count as the
+    # unfused reference layers, less the residual projection that today's path folds into the
+    # kernel of block 2's first temporal conv (4 -> 2 channels, 6 steps x 6 nodes)
+    from pygkd.bench.reference import reference_path
+
+    with reference_path():
+        reference = count_flops(model, x, ds.edge_index, ds.edge_weight)
+    assert reference - flops == 2 * (6 * 6) * 4 * 2

@@ -10,6 +10,10 @@ propagation over all leading dimensions and channels.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import torch
 from torch import Tensor
 from torch_geometric.nn import ChebConv
@@ -17,11 +21,26 @@ from torch_geometric.nn import ChebConv
 from pygkd.nn.layers.operator import GraphOperator
 from pygkd.typing import OptTensor
 
-__all__ = ["FastChebConv", "rows_per_group", "grouped_weight"]
+__all__ = ["FastChebConv", "rows_per_group", "grouped_weight", "grouped_products"]
 
 #: A narrow product ``[M, C] @ [C, O]`` is regrouped until ``k * max(C, O)`` reaches this
 #: (see :func:`rows_per_group`).
 GROUPED_WIDTH = 32
+
+
+_GROUPED = ContextVar("pygkd_grouped_products", default=True)
+
+
+@contextmanager
+def grouped_products(enabled: bool) -> Iterator[None]:
+    """Within this context, :class:`FastChebConv` groups narrow products (see
+    :func:`rows_per_group`) only if ``enabled``. FLOP counts use ``False``: a grouped product
+    multiplies by the zeros of ``I_k x W`` too, which is not the model's work."""
+    token = _GROUPED.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _GROUPED.reset(token)
 
 
 def rows_per_group(rows: int, in_channels: int, out_channels: int,
@@ -141,7 +160,10 @@ class FastChebConv(ChebConv):
         # slices; each Theta_k product accumulates into the output in place (bias first).
         # Narrow products take k rows together (rows_per_group: same numbers, faster BLAS)
         t0 = x.movedim(-2, 0).reshape(n, -1).contiguous()
-        k = rows_per_group(t0.numel() // c_in, c_in, c_out)
+        # (not while tracing: the grouping depends on the batch size, which an exported
+        # program keeps dynamic)
+        k = 1 if torch.compiler.is_compiling() or torch.jit.is_tracing() or \
+            not _GROUPED.get() else rows_per_group(t0.numel() // c_in, c_in, c_out)
         weight = self.lins[0].weight
         if residual is not None:
             weight = weight + residual.to(weight.dtype)

@@ -86,6 +86,9 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
                    "loss, loaded if it exists]")
 @click.option("--tune-lr", is_flag=True,
               help="Search train.lr too (tune the W/O KD control's the same way: --loss none).")
+@click.option("--tune-mixup", is_flag=True,
+              help="Search distill.mixup too (function matching on mixed windows, 0-0.8; "
+                   "not in the paper).")
 @click.option("--batch-sizes", default=None, metavar="B1,B2[,...]",
               help="Search train.batch_size too, among these sizes (tune the W/O KD "
                    "control's the same way: --loss none).")
@@ -102,7 +105,7 @@ def compare_distill(teacher: Path, losses: str, seeds: str, students: str | None
 @click.option("--out", type=OUT_FOLDER,
               default=Path("runs/tune"), show_default=True)
 def tune(teacher: Path, losses: tuple[str, ...], trials: int, timeout: float | None,
-         storage: str | None, study_name: str | None, tune_lr: bool,
+         storage: str | None, study_name: str | None, tune_lr: bool, tune_mixup: bool,
          batch_sizes: str | None, seed: int, seeds: str | None,
          recipe_dir: Path | None, overrides: tuple[str, ...], out: Path,
          **runtime: Any) -> None:
@@ -116,7 +119,7 @@ def tune(teacher: Path, losses: tuple[str, ...], trials: int, timeout: float | N
     names = [v.strip() for item in (losses or ("stcd",)) for v in item.split(",") if v.strip()]
     summary = run_tuning(teacher, names, out / ",".join(names), trials, seed, recipe_dir,
                          overrides, storage=storage, study_name=study_name, timeout=timeout,
-                         tune_lr=tune_lr,
+                         tune_lr=tune_lr, tune_mixup=tune_mixup,
                          batch_sizes=_int_list(batch_sizes, "--batch-sizes") if batch_sizes
                          else None,
                          seeds=_int_list(seeds, "--seeds") if seeds is not None else None)

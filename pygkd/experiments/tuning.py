@@ -56,8 +56,8 @@ from pygkd.train.runs import write_json
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SEARCH_RANGES", "SEARCHED_SWITCHES", "LR_RANGE", "TrialReporter", "tuned_names",
-           "default_study_name", "run_tuning"]
+__all__ = ["SEARCH_RANGES", "SEARCHED_SWITCHES", "LR_RANGE", "MIXUP_RANGE", "TrialReporter",
+           "tuned_names", "default_study_name", "run_tuning"]
 
 #: name -> (low, high, log scale) of a searched hyper-parameter; others are in ``[0, 1]``.
 SEARCH_RANGES: dict[str, tuple[float, float, bool]] = {"tau": (0.5, 8.0, True)}
@@ -65,6 +65,8 @@ SEARCH_RANGES: dict[str, tuple[float, float, bool]] = {"tau": (0.5, 8.0, True)}
 SEARCHED_SWITCHES = ("normalize_features",)
 #: The learning-rate range searched with ``tune_lr`` (log scale).
 LR_RANGE = (1e-4, 1e-2)
+#: The range of ``distill.mixup`` (function matching) searched with ``tune_mixup``.
+MIXUP_RANGE = (0.0, 0.8)
 #: Trials that are never pruned (the median needs some finished curves first), and epochs
 #: every trial runs before it can be pruned: at least this many, and at least a quarter of the
 #: recipe's epochs (early validation errors swing too much to judge a trial by).
@@ -180,7 +182,7 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
                storage: str | None = None, study_name: str | None = None,
                timeout: float | None = None, tune_lr: bool = False,
                batch_sizes: Sequence[int] | None = None,
-               seeds: Sequence[int] | None = None) -> Tuning:
+               seeds: Sequence[int] | None = None, tune_mixup: bool = False) -> Tuning:
     """Add ``trials`` trials (or as many as fit in ``timeout`` seconds) to the study of
     ``loss`` (one name, ``a+b``, or several to choose among) and write its best recipe.
 
@@ -206,6 +208,9 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         seeds: train every trial once per seed (folders ``trial<k>/seed<s>``) and score it
             by the mean best validation MAE; several seeds make their own study (see
             :func:`default_study_name`).
+        tune_mixup: search ``distill.mixup`` too (function matching on mixed windows, in
+            :data:`MIXUP_RANGE`) for the losses that use a teacher; such trials train up to
+            about 2.5x longer.
 
     Returns:
         The study's trials (all of them, of every process) and its best; ``Tuning.recipe`` is
@@ -218,7 +223,8 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
     batch_sizes = _check_batch_sizes(batch_sizes)
     train_seeds = _check_seeds(seeds) if seeds is not None else [seed]
     for name in losses:
-        if not tuned_names(name) and not tune_lr and not batch_sizes:
+        if not tuned_names(name) and not tune_lr and not batch_sizes and not (
+                tune_mixup and check_loss(name, "tune").uses_teacher):
             raise InputError(f"--loss: nothing to tune for {name!r} (it has no weights; "
                              "add --tune-lr or --batch-sizes to search its training)")
     if trials < 1:
@@ -258,6 +264,8 @@ def run_tuning(teacher_path: Path, loss: str | Sequence[str], out_dir: Path, tri
         values = _suggest(trial, tuned_names(name))
         raw = copy.deepcopy(bases[name])
         raw.setdefault("distill", {}).update(values)
+        if tune_mixup and check_loss(name, "tune").uses_teacher:
+            raw["distill"]["mixup"] = trial.suggest_float("mixup", *MIXUP_RANGE)
         if tune_lr:
             raw.setdefault("train", {})["lr"] = trial.suggest_float("lr", *LR_RANGE, log=True)
         if batch_sizes:

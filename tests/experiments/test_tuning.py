@@ -68,6 +68,25 @@ def test_several_losses_make_the_loss_a_searched_choice(teacher, tmp_path):
     assert best["train"]["lr"] == pytest.approx(summary.best["lr"], rel=1e-2)
 
 
+def test_tune_mixup_searches_function_matching_for_teacher_losses(teacher, tmp_path):
+    summary = run_tuning(teacher, ["none", "ord"], tmp_path / "tune", trials=4,
+                         overrides=["train.epochs=1", *FAST], tune_mixup=True, tune_lr=True)
+    assert {row["loss"] for row in summary.trials} == {"none", "ord"}  # the sampler is seeded
+    for row in summary.trials:
+        if row["same_as"] is not None:  # an earlier trial's settings: nothing trained
+            continue
+        run_dir = tmp_path / "tune" / f"trial{row['trial']:03d}"
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        if row["loss"] == "ord":  # searched, and the trial trained with it
+            assert 0.0 <= row["mixup"] <= 0.8
+            assert metrics["distill"]["mixup"] == pytest.approx(row["mixup"])
+        else:  # W/O KD has no teacher to match
+            assert "mixup" not in row and metrics["distill"]["mixup"] == 0.0
+    best = yaml.safe_load(summary.recipe.read_text())
+    if summary.best["loss"] == "ord":
+        assert best["distill"]["mixup"] == pytest.approx(summary.best["mixup"], rel=1e-3)
+
+
 def test_the_pruner_stops_a_trial_from_its_reported_curve(teacher, tmp_path):
     """A trial reports every epoch's validation MAE; when the pruner says stop, training ends
     after that epoch (its ``last.pt`` written) and the trial is marked pruned."""

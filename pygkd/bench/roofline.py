@@ -34,11 +34,14 @@ from pygkd.bench.timing import PeakMemory, bench_graph
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RooflineRow", "bench_roofline", "matmul_gflops", "rows_as_dicts", "step_flops"]
+__all__ = ["RooflineRow", "bench_roofline", "matmul_gflops", "rows_as_dicts", "step_flops",
+           "time_step"]
 
 #: (sensors, batch) of the two sizes
 SIZES = ((228, 50), (8600, 8))
 LAYER_TYPES = ("temporal", "spatial", "norm", "other")
+#: most timed calls of one row (short steps are repeated until ``min_seconds`` have passed)
+MAX_REPEATS = 50
 
 
 @dataclass
@@ -123,8 +126,13 @@ def _step_fn(model: nn.Module, x: Tensor, y: Tensor) -> Callable[[], None]:
     return step
 
 
-def _time_row(step: Callable[[], None], repeats: int) -> tuple[float, float, float, float]:
-    """(best step seconds, user and system seconds per step, peak MB of the first call)."""
+def time_step(step: Callable[[], None], repeats: int,
+              min_seconds: float = 0.0) -> tuple[float, float, float, float]:
+    """(best step seconds, user and system seconds per step, peak MB of the first call).
+
+    The step is timed at least ``repeats`` times and, for short steps, until ``min_seconds``
+    have passed (at most :data:`MAX_REPEATS` calls): the best of more calls of a short step
+    is less exposed to the machine's moment-to-moment load."""
     import gc
 
     from pygkd.runtime.memory import release_freed_memory
@@ -133,15 +141,16 @@ def _time_row(step: Callable[[], None], repeats: int) -> tuple[float, float, flo
     release_freed_memory()  # so the first call's growth is its peak, not the heap's leftovers
     with PeakMemory() as mem:
         step()
-    best = float("inf")
+    best, calls, spent = float("inf"), 0, 0.0
     before = os.times()
-    for _ in range(repeats):
+    while calls < repeats or (spent < min_seconds and calls < MAX_REPEATS):
         start = time.perf_counter()
         step()
-        best = min(best, time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        best, calls, spent = min(best, elapsed), calls + 1, spent + elapsed
     after = os.times()
-    return (best, (after.user - before.user) / repeats,
-            (after.system - before.system) / repeats, mem.growth_mb)
+    return (best, (after.user - before.user) / calls,
+            (after.system - before.system) / calls, mem.growth_mb)
 
 
 def _graph(sensors: int, data_dir: Path | None, sigma2: float) -> tuple[Tensor, Tensor, str]:
@@ -160,8 +169,11 @@ def _graph(sensors: int, data_dir: Path | None, sigma2: float) -> tuple[Tensor, 
 def bench_roofline(data_dir: Path | None = None, sigma2: float = 0.1,
                    models: Sequence[str] = ("teacher", "student"),
                    sizes: Sequence[tuple[int, int]] = SIZES, repeats: int = 3,
-                   threads: int = 1) -> list[RooflineRow]:
+                   threads: int = 1, min_seconds: float = 3.0) -> list[RooflineRow]:
     """Time the rows (see the module) and print the table; returns the rows.
+
+    Each row is the best of at least ``repeats`` steps, and of as many as fit in
+    ``min_seconds`` (up to 50) for short steps.
 
     ``data_dir`` must hold ``W_228.csv`` when 228 sensors are timed (an error otherwise).
     """
@@ -188,11 +200,11 @@ def bench_roofline(data_dir: Path | None = None, sigma2: float = 0.1,
                     with reference_path():
                         flops, shares = step_flops(model, step)
                         peak = matmul_gflops()
-                        timed[path] = _time_row(step, repeats)
+                        timed[path] = time_step(step, repeats, min_seconds)
                 else:
                     with freed_memory_retained(True):
                         peak = matmul_gflops()
-                        timed[path] = _time_row(step, repeats)
+                        timed[path] = time_step(step, repeats, min_seconds)
                 best, user, system, mem = timed[path]
                 rows.append(RooflineRow(name, sensors, batch, path, flops / 1e9, best, peak, user,
                                         system, mem, shares))

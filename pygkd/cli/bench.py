@@ -258,12 +258,14 @@ def serve(models: tuple[Path, ...], batch: int, repeats: int, single_repeats: in
 @click.option("--batch", type=click.IntRange(min=1), default=50, show_default=True,
               help="Batch at 228 sensors.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Timed steps per row (the best is reported).")
+              help="Timed steps per row at least (the best is reported).")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=3.0, show_default=True,
+              help="Repeat short steps until this much time has passed (up to 50 steps).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the rows to this JSON file.")
 def roofline(data_dir: Path | None, sigma2: float, nodes: int, large_batch: int, batch: int,
-             repeats: int, threads: int, json_path: Path | None) -> None:
+             repeats: int, min_seconds: float, threads: int, json_path: Path | None) -> None:
     """Teacher and student training steps at 228 and 8,600 sensors against this process's
     matmul GFLOP/s: the reference path (the layers before tuning) and today's, side by side."""
     import json
@@ -272,6 +274,6 @@ def roofline(data_dir: Path | None, sigma2: float, nodes: int, large_batch: int,
     from pygkd.files import write_atomic
 
     rows = bench_roofline(data_dir, sigma2, sizes=((228, batch), (nodes, large_batch)),
-                          repeats=repeats, threads=threads)
+                          repeats=repeats, threads=threads, min_seconds=min_seconds)
     if json_path is not None:
         write_atomic(json_path, json.dumps(rows_as_dicts(rows), indent=2))

@@ -1,12 +1,20 @@
 """The roofline benchmark and its reference path: same function, counted FLOPs, the table."""
 
 import logging
+import time
 
 import pytest
 import torch
 
 from pygkd.bench.reference import reference_path
-from pygkd.bench.roofline import RooflineRow, _print_table, bench_roofline, step_flops
+from pygkd.bench.roofline import (
+    MAX_REPEATS,
+    RooflineRow,
+    _print_table,
+    bench_roofline,
+    step_flops,
+    time_step,
+)
 from pygkd.errors import InputError
 from pygkd.nn.layers import ChannelAlign, TemporalConv
 from pygkd.nn.models.stgcn import PRESETS, STGCN
@@ -78,7 +86,7 @@ def test_step_flops_count_a_convolution_forward_and_backward():
 
 def test_roofline_rows_share_one_numerator(caplog):
     caplog.set_level(logging.INFO)
-    rows = bench_roofline(models=("student",), sizes=((16, 2),), repeats=1)
+    rows = bench_roofline(models=("student",), sizes=((16, 2),), repeats=1, min_seconds=0.0)
     assert [r.path for r in rows] == ["reference", "pygkd"]
     assert rows[0].gflop == rows[1].gflop > 0
     assert sum(rows[0].shares.values()) == pytest.approx(1.0)
@@ -87,6 +95,23 @@ def test_roofline_rows_share_one_numerator(caplog):
         assert r.gflops == pytest.approx(r.gflop / r.step_s)
         assert r.matmul_gflops > 0 and r.user_s >= 0
     assert "| student | 16 | 2 | pygkd |" in caplog.text
+
+
+def test_short_steps_are_repeated_until_the_time_budget(monkeypatch):
+    calls = []
+    step = lambda: calls.append(1)  # noqa: E731
+    best, user, system, _ = time_step(step, repeats=2, min_seconds=0.0)
+    assert len(calls) == 1 + 2  # the untimed first call (peak memory), then the timed ones
+    calls.clear()
+    time_step(step, repeats=2, min_seconds=60.0)
+    assert len(calls) == 1 + MAX_REPEATS  # a fast step stops at the cap, not after 60 s
+    assert best >= 0 and user >= 0 and system >= 0
+    clock = [0.0]  # steps of 20 ms on a fake clock: timed until 100 ms have passed
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    calls.clear()
+    best, *_ = time_step(lambda: (calls.append(1), clock.__setitem__(0, clock[0] + 0.02)),
+                         repeats=1, min_seconds=0.1)
+    assert len(calls) == 1 + 5 and best == pytest.approx(0.02)
 
 
 def test_roofline_needs_the_pemsd7_graph(tmp_path):

@@ -14,7 +14,9 @@ The FLOPs of a step are counted once per model and size with
 :class:`~torch.utils.flop_counter.FlopCounterMode` on the reference path, and this same
 numerator is divided by each path's time, so a faster path is credited by its time only. The
 matmul peak is a ``2048 x 2048`` float32 product timed in this process just before each row
-(best of several). The FLOP shares per layer type come from the same count.
+(best of several). The FLOP shares per layer type come from the same count; the time shares
+For today's path, each layer is also timed alone per type (:func:`layer_times`), which
+shows where the step's time goes.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from pygkd.bench.timing import PeakMemory, bench_graph
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RooflineRow", "bench_roofline", "matmul_gflops", "rows_as_dicts", "step_flops",
-           "time_step"]
+__all__ = ["RooflineRow", "bench_roofline", "layer_times", "matmul_gflops", "rows_as_dicts",
+           "step_flops", "time_step"]
 
 #: (sensors, batch) of the two sizes
 SIZES = ((228, 50), (8600, 8))
@@ -59,6 +61,9 @@ class RooflineRow:
     system_s: float
     peak_mb: float
     shares: dict[str, float]
+    #: seconds per layer type (temporal, spatial, norm) with each layer timed alone, forward
+    #: and backward, on the inputs it received in a step (:func:`layer_times`; today's path)
+    layer_seconds: dict[str, float] | None = None
 
     @property
     def gflops(self) -> float:
@@ -153,6 +158,42 @@ def time_step(step: Callable[[], None], repeats: int,
             (after.system - before.system) / calls, mem.growth_mb)
 
 
+def layer_times(model: nn.Module, x: Tensor, repeats: int = 2) -> dict[str, float]:
+    """Seconds of forward and backward per layer type (temporal, spatial, norm) of one call of
+    ``model(x)``: every layer of a type is timed alone (best of ``repeats``) on the inputs it
+    received in that call, with a random output gradient; the parameters' gradients and those
+    of inputs that needed one are computed, as in a training step."""
+    calls: list[tuple[nn.Module, str, tuple, dict, Tensor]] = []
+
+    def record(module: nn.Module, args: tuple, kwargs: dict, output: Tensor) -> None:
+        calls.append((module, str(_layer_type(module)), args, kwargs, output.detach()))
+
+    hooks = [m.register_forward_hook(record, with_kwargs=True)
+             for m in model.modules() if _layer_type(m) is not None]
+    try:
+        model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    gen = torch.Generator(device=x.device).manual_seed(0)
+    seconds = dict.fromkeys(LAYER_TYPES[:-1], 0.0)
+    for module, kind, args, kwargs, output in calls:
+        inputs = [a.detach().requires_grad_(a.requires_grad) if isinstance(a, Tensor) else a
+                  for a in args]
+        wrt = [a for a in inputs if isinstance(a, Tensor) and a.requires_grad]
+        wrt += [p for p in module.parameters() if p.requires_grad]
+        grad = torch.randn(output.shape, generator=gen, device=output.device, dtype=output.dtype)
+
+        best = float("inf")
+        for repeat in range(repeats + 1):  # the first call warms up
+            start = time.perf_counter()
+            torch.autograd.grad(module(*inputs, **kwargs), wrt, grad, allow_unused=True)
+            if repeat:
+                best = min(best, time.perf_counter() - start)
+        seconds[kind] += best
+    return seconds
+
+
 def _graph(sensors: int, data_dir: Path | None, sigma2: float) -> tuple[Tensor, Tensor, str]:
     from pygkd.data.preprocessing import adjacency_to_edges
     from pygkd.data.synthetic import make_synthetic_network
@@ -201,13 +242,15 @@ def bench_roofline(data_dir: Path | None = None, sigma2: float = 0.1,
                         flops, shares = step_flops(model, step)
                         peak = matmul_gflops()
                         timed[path] = time_step(step, repeats, min_seconds)
+                        seconds = None
                 else:
                     with freed_memory_retained(True):
                         peak = matmul_gflops()
                         timed[path] = time_step(step, repeats, min_seconds)
+                        seconds = layer_times(model, x)
                 best, user, system, mem = timed[path]
                 rows.append(RooflineRow(name, sensors, batch, path, flops / 1e9, best, peak, user,
-                                        system, mem, shares))
+                                        system, mem, shares, seconds))
                 logger.info(f"  {name} {path}: {best * 1e3:,.0f} ms per step "
                             f"({flops / best / 1e9:.1f} GFLOP/s, matmul {peak:.1f})")
                 del model, step
@@ -220,18 +263,23 @@ def _print_table(rows: list[RooflineRow]) -> None:
     logger.info("")
     logger.info("| model | sensors | batch | path | GFLOP / step | step (ms) | GFLOP/s | matmul "
                 "GFLOP/s | % of matmul peak | speed-up vs reference | user s / step | system s "
-                "/ step | peak MB | FLOPs: temporal / spatial / norm / other |")
-    logger.info("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+                "/ step | peak MB | FLOPs: temporal / spatial / norm / other | layers alone (ms): "
+                "temporal / spatial / norm |")
+    logger.info("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for r in rows:
         ref = reference[(r.model, r.sensors)]
         shares = " / ".join(f"{r.shares[k]:.1%}" for k in LAYER_TYPES)
+        times = (" / ".join(f"{r.layer_seconds[k] * 1e3:,.0f}" for k in LAYER_TYPES[:-1])
+                 if r.layer_seconds else "-")
         logger.info(f"| {r.model} | {r.sensors:,} | {r.batch} | {r.path} | {r.gflop:.2f} | "
                     f"{r.step_s * 1e3:,.0f} | {r.gflops:.1f} | {r.matmul_gflops:.1f} | "
                     f"{r.peak_share:.1%} | {ref.step_s / r.step_s:.2f}x | {r.user_s:.3f} | "
-                    f"{r.system_s:.3f} | {r.peak_mb:,.0f} | {shares} |")
+                    f"{r.system_s:.3f} | {r.peak_mb:,.0f} | {shares} | {times} |")
     logger.info("")
     logger.info("FLOPs are counted on the reference path (the same numerator for both rows); "
-                "the matmul peak is a 2048 x 2048 float32 product timed before each row.")
+                "the matmul peak is a 2048 x 2048 float32 product timed before each row; 'layers "
+                "alone' times each layer of today's path alone, forward and backward, on the "
+                "inputs it received in a step (the rest of the step: loss, readout, Adam).")
     last = [r for r in rows if r.model == "teacher" and r.sensors == 228 and r.path == "pygkd"]
     if last:
         logger.info(f"teacher step: {last[0].peak_share:.0%} of matmul peak (228 sensors)")

@@ -12,6 +12,7 @@ from pygkd.bench.roofline import (
     RooflineRow,
     _print_table,
     bench_roofline,
+    layer_times,
     step_flops,
     time_step,
 )
@@ -95,6 +96,9 @@ def test_roofline_rows_share_one_numerator(caplog):
         assert r.gflops == pytest.approx(r.gflop / r.step_s)
         assert r.matmul_gflops > 0 and r.user_s >= 0
     assert "| student | 16 | 2 | pygkd |" in caplog.text
+    assert rows[0].layer_seconds is None  # the reference row is not broken down
+    assert list(rows[1].layer_seconds) == ["temporal", "spatial", "norm"]
+    assert min(rows[1].layer_seconds.values()) > 0
 
 
 def test_short_steps_are_repeated_until_the_time_budget(monkeypatch):
@@ -112,6 +116,30 @@ def test_short_steps_are_repeated_until_the_time_budget(monkeypatch):
     best, *_ = time_step(lambda: (calls.append(1), clock.__setitem__(0, clock[0] + 0.02)),
                          repeats=1, min_seconds=0.1)
     assert len(calls) == 1 + 5 and best == pytest.approx(0.02)
+
+
+def test_layer_times_time_each_layer_alone_per_type(monkeypatch):
+    # a fake clock that moves 10 ms in every spatial layer's forward and nowhere else: the
+    # spatial seconds are 10 ms per spatial layer (best of the repeats), the others zero
+    from pygkd.nn.blocks import SpatialGraphConv
+
+    clock = [0.0]
+    forward = SpatialGraphConv.forward
+
+    def slow_forward(self, *args, **kwargs):
+        clock[0] += 0.01
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(SpatialGraphConv, "forward", slow_forward)
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    ei, ew = toy_graph(6)
+    model = STGCN(6, PRESETS["student"]).cache_graph(ei, ew).train()
+    seconds = layer_times(model, torch.randn(2, 12, 6, 1), repeats=2)
+    spatial = sum(isinstance(m, SpatialGraphConv) for m in model.modules())
+    assert spatial == 2
+    assert seconds == {"temporal": 0.0, "spatial": pytest.approx(0.01 * spatial),
+                       "norm": 0.0}
+    assert all(p.grad is None for p in model.parameters())  # timing leaves no gradients
 
 
 def test_roofline_needs_the_pemsd7_graph(tmp_path):

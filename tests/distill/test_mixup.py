@@ -128,3 +128,51 @@ def test_pygkd_distill_mixup_runs_logs_and_repeats(tmp_path):
         histories.append([(e["match"], e["val_mae"]) for e in metrics["history"]])
     assert len(histories[0]) == 2 and all(m > 0 for m, _ in histories[0])
     assert histories[0] == histories[1]  # the mixes come from the seed and the step
+
+
+def test_a_killed_mixup_run_resumes_to_the_same_run(tmp_path, monkeypatch):
+    # killed before its second epoch and run again, a run with function matching repeats the
+    # uninterrupted run's mixes (they come from the seed and the restored step)
+    import json
+
+    from click.testing import CliRunner
+
+    from pygkd.cli import main
+    from pygkd.train.trainer import Trainer
+    from tests.conftest import TINY_NETWORK
+
+    def run(*args, code=0):
+        result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert result.exit_code == code, result.output
+        return result
+
+    tiny = ["--quiet", "--set", "train.latency_batch=8", "--set", "train.latency_repeats=1"]
+    run("train", "--preset", "student", "--epochs", "1", "--out", tmp_path / "t",
+        *TINY_NETWORK, *tiny)
+    distill = ["distill", "--teacher", tmp_path / "t" / "model.pt", "--loss", "ord", "--mixup",
+               "0.5", "--epochs", "3", *tiny]
+    run(*distill, "--out", tmp_path / "whole")
+    train_epoch = Trainer.train_epoch
+
+    def killed_in_epoch_two(self, epoch, progress=True):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return train_epoch(self, epoch, progress)
+
+    monkeypatch.setattr(Trainer, "train_epoch", killed_in_epoch_two)
+    killed = run(*distill, "--out", tmp_path / "killed", code=130)  # Ctrl-C's exit code
+    assert "Run the same command again to resume" in killed.output
+    trained = []
+
+    def recorded(self, epoch, progress=True):
+        trained.append(epoch)
+        return train_epoch(self, epoch, progress)
+
+    monkeypatch.setattr(Trainer, "train_epoch", recorded)
+    run(*distill, "--out", tmp_path / "killed")
+    assert trained == [2, 3]  # resumed after epoch 1, not started again
+    whole, resumed = (json.loads((tmp_path / d / "metrics.json").read_text())["history"]
+                      for d in ("whole", "killed"))
+    assert len(whole) == 3
+    assert [(e["match"], e["val_mae"]) for e in resumed] == \
+        [(e["match"], e["val_mae"]) for e in whole]

@@ -81,14 +81,15 @@ _SWAPS = ((TemporalGatedConv, _gated_forward), (TemporalConv, _temporal_forward)
 
 
 @contextmanager
-def reference_path() -> Iterator[None]:
-    """Run pygkd's STGCN layers the way they ran before (see the module), and glibc with
-    its default allocation settings, inside the block."""
+def reference_path(allocator: bool = True) -> Iterator[None]:
+    """Run pygkd's STGCN layers the way they ran before (see the module) inside the block,
+    and glibc with its default allocation settings if ``allocator`` (else the allocator is
+    left as it is, which separates the layers' share of a speed-up from the allocator's)."""
     saved = [(cls, cls.forward) for cls, _ in _SWAPS]
     for cls, forward in _SWAPS:
         cls.forward = forward  # type: ignore[method-assign,assignment]
     try:
-        if memory_retained():  # else glibc is as it was: leave it untouched
+        if allocator and memory_retained():  # else glibc is as it was: leave it untouched
             with freed_memory_retained(False):
                 yield
         else:

@@ -3,12 +3,14 @@
 For the teacher and the student of the paper (Table 2), on the PeMSD7(M) graph (228 sensors,
 ``W_228.csv`` at ``sigma2``, batch 50) and on the built-in synthetic network of 8,600 sensors
 (LargeST's California size, batch 8), one training step (forward, MSE loss, backward, Adam) is
-timed on two paths side by side in this process:
+timed on three paths side by side in this process:
 
 - ``reference``: the layers as they ran before they were tuned
   (:func:`~pygkd.bench.reference.reference_path`), glibc returning freed memory;
-- ``pygkd``: today's layers, freed memory kept in the process
-  (:mod:`pygkd.runtime.memory`).
+- ``reference, memory kept``: the same layers, freed memory kept in the process
+  (:mod:`pygkd.runtime.memory`): its speed-up is the allocator's share;
+- ``pygkd``: today's layers, freed memory kept: its speed-up over the row above is the
+  layers' share.
 
 The FLOPs of a step are counted once per model and size with
 :class:`~torch.utils.flop_counter.FlopCounterMode` on the reference path, and this same
@@ -42,13 +44,15 @@ __all__ = ["RooflineRow", "bench_roofline", "layer_times", "matmul_gflops", "row
 #: (sensors, batch) of the two sizes
 SIZES = ((228, 50), (8600, 8))
 LAYER_TYPES = ("temporal", "spatial", "norm", "other")
+#: the timed paths of every model and size, in order (see the module)
+PATHS = ("reference", "reference, memory kept", "pygkd")
 #: most timed calls of one row (short steps are repeated until ``min_seconds`` have passed)
 MAX_REPEATS = 50
 
 
 @dataclass
 class RooflineRow:
-    """One timed row (``path`` is ``"reference"`` or ``"pygkd"``)."""
+    """One timed row (``path`` is one of :data:`PATHS`)."""
 
     model: str
     sensors: int
@@ -233,16 +237,20 @@ def bench_roofline(data_dir: Path | None = None, sigma2: float = 0.1,
             x = torch.randn(batch, 12, sensors, 1, generator=gen)
             y = torch.randn(batch, 1, sensors, 1, generator=gen)
             timed: dict[str, tuple[float, float, float, float]] = {}
-            for path in ("reference", "pygkd"):
+            for path in PATHS:
                 torch.manual_seed(0)
                 model = STGCN(sensors, PRESETS[name]).cache_graph(edge_index, edge_weight).train()
                 step = _step_fn(model, x, y)
+                seconds = None
                 if path == "reference":
                     with reference_path():
                         flops, shares = step_flops(model, step)
                         peak = matmul_gflops()
                         timed[path] = time_step(step, repeats, min_seconds)
-                        seconds = None
+                elif path == "reference, memory kept":
+                    with freed_memory_retained(True), reference_path(allocator=False):
+                        peak = matmul_gflops()
+                        timed[path] = time_step(step, repeats, min_seconds)
                 else:
                     with freed_memory_retained(True):
                         peak = matmul_gflops()
@@ -276,7 +284,9 @@ def _print_table(rows: list[RooflineRow]) -> None:
                     f"{r.peak_share:.1%} | {ref.step_s / r.step_s:.2f}x | {r.user_s:.3f} | "
                     f"{r.system_s:.3f} | {r.peak_mb:,.0f} | {shares} | {times} |")
     logger.info("")
-    logger.info("FLOPs are counted on the reference path (the same numerator for both rows); "
+    logger.info("FLOPs are counted on the reference path (the same numerator for every row); "
+                "'reference, memory kept' runs the reference layers with freed memory kept in the "
+                "process (its speed-up is the allocator's share, today's over it the layers'); "
                 "the matmul peak is a 2048 x 2048 float32 product timed before each row; 'layers "
                 "alone' times each layer of today's path alone, forward and backward, on the "
                 "inputs it received in a step (the rest of the step: loss, readout, Adam).")

@@ -267,7 +267,8 @@ def serve(models: tuple[Path, ...], batch: int, repeats: int, single_repeats: in
 def roofline(data_dir: Path | None, sigma2: float, nodes: int, large_batch: int, batch: int,
              repeats: int, min_seconds: float, threads: int, json_path: Path | None) -> None:
     """Teacher and student training steps at 228 and 8,600 sensors against this process's
-    matmul GFLOP/s: the reference path (the layers before tuning) and today's, side by side."""
+    matmul GFLOP/s: the reference path (the layers before tuning), the same layers with freed
+    memory kept in the process, and today's, side by side."""
     import json
 
     from pygkd.bench.roofline import bench_roofline, rows_as_dicts

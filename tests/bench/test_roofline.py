@@ -19,7 +19,7 @@ from pygkd.bench.roofline import (
 from pygkd.errors import InputError
 from pygkd.nn.layers import ChannelAlign, TemporalConv
 from pygkd.nn.models.stgcn import PRESETS, STGCN
-from pygkd.runtime.memory import memory_retained
+from pygkd.runtime.memory import freed_memory_retained, memory_retained
 from pygkd.testing import toy_graph
 
 
@@ -88,17 +88,30 @@ def test_step_flops_count_a_convolution_forward_and_backward():
 def test_roofline_rows_share_one_numerator(caplog):
     caplog.set_level(logging.INFO)
     rows = bench_roofline(models=("student",), sizes=((16, 2),), repeats=1, min_seconds=0.0)
-    assert [r.path for r in rows] == ["reference", "pygkd"]
-    assert rows[0].gflop == rows[1].gflop > 0
+    assert [r.path for r in rows] == ["reference", "reference, memory kept", "pygkd"]
+    assert rows[0].gflop == rows[1].gflop == rows[2].gflop > 0
     assert sum(rows[0].shares.values()) == pytest.approx(1.0)
     assert rows[0].shares["temporal"] > 0.5 and rows[0].shares["spatial"] > 0
     for r in rows:
         assert r.gflops == pytest.approx(r.gflop / r.step_s)
         assert r.matmul_gflops > 0 and r.user_s >= 0
     assert "| student | 16 | 2 | pygkd |" in caplog.text
-    assert rows[0].layer_seconds is None  # the reference row is not broken down
-    assert list(rows[1].layer_seconds) == ["temporal", "spatial", "norm"]
-    assert min(rows[1].layer_seconds.values()) > 0
+    assert "| student | 16 | 2 | reference, memory kept |" in caplog.text
+    assert rows[0].layer_seconds is rows[1].layer_seconds is None  # only today's is broken down
+    assert list(rows[2].layer_seconds) == ["temporal", "spatial", "norm"]
+    assert min(rows[2].layer_seconds.values()) > 0
+
+
+def test_reference_path_can_leave_the_allocator_alone():
+    # the middle row of the roofline: the reference layers with freed memory kept
+    forward = TemporalConv.forward
+    with freed_memory_retained(True):
+        with reference_path(allocator=False):
+            assert TemporalConv.forward is not forward and memory_retained()
+        with reference_path():
+            assert not memory_retained()
+        assert memory_retained()
+    assert TemporalConv.forward is forward
 
 
 def test_short_steps_are_repeated_until_the_time_budget(monkeypatch):

@@ -179,3 +179,126 @@ def test_grouped_products_can_be_switched_off_and_give_the_same_numbers():
         if K == 1:
             assert counter.get_total_flops() == products
         assert grouped_counter.get_total_flops() - counter.get_total_flops() == 15 * K * products
+
+
+@pytest.fixture
+def narrow_row_path(monkeypatch):
+    """The channel-last path for the narrow layers of these tests (it serves 16+ channels)."""
+    from pygkd.nn.layers import spatial
+
+    monkeypatch.setattr(spatial, "ROW_PATH_CHANNELS", 1)
+
+
+def _sparse_layer_and_graph(cin, cout, K, dtype=torch.float32):
+    torch.manual_seed(1)
+    ei, ew = toy_graph(7)
+    conv = FastChebConv(cin, cout, K=K, dense_threshold=1.1).to(dtype)  # always sparse
+    return conv, conv.build_operator(torch.zeros(1, 7, cin, dtype=dtype), ei, ew)
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_channel_last_row_path_equals_the_node_major_path(K, dtype, monkeypatch,
+                                                           narrow_row_path):
+    from pygkd.nn.layers import operator
+
+    conv, op = _sparse_layer_and_graph(3, 4, K, dtype)
+    assert op.gathers_rows(2 * 5)
+    x = torch.randn(2, 5, 7, 3, dtype=dtype, requires_grad=True)
+    residual = torch.randn(4, 3, dtype=dtype)
+    calls = []
+    real = operator.GraphOperator.propagate_rows
+    monkeypatch.setattr(operator.GraphOperator, "propagate_rows",
+                        lambda self, rows, scale=1.0: calls.append(rows.shape) or
+                        real(self, rows, scale))
+    out = conv(x, operator=op, residual=residual)
+    assert len(calls) == K - 1 and out.dtype == dtype and out.is_contiguous()
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, [x, *conv.parameters()], g)
+    monkeypatch.setattr(operator, "ROW_GATHER_ENTRIES", 0)  # the node-major path
+    assert not op.gathers_rows(2 * 5)
+    expected = conv(x, operator=op, residual=residual)
+    assert len(calls) == K - 1  # not called again
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    assert torch.allclose(out, expected, atol=tol)
+    for a, b in zip(grads, torch.autograd.grad(expected, [x, *conv.parameters()], g),
+                    strict=True):
+        assert torch.allclose(a, b, atol=tol * 10)
+
+
+def test_row_path_gradients_are_exact_to_second_order(narrow_row_path):
+    conv, op = _sparse_layer_and_graph(2, 3, 3, torch.float64)
+    x = torch.randn(2, 3, 7, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v: conv(v, operator=op), (x,))
+    assert torch.autograd.gradgradcheck(lambda v: conv(v, operator=op), (x,))
+
+
+def test_row_path_counts_the_same_flops_as_the_node_major_path(monkeypatch, narrow_row_path):
+    from pygkd.nn.layers import operator
+    from pygkd.nn.layers.spatial import grouped_products
+    from pygkd.train.evaluate import flop_counter
+
+    conv, op = _sparse_layer_and_graph(3, 4, 3)
+    x = torch.randn(2, 5, 7, 3)
+    counts = []
+    for entries in (operator.ROW_GATHER_ENTRIES, 0):
+        monkeypatch.setattr(operator, "ROW_GATHER_ENTRIES", entries)
+        with grouped_products(False), flop_counter() as counter:
+            conv(x, operator=op)
+        counts.append(counter.get_total_flops())
+    # three Theta_k products [70, 3] @ [3, 4] and two propagations of 10 x 3 columns
+    assert counts[0] == counts[1] == 3 * 2 * 70 * 3 * 4 + 2 * 2 * op.nnz * 10 * 3
+
+
+def test_propagate_rows_matches_the_operator_and_caches_one_expansion():
+    _, op = _sparse_layer_and_graph(3, 3, 2)
+    x = torch.randn(4, 5, 7, 3)
+    rows = op.propagate_rows(x.reshape(-1, 3)).view_as(x)
+    assert torch.allclose(rows, op(x), atol=1e-6)
+    assert torch.allclose(op.propagate_rows(x.reshape(-1, 3), 2.0).view_as(x), 2 * op(x),
+                          atol=1e-6)
+    cached = op._rows_cache
+    assert cached[0] == 20
+    op.propagate_rows(x[:1].reshape(-1, 3))  # fewer slices: a prefix, no rebuild
+    assert op._rows_cache is cached
+    op.double()  # another dtype: rebuilt in it
+    out = op.propagate_rows(x.double().reshape(-1, 3))
+    assert op._rows_cache[1][1] == torch.float64 and out.dtype == torch.float64
+    with pytest.raises(ValueError, match=r"Expected rows \[L \* 7, C\] \(got \(10, 3\)\)"):
+        op.propagate_rows(torch.randn(10, 3))
+
+
+def test_row_gather_is_refused_beyond_its_limit_and_for_dense_operators(monkeypatch):
+    from pygkd.nn.layers import operator
+
+    _, op = _sparse_layer_and_graph(3, 3, 2)
+    monkeypatch.setattr(operator, "ROW_GATHER_ENTRIES", 3 * op.nnz)
+    assert op.gathers_rows(3) and not op.gathers_rows(4)
+    with pytest.raises(ValueError, match="4 slices of a sparse operator .* use propagate_flat"):
+        op.propagate_rows(torch.randn(4 * 7, 3))
+    dense = GraphOperator.from_edges(*toy_graph(7), num_nodes=7)
+    assert dense.is_dense and not dense.gathers_rows(1)
+
+
+def test_traced_forward_keeps_the_node_major_path(monkeypatch, narrow_row_path):
+    from pygkd.nn.layers import operator
+
+    conv, op = _sparse_layer_and_graph(3, 4, 3)
+    monkeypatch.setattr(torch.jit, "is_tracing", lambda: True)
+    monkeypatch.setattr(operator.GraphOperator, "propagate_rows",
+                        lambda *a, **k: pytest.fail("row gather while tracing"))
+    assert conv(torch.randn(2, 5, 7, 3), operator=op).shape == (2, 5, 7, 4)
+
+
+@pytest.mark.parametrize("cin,cout,rows", [(15, 16, False), (16, 15, False), (16, 16, True)])
+def test_layers_of_16_channels_or_more_take_the_row_path(cin, cout, rows, monkeypatch):
+    from pygkd.nn.layers import operator
+
+    calls = []
+    real = operator.GraphOperator.propagate_rows
+    monkeypatch.setattr(operator.GraphOperator, "propagate_rows",
+                        lambda self, r, scale=1.0: calls.append(1) or real(self, r, scale))
+    conv, op = _sparse_layer_and_graph(cin, cout, 3)
+    assert op.gathers_rows(10)
+    assert conv(torch.randn(2, 5, 7, cin), operator=op).shape == (2, 5, 7, cout)
+    assert len(calls) == (2 if rows else 0)

@@ -15,7 +15,9 @@ never builds an ``N x N`` matrix.
 :class:`GraphOperator` is an ``nn.Module`` holding the operator as (non-persistent) buffers, so
 ``.to(device)`` and ``.double()`` move it with the model that owns it, state dicts are unchanged,
 and ``torch.compile(fullgraph=True)`` / ``torch.export`` see plain tensors: the sparse product is
-a registered custom operator (``pygkd::csr_matmul``) with its own backward.
+a registered custom operator (``pygkd::csr_matmul``) with its own backward. A sparse operator
+also applies to channel-last rows ``[L * N, C]`` without a transpose
+(:meth:`GraphOperator.propagate_rows`, :mod:`pygkd.nn.layers.gather`).
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import get_laplacian, remove_self_loops
 
+from pygkd.nn.layers.gather import block_rows, gather_rows
 from pygkd.typing import OptTensor
 
 __all__ = ["GraphOperator", "scaled_laplacian", "laplacian_lambda_max"]
 
 #: Graphs up to this many nodes get the exact dense eigensolver for :math:`\lambda_{max}`.
 DENSE_EIG_NODES = 1024
+#: Most nonzeros of the block-diagonal expansion that :meth:`GraphOperator.propagate_rows`
+#: keeps (about 100 MB with its transpose); more graph slices go through the node-major product.
+ROW_GATHER_ENTRIES = 2**22
 
 
 @torch.library.custom_op("pygkd::csr_matmul", mutates_args=())
@@ -227,6 +233,8 @@ class GraphOperator(nn.Module):
         self.num_nodes = int(matrix.size(0))
         self.lambda_max = float(lambda_max)
         self.is_dense = bool(dense)
+        # (slices, (device, dtype), expansion, transpose's expansion) of propagate_rows
+        self._rows_cache: tuple | None = None
         coo = (matrix if matrix.is_sparse else matrix.to_sparse()).coalesce()
         self.nnz = int(coo._nnz())
         if self.is_dense:
@@ -282,6 +290,54 @@ class GraphOperator(nn.Module):
         out = csr_matmul(self.crow, self.col, self.values, self.crow_t, self.col_t,
                          self.values_t, flat.to(self.values.dtype))
         return out.to(flat.dtype)
+
+    def gathers_rows(self, slices: int) -> bool:
+        """Whether :meth:`propagate_rows` serves ``slices`` graph slices: a sparse operator whose
+        expansion stays within :data:`ROW_GATHER_ENTRIES` nonzeros."""
+        return not self.is_dense and 0 < slices * self.nnz <= ROW_GATHER_ENTRIES
+
+    def propagate_rows(self, rows: Tensor, scale: float = 1.0) -> Tensor:
+        r"""``scale * L~`` applied to each graph slice of channel-last rows ``[L * N, C]``
+        (``L`` slices of ``N`` nodes, as ``[B, T, N, C]`` lies in memory), without a transpose:
+        one weighted gather over the block-diagonal expansion of the sparse operator
+        (:func:`~pygkd.nn.layers.gather.gather_rows`). Returns ``[L * N, C]``.
+
+        Example:
+            >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+            >>> op = GraphOperator.from_edges(ei, num_nodes=3, dense_threshold=1.1)
+            >>> x = torch.randn(2, 4, 3, 5)
+            >>> rows = op.propagate_rows(x.reshape(-1, 5)).view(2, 4, 3, 5)
+            >>> bool(torch.allclose(rows, op(x), atol=1e-6))
+            True
+        """
+        slices = rows.size(0) // max(self.num_nodes, 1)
+        if rows.dim() != 2 or slices * self.num_nodes != rows.size(0):
+            raise ValueError(f"Expected rows [L * {self.num_nodes}, C] (got {tuple(rows.shape)})")
+        if not self.gathers_rows(slices):
+            raise ValueError(f"{slices} slices of a {'dense' if self.is_dense else 'sparse'} "
+                             f"operator with {self.nnz:,} nonzeros exceed the row gather "
+                             f"(see gathers_rows); use propagate_flat")
+        forward, backward = self._expansion(slices)
+        return gather_rows(*forward, *backward, rows, float(scale))
+
+    def chebyshev_rows(self, t1: Tensor, t0: Tensor) -> Tensor:
+        r""":math:`2 \tilde L T_{k-1} - T_{k-2}` on channel-last rows ``[L * N, C]``."""
+        return self.propagate_rows(t1, 2.0).sub_(t0)
+
+    def _expansion(self, slices: int) -> tuple[tuple[Tensor, ...], tuple[Tensor, ...]]:
+        """``(index, offsets, weights)`` of :math:`I \otimes \tilde L` and of its transpose for
+        ``slices`` slices: prefixes of a cached expansion, rebuilt when more slices are asked
+        for or the operator moved to another device or dtype."""
+        cache = self._rows_cache
+        key = (self.values.device, self.values.dtype)
+        if cache is None or cache[0] < slices or cache[1] != key:
+            forward = block_rows(self.crow, self.col, self.values, slices)
+            backward = block_rows(self.crow_t, self.col_t, self.values_t, slices)
+            cache = (slices, key, forward, backward)
+            self._rows_cache = cache
+        entries, n = slices * self.nnz, slices * self.num_nodes
+        return tuple((index[:entries], offsets[:n], weights[:entries])
+                     for index, offsets, weights in cache[2:])  # type: ignore[return-value]
 
     def chebyshev_step(self, t1: Tensor, t0: Tensor) -> Tensor:
         r"""The Chebyshev recurrence :math:`2 \tilde L T_{k-1} - T_{k-2}` on node-major

@@ -290,9 +290,12 @@ def test_traced_forward_keeps_the_node_major_path(monkeypatch, narrow_row_path):
     assert conv(torch.randn(2, 5, 7, 3), operator=op).shape == (2, 5, 7, 4)
 
 
-@pytest.mark.parametrize("cin,cout,rows", [(15, 16, False), (16, 15, False), (16, 16, True)])
-def test_layers_of_16_channels_or_more_take_the_row_path(cin, cout, rows, monkeypatch):
-    from pygkd.nn.layers import operator
+@pytest.mark.parametrize("cin,cout,rows", [(15, 16, False), (16, 15, False), (16, 16, True),
+                                            (16, 17, False)])  # 17 x 70 rows: over the bytes
+def test_wide_layers_with_small_features_take_the_row_path(cin, cout, rows, monkeypatch):
+    from pygkd.nn.layers import operator, spatial
+
+    monkeypatch.setattr(spatial, "ROW_PATH_BYTES", 16 * 70 * 4)
 
     calls = []
     real = operator.GraphOperator.propagate_rows

@@ -9,7 +9,7 @@ propagation over all leading dimensions and channels.
 
 On a sparse graph whose features fit the operator's row gather
 (:meth:`~pygkd.nn.layers.GraphOperator.gathers_rows`), ``[B, T, N, C]`` features of at least
-:data:`ROW_PATH_CHANNELS` channels stay
+:data:`ROW_PATH_CHANNELS` channels and at most :data:`ROW_PATH_BYTES` stay
 channel-last throughout: the propagations gather rows in place of transposing to node-major and
 back, and the :math:`\Theta_k` products are 1x1 convolutions over the ``channels_last`` view
 (oneDNN), which run narrow products faster than a BLAS ``[B T N, C] @ [C, C']`` at these sizes.
@@ -41,6 +41,10 @@ GROUPED_WIDTH = 32
 #: and backward, 1 thread): 1.06-1.49x faster at 16-64 channels, slower at 2-4 (gathering
 #: rows a few floats wide costs more than a node-major product over long rows).
 ROW_PATH_CHANNELS = 16
+#: ... and its widest features at most this many bytes (the 32 MB last-level cache of the
+#: measuring machine): on larger ones the 1x1 convolutions ran slower than BLAS products (32
+#: channels, 8,600 sensors, batch 8: 0.87-0.94x forward and backward).
+ROW_PATH_BYTES = 32 * 2**20
 
 _GROUPED = ContextVar("pygkd_grouped_products", default=True)
 
@@ -180,8 +184,9 @@ class FastChebConv(ChebConv):
         weight = self.lins[0].weight
         if residual is not None:
             weight = weight + residual.to(weight.dtype)
-        if (x.dim() == 4 and min(c_in, c_out) >= ROW_PATH_CHANNELS and not _traced()
-                and op.gathers_rows(lead.numel())):
+        widest = lead.numel() * n * max(c_in, c_out) * x.element_size()
+        if (x.dim() == 4 and min(c_in, c_out) >= ROW_PATH_CHANNELS and widest <= ROW_PATH_BYTES
+                and not _traced() and op.gathers_rows(lead.numel())):
             return self.forward_rows(x, op, weight)
         # node-major layout [N, L * C]: one product per propagation over all L = prod(*)
         # slices; each Theta_k product accumulates into the output in place (bias first).

@@ -8,11 +8,12 @@ scaled Laplacian (:class:`~pygkd.nn.layers.GraphOperator`) with one matrix produ
 propagation over all leading dimensions and channels.
 
 On a sparse graph whose features fit the operator's row gather
-(:meth:`~pygkd.nn.layers.GraphOperator.gathers_rows`), ``[B, T, N, C]`` features of at least
-:data:`ROW_PATH_CHANNELS` channels and at most :data:`ROW_PATH_BYTES` stay
-channel-last throughout: the propagations gather rows in place of transposing to node-major and
-back, and the :math:`\Theta_k` products are 1x1 convolutions over the ``channels_last`` view
-(oneDNN), which run narrow products faster than a BLAS ``[B T N, C] @ [C, C']`` at these sizes.
+(:meth:`~pygkd.nn.layers.GraphOperator.gathers_rows`), ``[B, T, N, C]`` features on the CPU
+(where it was measured) of at least :data:`ROW_PATH_CHANNELS` channels and at most
+:data:`ROW_PATH_BYTES` stay channel-last throughout (:meth:`FastChebConv.forward_rows`): the
+propagations gather rows in place of transposing to node-major and back, and the
+:math:`\Theta_k` products are 1x1 convolutions over the ``channels_last`` view (oneDNN), which
+run these narrow products faster than a BLAS ``[B T N, C] @ [C, C']``.
 """
 
 from __future__ import annotations
@@ -185,8 +186,9 @@ class FastChebConv(ChebConv):
         if residual is not None:
             weight = weight + residual.to(weight.dtype)
         widest = lead.numel() * n * max(c_in, c_out) * x.element_size()
-        if (x.dim() == 4 and min(c_in, c_out) >= ROW_PATH_CHANNELS and widest <= ROW_PATH_BYTES
-                and not _traced() and op.gathers_rows(lead.numel())):
+        if (x.dim() == 4 and x.device.type == "cpu" and min(c_in, c_out) >= ROW_PATH_CHANNELS
+                and widest <= ROW_PATH_BYTES and not _traced()
+                and op.gathers_rows(lead.numel())):
             return self.forward_rows(x, op, weight)
         # node-major layout [N, L * C]: one product per propagation over all L = prod(*)
         # slices; each Theta_k product accumulates into the output in place (bias first).

@@ -10,7 +10,7 @@ rows in bag ``i``), one pass that writes every output row once. On the PeMSD7(M)
 sensors, 1,892 nonzeros) at a batch of 50 this is faster than ``torch.sparse.mm`` on the
 node-major layout even before the two transposes it saves.
 
-:func:`gather_rows` is a registered custom operator (``pygkd::gather_rows``) with its own
+``gather_rows`` is a registered custom operator (``torch.ops.pygkd.gather_rows``) with its own
 backward (the same gather with the transpose's expansion), so autograd, the FLOP counter and
 fake tensors see one op.
 """
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["block_rows", "gather_rows"]
+__all__ = ["block_rows"]
 
 
 @torch.library.custom_op("pygkd::gather_rows", mutates_args=())
@@ -72,7 +72,7 @@ except Exception:  # pragma: no cover - older torch without the public hook
 def block_rows(crow: Tensor, col: Tensor, values: Tensor, copies: int
                ) -> tuple[Tensor, Tensor, Tensor]:
     r"""The CSR matrix ``A`` (``crow, col, values``, ``N x N``) expanded to
-    :math:`I_{copies} \otimes A` as ``(index, offsets, weights)`` for :func:`gather_rows`.
+    :math:`I_{copies} \otimes A` as ``(index, offsets, weights)`` for ``gather_rows``.
 
     Indices and offsets are int32 when they fit (half the memory, the same speed), else int64;
     ``weights`` keeps ``values``' dtype. The expansion for fewer copies is a prefix of this one

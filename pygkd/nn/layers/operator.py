@@ -300,7 +300,7 @@ class GraphOperator(nn.Module):
         r"""``scale * L~`` applied to each graph slice of channel-last rows ``[L * N, C]``
         (``L`` slices of ``N`` nodes, as ``[B, T, N, C]`` lies in memory), without a transpose:
         one weighted gather over the block-diagonal expansion of the sparse operator
-        (:func:`~pygkd.nn.layers.gather.gather_rows`). Returns ``[L * N, C]``.
+        (``torch.ops.pygkd.gather_rows``, :mod:`pygkd.nn.layers.gather`). Returns ``[L * N, C]``.
 
         Example:
             >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])

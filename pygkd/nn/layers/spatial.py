@@ -185,9 +185,10 @@ class FastChebConv(ChebConv):
         weight = self.lins[0].weight
         if residual is not None:
             weight = weight + residual.to(weight.dtype)
-        widest = lead.numel() * n * max(c_in, c_out) * x.element_size()
-        if (x.dim() == 4 and x.device.type == "cpu" and min(c_in, c_out) >= ROW_PATH_CHANNELS
-                and widest <= ROW_PATH_BYTES and not _traced()
+        # (never while tracing: the test on the batch size would become a guard on it)
+        if (not _traced() and x.dim() == 4 and x.device.type == "cpu"
+                and min(c_in, c_out) >= ROW_PATH_CHANNELS
+                and x.numel() // c_in * max(c_in, c_out) * x.element_size() <= ROW_PATH_BYTES
                 and op.gathers_rows(lead.numel())):
             return self.forward_rows(x, op, weight)
         # node-major layout [N, L * C]: one product per propagation over all L = prod(*)

@@ -106,6 +106,20 @@ def test_benchmarks_read_the_real_graph_from_data_dir(caplog):
     assert result.exit_code == 0 and "PeMSD7(M) graph (" in result.output
 
 
+def test_spatial_benchmark_times_both_paths_on_a_sparse_graph():
+    from tests.conftest import SHARED_DATA, shared_file
+
+    shared_file("W_228.csv")
+    result = CliRunner().invoke(main, ["bench", "spatial", "--batch", "2", "--steps", "2",
+                                       "--repeats", "1", "--no-loop", "--sigma2", "0.1",
+                                       "--data-dir", str(SHARED_DATA)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "1,664 directed edges (3% dense)" in result.output
+    assert "| FastChebConv (channel-last, cached sparse L) |" in result.output
+    assert "| FastChebConv (node-major, cached sparse L) |" in result.output
+    assert float(re.search(r"output ([0-9.e+-]+)", result.output).group(1)) < 1e-4
+
+
 def test_skd_reference_computes_the_same_loss_and_gradient():
     """The benchmark's ``torch.cdist`` L_SKD against today's: equal up to the self-distances
     that cdist rounds above 0 (counted in its mean)."""

@@ -3,6 +3,7 @@ import torch
 from torch_geometric.nn import ChebConv
 
 from pygkd.nn.layers import FastChebConv, GraphOperator, scaled_laplacian
+from pygkd.nn.layers.spatial import row_path
 from pygkd.testing import toy_graph
 
 
@@ -215,9 +216,9 @@ def test_channel_last_row_path_equals_the_node_major_path(K, dtype, monkeypatch,
     assert len(calls) == K - 1 and out.dtype == dtype and out.is_contiguous()
     g = torch.randn_like(out)
     grads = torch.autograd.grad(out, [x, *conv.parameters()], g)
-    monkeypatch.setattr(operator, "ROW_GATHER_ENTRIES", 0)  # the node-major path
-    assert not op.gathers_rows(2 * 5)
-    expected = conv(x, operator=op, residual=residual)
+    with row_path(False):  # the node-major path
+        assert not conv.takes_row_path(x, op)
+        expected = conv(x, operator=op, residual=residual)
     assert len(calls) == K - 1  # not called again
     tol = 1e-5 if dtype == torch.float32 else 1e-12
     assert torch.allclose(out, expected, atol=tol)
@@ -233,17 +234,15 @@ def test_row_path_gradients_are_exact_to_second_order(narrow_row_path):
     assert torch.autograd.gradgradcheck(lambda v: conv(v, operator=op), (x,))
 
 
-def test_row_path_counts_the_same_flops_as_the_node_major_path(monkeypatch, narrow_row_path):
-    from pygkd.nn.layers import operator
+def test_row_path_counts_the_same_flops_as_the_node_major_path(narrow_row_path):
     from pygkd.nn.layers.spatial import grouped_products
     from pygkd.train.evaluate import flop_counter
 
     conv, op = _sparse_layer_and_graph(3, 4, 3)
     x = torch.randn(2, 5, 7, 3)
     counts = []
-    for entries in (operator.ROW_GATHER_ENTRIES, 0):
-        monkeypatch.setattr(operator, "ROW_GATHER_ENTRIES", entries)
-        with grouped_products(False), flop_counter() as counter:
+    for rows in (True, False):
+        with row_path(rows), grouped_products(False), flop_counter() as counter:
             conv(x, operator=op)
         counts.append(counter.get_total_flops())
     # three Theta_k products [70, 3] @ [3, 4] and two propagations of 10 x 3 columns

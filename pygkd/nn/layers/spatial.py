@@ -30,7 +30,7 @@ from torch_geometric.nn import ChebConv
 from pygkd.nn.layers.operator import GraphOperator
 from pygkd.typing import OptTensor
 
-__all__ = ["FastChebConv", "rows_per_group", "grouped_weight", "grouped_products"]
+__all__ = ["FastChebConv", "rows_per_group", "grouped_weight", "grouped_products", "row_path"]
 
 #: A narrow product ``[M, C] @ [C, O]`` is regrouped until ``k * max(C, O)`` reaches this
 #: (see :func:`rows_per_group`).
@@ -60,6 +60,21 @@ def grouped_products(enabled: bool) -> Iterator[None]:
         yield
     finally:
         _GROUPED.reset(token)
+
+
+_ROWS = ContextVar("pygkd_row_path", default=True)
+
+
+@contextmanager
+def row_path(enabled: bool) -> Iterator[None]:
+    """Within this context, :class:`FastChebConv` takes its channel-last path
+    (:meth:`FastChebConv.takes_row_path`) only if ``enabled`` (``False``: the node-major path
+    everywhere, e.g. to time one against the other)."""
+    token = _ROWS.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _ROWS.reset(token)
 
 
 def rows_per_group(rows: int, in_channels: int, out_channels: int,
@@ -185,11 +200,7 @@ class FastChebConv(ChebConv):
         weight = self.lins[0].weight
         if residual is not None:
             weight = weight + residual.to(weight.dtype)
-        # (never while tracing: the test on the batch size would become a guard on it)
-        if (not _traced() and x.dim() == 4 and x.device.type == "cpu"
-                and min(c_in, c_out) >= ROW_PATH_CHANNELS
-                and x.numel() // c_in * max(c_in, c_out) * x.element_size() <= ROW_PATH_BYTES
-                and op.gathers_rows(lead.numel())):
+        if self.takes_row_path(x, op):
             return self.forward_rows(x, op, weight)
         # node-major layout [N, L * C]: one product per propagation over all L = prod(*)
         # slices; each Theta_k product accumulates into the output in place (bias first).
@@ -215,6 +226,19 @@ class FastChebConv(ChebConv):
                 t0, t1 = t1, t2
         # back to [*, N, C] in memory too: later layers run on contiguous features
         return out.view(n, *lead, c_out).movedim(0, -2).contiguous()
+
+    def takes_row_path(self, x: Tensor, op: GraphOperator) -> bool:
+        """Whether :meth:`forward` runs ``x`` through :meth:`forward_rows`: ``[B, T, N, C]``
+        features on the CPU, both widths at least :data:`ROW_PATH_CHANNELS`, the widest
+        features at most :data:`ROW_PATH_BYTES`, a sparse operator whose row gather serves
+        ``B * T`` slices, not traced, and not switched off (:func:`row_path`)."""
+        # (tracing first: a test on the batch size would become a guard on it)
+        if _traced() or not _ROWS.get() or x.dim() != 4 or x.device.type != "cpu":
+            return False
+        c_in, c_out = x.size(-1), self.lins[0].weight.size(0)
+        widest = x.numel() // max(c_in, 1) * max(c_in, c_out) * x.element_size()
+        return (min(c_in, c_out) >= ROW_PATH_CHANNELS and widest <= ROW_PATH_BYTES
+                and op.gathers_rows(x.size(0) * x.size(1)))
 
     def forward_rows(self, x: Tensor, op: GraphOperator, weight: Tensor) -> Tensor:
         r"""The channel-last path of :meth:`forward` for ``x`` of shape ``[B, T, N, C_in]``

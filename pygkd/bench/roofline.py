@@ -3,21 +3,27 @@
 For the teacher and the student of the paper (Table 2), on the PeMSD7(M) graph (228 sensors,
 ``W_228.csv`` at ``sigma2``, batch 50) and on the built-in synthetic network of 8,600 sensors
 (LargeST's California size, batch 8), one training step (forward, MSE loss, backward, Adam) is
-timed on three paths side by side in this process:
+timed on four paths side by side in this process:
 
 - ``reference``: the layers as they ran before they were tuned
   (:func:`~pygkd.bench.reference.reference_path`), glibc returning freed memory;
 - ``reference, memory kept``: the same layers, freed memory kept in the process
   (:mod:`pygkd.runtime.memory`): its speed-up is the allocator's share;
-- ``pygkd``: today's layers, freed memory kept: its speed-up over the row above is the
-  layers' share.
+- ``pygkd, conv weight gradient``: today's layers, freed memory kept, but the temporal
+  convolutions' weight gradients from oneDNN's convolution backward
+  (:func:`~pygkd.nn.layers.timeconv.weight_gemm` off);
+- ``pygkd``: today's layers, freed memory kept: its speed-up over the ``reference, memory
+  kept`` row is the layers' share, over the row above the weight gradient's.
 
 The FLOPs of a step are counted once per model and size with
 :class:`~torch.utils.flop_counter.FlopCounterMode` on the reference path, and this same
 numerator is divided by each path's time, so a faster path is credited by its time only. The
-matmul peak is a ``2048 x 2048`` float32 product timed in this process just before each row
-(best of several). The FLOP shares per layer type come from the same count; the time shares
-For today's path, each layer is also timed alone per type (:func:`layer_times`), which
+matmul peak is a ``2048 x 2048`` float32 ``torch.matmul`` (the BLAS PyTorch was built with)
+timed in this process just before each row (best of several); beside it, the same product by
+oneDNN (:func:`onednn_matmul_gflops`), which runs the convolutions: where the BLAS is slower
+than oneDNN on this CPU (MKL on AMD processors), a step can exceed the first "peak", and the
+share of the second is the stricter figure. The FLOP shares per layer type come from the same
+count. For today's path, each layer is also timed alone per type (:func:`layer_times`), which
 shows where the step's time goes.
 """
 
@@ -38,14 +44,14 @@ from pygkd.bench.timing import PeakMemory, bench_graph
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RooflineRow", "bench_roofline", "layer_times", "matmul_gflops", "rows_as_dicts",
-           "step_flops", "time_step"]
+__all__ = ["RooflineRow", "bench_roofline", "layer_times", "matmul_gflops",
+           "onednn_matmul_gflops", "rows_as_dicts", "step_flops", "time_step"]
 
 #: (sensors, batch) of the two sizes
 SIZES = ((228, 50), (8600, 8))
 LAYER_TYPES = ("temporal", "spatial", "norm", "other")
 #: the timed paths of every model and size, in order (see the module)
-PATHS = ("reference", "reference, memory kept", "pygkd")
+PATHS = ("reference", "reference, memory kept", "pygkd, conv weight gradient", "pygkd")
 #: most timed calls of one row (short steps are repeated until ``min_seconds`` have passed)
 MAX_REPEATS = 50
 
@@ -68,6 +74,8 @@ class RooflineRow:
     #: seconds per layer type (temporal, spatial, norm) with each layer timed alone, forward
     #: and backward, on the inputs it received in a step (:func:`layer_times`; today's path)
     layer_seconds: dict[str, float] | None = None
+    #: the same product by oneDNN (:func:`onednn_matmul_gflops`), None without it
+    onednn_gflops: float | None = None
 
     @property
     def gflops(self) -> float:
@@ -76,6 +84,10 @@ class RooflineRow:
     @property
     def peak_share(self) -> float:
         return self.gflops / self.matmul_gflops
+
+    @property
+    def onednn_share(self) -> float | None:
+        return None if not self.onednn_gflops else self.gflops / self.onednn_gflops
 
 
 def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
@@ -87,6 +99,26 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
     for _ in range(repeats):
         start = time.perf_counter()
         a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+def onednn_matmul_gflops(size: int = 2048, repeats: int = 5) -> float | None:
+    """Best float32 GFLOP/s of a ``size x size`` product by oneDNN (the library of PyTorch's
+    CPU convolutions, ``torch.ops.mkldnn._linear_pointwise``) in this process, or None where
+    this PyTorch has no oneDNN."""
+    if not torch.backends.mkldnn.is_available():
+        return None
+    matmul = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if matmul is None:
+        return None
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    matmul(a, b, None, "none", [], "")
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b, None, "none", [], "")
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best / 1e9
 
@@ -222,6 +254,7 @@ def bench_roofline(data_dir: Path | None = None, sigma2: float = 0.1,
 
     ``data_dir`` must hold ``W_228.csv`` when 228 sensors are timed (an error otherwise).
     """
+    from pygkd.nn.layers.timeconv import weight_gemm
     from pygkd.nn.models.stgcn import PRESETS, STGCN
     from pygkd.runtime.memory import freed_memory_retained
 
@@ -245,20 +278,21 @@ def bench_roofline(data_dir: Path | None = None, sigma2: float = 0.1,
                 if path == "reference":
                     with reference_path():
                         flops, shares = step_flops(model, step)
-                        peak = matmul_gflops()
+                        peak, onednn = matmul_gflops(), onednn_matmul_gflops()
                         timed[path] = time_step(step, repeats, min_seconds)
                 elif path == "reference, memory kept":
                     with freed_memory_retained(True), reference_path(allocator=False):
-                        peak = matmul_gflops()
+                        peak, onednn = matmul_gflops(), onednn_matmul_gflops()
                         timed[path] = time_step(step, repeats, min_seconds)
                 else:
-                    with freed_memory_retained(True):
-                        peak = matmul_gflops()
+                    with freed_memory_retained(True), weight_gemm(path == "pygkd"):
+                        peak, onednn = matmul_gflops(), onednn_matmul_gflops()
                         timed[path] = time_step(step, repeats, min_seconds)
-                        seconds = layer_times(model, x)
+                        if path == "pygkd":
+                            seconds = layer_times(model, x)
                 best, user, system, mem = timed[path]
                 rows.append(RooflineRow(name, sensors, batch, path, flops / 1e9, best, peak, user,
-                                        system, mem, shares, seconds))
+                                        system, mem, shares, seconds, onednn))
                 logger.info(f"  {name} {path}: {best * 1e3:,.0f} ms per step "
                             f"({flops / best / 1e9:.1f} GFLOP/s, matmul {peak:.1f})")
                 del model, step
@@ -270,28 +304,40 @@ def _print_table(rows: list[RooflineRow]) -> None:
     reference = {(r.model, r.sensors): r for r in rows if r.path == "reference"}
     logger.info("")
     logger.info("| model | sensors | batch | path | GFLOP / step | step (ms) | GFLOP/s | matmul "
-                "GFLOP/s | % of matmul peak | speed-up vs reference | user s / step | system s "
-                "/ step | peak MB | FLOPs: temporal / spatial / norm / other | layers alone (ms): "
-                "temporal / spatial / norm |")
-    logger.info("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
+                "GFLOP/s | % of matmul peak | oneDNN matmul GFLOP/s | % of oneDNN peak | "
+                "speed-up vs reference | user s / step | system s / step | peak MB | FLOPs: "
+                "temporal / spatial / norm / other | layers alone (ms): temporal / spatial / "
+                "norm |")
+    logger.info("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+                "---|")
     for r in rows:
         ref = reference[(r.model, r.sensors)]
         shares = " / ".join(f"{r.shares[k]:.1%}" for k in LAYER_TYPES)
         times = (" / ".join(f"{r.layer_seconds[k] * 1e3:,.0f}" for k in LAYER_TYPES[:-1])
                  if r.layer_seconds else "-")
+        onednn = "-" if r.onednn_gflops is None else f"{r.onednn_gflops:.1f}"
+        onednn_share = "-" if r.onednn_share is None else f"{r.onednn_share:.1%}"
         logger.info(f"| {r.model} | {r.sensors:,} | {r.batch} | {r.path} | {r.gflop:.2f} | "
                     f"{r.step_s * 1e3:,.0f} | {r.gflops:.1f} | {r.matmul_gflops:.1f} | "
-                    f"{r.peak_share:.1%} | {ref.step_s / r.step_s:.2f}x | {r.user_s:.3f} | "
+                    f"{r.peak_share:.1%} | {onednn} | {onednn_share} | "
+                    f"{ref.step_s / r.step_s:.2f}x | {r.user_s:.3f} | "
                     f"{r.system_s:.3f} | {r.peak_mb:,.0f} | {shares} | {times} |")
     logger.info("")
     logger.info("FLOPs are counted on the reference path (the same numerator for every row); "
                 "'reference, memory kept' runs the reference layers with freed memory kept in the "
                 "process (its speed-up is the allocator's share, today's over it the layers'); "
-                "the matmul peak is a 2048 x 2048 float32 product timed before each row; 'layers "
-                "alone' times each layer of today's path alone, forward and backward, on the "
-                "inputs it received in a step (the rest of the step: loss, readout, Adam).")
+                "'pygkd, conv weight gradient' is today's path with the temporal convolutions' "
+                "weight gradients from oneDNN's convolution backward; the matmul peak is a 2048 x "
+                "2048 float32 torch.matmul timed before each row, the oneDNN peak the same "
+                "product by oneDNN (the library of the convolutions; a step above the first "
+                "peak means the BLAS is the slower of the two on this CPU); 'layers alone' times "
+                "each layer of today's path alone, forward and backward, on the inputs it "
+                "received in a step (the rest of the step: loss, readout, Adam).")
     last = [r for r in rows if r.model == "teacher" and r.sensors == 228 and r.path == "pygkd"]
     if last:
+        if last[0].onednn_share is not None:
+            logger.info(f"teacher step: {last[0].onednn_share:.0%} of oneDNN's matmul peak "
+                        "(228 sensors)")
         logger.info(f"teacher step: {last[0].peak_share:.0%} of matmul peak (228 sensors)")
 
 

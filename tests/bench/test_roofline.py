@@ -88,8 +88,9 @@ def test_step_flops_count_a_convolution_forward_and_backward():
 def test_roofline_rows_share_one_numerator(caplog):
     caplog.set_level(logging.INFO)
     rows = bench_roofline(models=("student",), sizes=((16, 2),), repeats=1, min_seconds=0.0)
-    assert [r.path for r in rows] == ["reference", "reference, memory kept", "pygkd"]
-    assert rows[0].gflop == rows[1].gflop == rows[2].gflop > 0
+    assert [r.path for r in rows] == ["reference", "reference, memory kept",
+                                      "pygkd, conv weight gradient", "pygkd"]
+    assert rows[0].gflop == rows[1].gflop == rows[2].gflop == rows[3].gflop > 0
     assert sum(rows[0].shares.values()) == pytest.approx(1.0)
     assert rows[0].shares["temporal"] > 0.5 and rows[0].shares["spatial"] > 0
     for r in rows:
@@ -97,9 +98,15 @@ def test_roofline_rows_share_one_numerator(caplog):
         assert r.matmul_gflops > 0 and r.user_s >= 0
     assert "| student | 16 | 2 | pygkd |" in caplog.text
     assert "| student | 16 | 2 | reference, memory kept |" in caplog.text
-    assert rows[0].layer_seconds is rows[1].layer_seconds is None  # only today's is broken down
-    assert list(rows[2].layer_seconds) == ["temporal", "spatial", "norm"]
-    assert min(rows[2].layer_seconds.values()) > 0
+    assert "| student | 16 | 2 | pygkd, conv weight gradient |" in caplog.text
+    # only today's is broken down
+    assert rows[0].layer_seconds is rows[1].layer_seconds is rows[2].layer_seconds is None
+    assert list(rows[3].layer_seconds) == ["temporal", "spatial", "norm"]
+    assert min(rows[3].layer_seconds.values()) > 0
+    for r in rows:  # oneDNN's product beside the BLAS's, where this PyTorch has oneDNN
+        if torch.backends.mkldnn.is_available():
+            assert r.onednn_gflops > 0 and r.onednn_share == pytest.approx(r.gflops
+                                                                            / r.onednn_gflops)
 
 
 def test_reference_path_can_leave_the_allocator_alone():
@@ -171,3 +178,11 @@ def test_roofline_last_line(caplog):
     lines = caplog.text.strip().splitlines()
     assert lines[-1].endswith("teacher step: 65% of matmul peak (228 sensors)")
     assert "| 1.30x |" in caplog.text  # 0.52 / 0.40
+    assert "teacher step" not in lines[-2]  # no oneDNN figure: no share of it
+    caplog.clear()
+    rows[1].onednn_gflops = 260.0
+    _print_table(rows)
+    lines = caplog.text.strip().splitlines()
+    assert lines[-2].endswith("teacher step: 25% of oneDNN's matmul peak (228 sensors)")
+    assert lines[-1].endswith("teacher step: 65% of matmul peak (228 sensors)")
+    assert "| 260.0 | 25.0% |" in caplog.text

@@ -28,6 +28,7 @@ from torch import Tensor
 from torch_geometric.nn import ChebConv
 
 from pygkd.nn.layers.operator import GraphOperator
+from pygkd.nn.layers.tracing import traced
 from pygkd.typing import OptTensor
 
 __all__ = ["FastChebConv", "rows_per_group", "grouped_weight", "grouped_products", "row_path"]
@@ -111,13 +112,6 @@ def grouped_weight(weight_t: Tensor, k: int) -> Tensor:
         return weight_t
     eye = torch.eye(k, dtype=weight_t.dtype, device=weight_t.device)
     return torch.kron(eye, weight_t.contiguous())
-
-
-def _traced() -> bool:
-    """Under ``torch.compile``, ``torch.export`` or ``torch.jit`` tracing: shapes stay symbolic,
-    so the batch-dependent choices (grouping, row gather) are left out."""
-    exporting = getattr(torch.compiler, "is_exporting", lambda: False)
-    return bool(torch.compiler.is_compiling() or exporting() or torch.jit.is_tracing())
 
 
 class FastChebConv(ChebConv):
@@ -208,7 +202,7 @@ class FastChebConv(ChebConv):
         t0 = x.movedim(-2, 0).reshape(n, -1).contiguous()
         # (not while tracing: the grouping depends on the batch size, which an exported
         # program keeps dynamic)
-        k = 1 if _traced() or not _GROUPED.get() else rows_per_group(t0.numel() // c_in, c_in,
+        k = 1 if traced() or not _GROUPED.get() else rows_per_group(t0.numel() // c_in, c_in,
                                                                       c_out)
         out = (torch.mm(t0.view(-1, k * c_in), grouped_weight(weight.t(), k))
                if self.bias is None else
@@ -233,7 +227,7 @@ class FastChebConv(ChebConv):
         features at most :data:`ROW_PATH_BYTES`, a sparse operator whose row gather serves
         ``B * T`` slices, not traced, and not switched off (:func:`row_path`)."""
         # (tracing first: a test on the batch size would become a guard on it)
-        if _traced() or not _ROWS.get() or x.dim() != 4 or x.device.type != "cpu":
+        if traced() or not _ROWS.get() or x.dim() != 4 or x.device.type != "cpu":
             return False
         c_in, c_out = x.size(-1), self.lins[0].weight.size(0)
         widest = x.numel() // max(c_in, 1) * max(c_in, c_out) * x.element_size()

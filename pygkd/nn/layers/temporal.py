@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pygkd.nn.layers.timeconv import time_conv
+
 __all__ = ["ChannelAlign", "TemporalGatedConv", "TemporalConv"]
 
 
@@ -140,7 +142,7 @@ class _TemporalConvBase(nn.Module):
             weight = weight + F.pad(tap, (0, 0, self.kernel_size - 1, 0, 0, 0,
                                           0, weight.size(0) - tap.size(0)))
         # [B, T, N, C] -> [B, C, T, N] (channels_last, a view) -> conv along T -> [B, T', N, W]
-        return F.conv2d(x.permute(0, 3, 1, 2), weight, self.conv.bias).permute(0, 2, 3, 1)
+        return time_conv(x.permute(0, 3, 1, 2), weight, self.conv.bias).permute(0, 2, 3, 1)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"

@@ -64,7 +64,7 @@ def bench_spatial(batch: int = 50, steps: int = 10, channels: int = 32, sigma2: 
     logger.info(f"graph: {graph}: {n} nodes, {edge_index.size(1):,} directed edges "
                 f"({edge_index.size(1) / (n * n):.0%} dense), lambda_max={lam:.4f}")
     logger.info(f"input [B, T, N, C] = [{batch}, {steps}, {n}, {channels}], ChebConv({channels}, "
-                f"{channels}, K=3), forward + backward, {torch.get_num_threads()} threads")
+                f"{channels}, K=3), forward + backward, {torch.get_num_threads()} thread(s)")
 
     def run_fast():
         xi = x.clone().requires_grad_(True)

@@ -126,3 +126,20 @@ def test_flop_count_equals_the_convolution_backward():
         counts.append(counter.get_total_flops())
     # three products of 2*B*T'*N*C*Kt*W: forward, input gradient, weight gradient
     assert counts[0] == counts[1] == 3 * 2 * 2 * 5 * 5 * 8 * 3 * 64
+
+
+def test_students_keep_the_convolution_backward_bit_for_bit():
+    # the Table 2 student's kernels are at most 16 channels wide: its training is unchanged
+    from pygkd.nn.models.stgcn import PRESETS, STGCN
+    from pygkd.testing import toy_graph
+
+    ei, ew = toy_graph(7)
+    x = torch.randn(4, 12, 7, 1, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for enabled in (True, False):
+        torch.manual_seed(0)
+        model = STGCN(7, PRESETS["student"]).cache_graph(ei, ew).train()
+        with weight_gemm(enabled):
+            model(x).sum().backward()
+        grads.append([p.grad for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))

@@ -239,7 +239,9 @@ class FastChebConv(ChebConv):
         (``weight``: :math:`\Theta_0` with any residual folded in): each
         :math:`T_k X` is ``[B T N, C_in]`` rows from
         :meth:`~pygkd.nn.layers.GraphOperator.propagate_rows`, each :math:`T_k X \Theta_k` a 1x1
-        convolution over the ``channels_last`` view ``[B, C, T, N]``; returns
+        convolution over the ``channels_last`` view ``[B, C, T, N]``; the last order's
+        :math:`- T_{K-3} X \Theta_{K-1}` is folded into :math:`\Theta_{K-3}` (by the
+        Chebyshev recurrence, :math:`T_k = 2 \tilde L T_{k-1} - T_{k-2}`). Returns
         ``[B, T, N, C_out]`` (contiguous)."""
         b, t, n, c_in = x.shape
 
@@ -248,13 +250,19 @@ class FastChebConv(ChebConv):
             return F.conv2d(view, w.to(rows.dtype)[:, :, None, None],
                             None if bias is None else bias.to(rows.dtype))
 
+        thetas = [weight] + [lin.weight for lin in self.lins[1:]]
+        last = len(thetas) - 1
+        if last >= 2:  # T_last = 2 L~ T_{last-1} - T_{last-2}: the subtraction moves into
+            # Theta_{last-2} (one pass less over the rows, forward and backward)
+            thetas[last - 2] = thetas[last - 2] - thetas[last]
         t0 = x.contiguous().view(-1, c_in)
-        out = theta(t0, weight, self.bias)
-        if len(self.lins) > 1:
+        out = theta(t0, thetas[0], self.bias)
+        if last >= 1:
             t1 = op.propagate_rows(t0)
-            out = out.add_(theta(t1, self.lins[1].weight))
-            for lin in self.lins[2:]:
-                t2 = op.chebyshev_rows(t1, t0)  # 2 L~ T_{k-1} - T_{k-2}
-                out = out.add_(theta(t2, lin.weight))
+            out = out.add_(theta(t1, thetas[1]))
+            for k in range(2, last + 1):
+                # 2 L~ T_{k-1} - T_{k-2}; for the last order only 2 L~ T_{k-1} (see above)
+                t2 = op.propagate_rows(t1, 2.0) if k == last else op.chebyshev_rows(t1, t0)
+                out = out.add_(theta(t2, thetas[k]))
                 t0, t1 = t1, t2
         return out.permute(0, 2, 3, 1)  # channels_last [B, C, T, N] is [B, T, N, C] in memory

@@ -105,11 +105,11 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
 
 def onednn_matmul_gflops(size: int = 2048, repeats: int = 5) -> float | None:
     """Best float32 GFLOP/s of a ``size x size`` product by oneDNN (the library of PyTorch's
-    CPU convolutions, ``torch.ops.mkldnn._linear_pointwise``) in this process, or None where
-    this PyTorch has no oneDNN."""
-    if not torch.backends.mkldnn.is_available():
-        return None
-    matmul = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    CPU convolutions, :func:`~pygkd.nn.layers.timeconv.onednn_matmul`) in this process, or
+    None where this PyTorch has no oneDNN product."""
+    from pygkd.nn.layers.timeconv import onednn_matmul
+
+    matmul = onednn_matmul()
     if matmul is None:
         return None
     a = torch.randn(size, size)

@@ -143,3 +143,20 @@ def test_students_keep_the_convolution_backward_bit_for_bit():
             model(x).sum().backward()
         grads.append([p.grad for p in model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))
+
+
+def test_without_onednn_the_product_is_torch_mm(monkeypatch):
+    x, w, b, g = _case(3, 6, 4, 5, 64, 3, True, torch.float32)
+    with_onednn = _grads(TimeConv.apply, x, w, b, g)
+    monkeypatch.setattr(timeconv, "onednn_matmul", lambda: None)
+    without = _grads(TimeConv.apply, x, w, b, g)
+    for a, r in zip(without, with_onednn, strict=True):
+        assert torch.allclose(a, r, atol=1e-5, rtol=1e-5)
+
+
+def test_onednn_matmul_is_checked_and_multiplies():
+    matmul = timeconv.onednn_matmul()
+    if matmul is None:
+        pytest.skip("this PyTorch has no oneDNN product")
+    a, w = torch.randn(5, 3), torch.randn(4, 3)
+    assert torch.allclose(matmul(a, w, None, "none", [], ""), a @ w.t(), atol=1e-6)

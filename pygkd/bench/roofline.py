@@ -105,9 +105,9 @@ def matmul_gflops(size: int = 2048, repeats: int = 5) -> float:
 
 def onednn_matmul_gflops(size: int = 2048, repeats: int = 5) -> float | None:
     """Best float32 GFLOP/s of a ``size x size`` product by oneDNN (the library of PyTorch's
-    CPU convolutions, :func:`~pygkd.nn.layers.timeconv.onednn_matmul`) in this process, or
+    CPU convolutions, :func:`~pygkd.nn.layers.onednn.onednn_matmul`) in this process, or
     None where this PyTorch has no oneDNN product."""
-    from pygkd.nn.layers.timeconv import onednn_matmul
+    from pygkd.nn.layers.onednn import onednn_matmul
 
     matmul = onednn_matmul()
     if matmul is None:

@@ -148,14 +148,16 @@ def test_students_keep_the_convolution_backward_bit_for_bit():
 def test_without_onednn_the_product_is_torch_mm(monkeypatch):
     x, w, b, g = _case(3, 6, 4, 5, 64, 3, True, torch.float32)
     with_onednn = _grads(TimeConv.apply, x, w, b, g)
-    monkeypatch.setattr(timeconv, "onednn_matmul", lambda: None)
+    monkeypatch.setattr(timeconv, "onednn_matmul", lambda: None)  # the name timeconv calls
     without = _grads(TimeConv.apply, x, w, b, g)
     for a, r in zip(without, with_onednn, strict=True):
         assert torch.allclose(a, r, atol=1e-5, rtol=1e-5)
 
 
 def test_onednn_matmul_is_checked_and_multiplies():
-    matmul = timeconv.onednn_matmul()
+    from pygkd.nn.layers.onednn import onednn_matmul
+
+    matmul = onednn_matmul()
     if matmul is None:
         pytest.skip("this PyTorch has no oneDNN product")
     a, w = torch.randn(5, 3), torch.randn(4, 3)

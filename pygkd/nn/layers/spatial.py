@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import ChebConv
 
+from pygkd.nn.layers.onednn import onednn_linear, takes_onednn
 from pygkd.nn.layers.operator import GraphOperator
 from pygkd.nn.layers.tracing import traced
 from pygkd.typing import OptTensor
@@ -204,19 +205,27 @@ class FastChebConv(ChebConv):
         # program keeps dynamic)
         k = 1 if traced() or not _GROUPED.get() else rows_per_group(t0.numel() // c_in, c_in,
                                                                       c_out)
-        out = (torch.mm(t0.view(-1, k * c_in), grouped_weight(weight.t(), k))
-               if self.bias is None else
-               torch.addmm(self.bias.repeat(k), t0.view(-1, k * c_in),
-                           grouped_weight(weight.t(), k)))
+        onednn = takes_onednn(t0, t0.numel() // (k * c_in))
+
+        def product(rows: Tensor, w: Tensor, into: OptTensor = None,
+                    bias: OptTensor = None) -> Tensor:
+            """``into + rows @ (I_k x w.T) (+ bias)``, rows ``[M / k, k C_in]``."""
+            rows, w_t = rows.view(-1, k * c_in), grouped_weight(w.t(), k)
+            if onednn:  # oneDNN's product, then one add (see pygkd.nn.layers.onednn)
+                y = onednn_linear(rows, w_t.t(), bias)
+                return y if into is None else into.add_(y)
+            if into is None:
+                return torch.mm(rows, w_t) if bias is None else torch.addmm(bias, rows, w_t)
+            # (in place: autocast leaves addmm_ alone, so the operands follow ``into``)
+            return into.addmm_(rows.to(into.dtype), w_t.to(into.dtype))
+
+        out = product(t0, weight, bias=None if self.bias is None else self.bias.repeat(k))
         if len(self.lins) > 1:
             t1 = op.propagate_flat(t0)
-            out.addmm_(t1.view(-1, k * c_in).to(out.dtype),
-                       grouped_weight(self.lins[1].weight.t(), k).to(out.dtype))
+            out = product(t1, self.lins[1].weight, out)
             for lin in self.lins[2:]:
                 t2 = op.chebyshev_step(t1, t0)  # 2 L~ T_{k-1} - T_{k-2}
-                # (in place: autocast leaves addmm_ alone, so the operands follow ``out``)
-                out.addmm_(t2.view(-1, k * c_in).to(out.dtype),
-                           grouped_weight(lin.weight.t(), k).to(out.dtype))
+                out = product(t2, lin.weight, out)
                 t0, t1 = t1, t2
         # back to [*, N, C] in memory too: later layers run on contiguous features
         return out.view(n, *lead, c_out).movedim(0, -2).contiguous()

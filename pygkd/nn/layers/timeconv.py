@@ -20,7 +20,6 @@ that stays in cache (:data:`UNFOLD_BYTES`), and each group's product is oneDNN's
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,10 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pygkd.nn.layers.onednn import onednn_matmul
 from pygkd.nn.layers.tracing import traced
 
-__all__ = ["TimeConv", "time_conv", "weight_gemm", "takes_weight_gemm", "onednn_matmul",
-           "UNFOLD_BYTES", "WEIGHT_GEMM_WIDTH"]
+__all__ = ["TimeConv", "time_conv", "weight_gemm", "takes_weight_gemm", "UNFOLD_BYTES",
+           "WEIGHT_GEMM_WIDTH"]
 
 #: Bytes of time-unfolded rows multiplied at once by the weight gradient (whole windows, at
 #: least one): a group stays in the 1-2 MB cache of one core while it is written and read.
@@ -57,25 +57,6 @@ def weight_gemm(enabled: bool) -> Iterator[None]:
         yield
     finally:
         _ENABLED.reset(token)
-
-
-@functools.cache
-def onednn_matmul() -> Any:
-    """oneDNN's dense matrix product, called as ``matmul(input, weight, None, "none", [], "")``
-    for ``input @ weight.T`` (``torch.ops.mkldnn._linear_pointwise``, which also reads
-    transposed operands in place), if this PyTorch has it and it computes a small product
-    right (checked once per process); else None."""
-    if not torch.backends.mkldnn.is_available():
-        return None
-    matmul = getattr(torch.ops.mkldnn, "_linear_pointwise", None)
-    if matmul is None:
-        return None
-    a = torch.arange(6.0).view(3, 2)
-    try:  # an internal operator: its signature may change between releases
-        ok = torch.equal(matmul(a.t(), a.t(), None, "none", [], ""), a.t() @ a)
-    except (RuntimeError, TypeError):
-        return None
-    return matmul if ok else None
 
 
 def _product_tn(grad: Tensor, rows: Tensor, swap: bool) -> Tensor:

@@ -61,13 +61,17 @@ def test_flops_are_counted():
 
 
 def test_the_gate():
-    x = torch.randn(3, 2)
-    assert takes_onednn(x, MIN_ROWS) and not takes_onednn(x, MIN_ROWS - 1)
-    assert not takes_onednn(x.double(), MIN_ROWS)
+    x, w = torch.randn(3, 2), torch.randn(2, 2, requires_grad=True)
+    assert takes_onednn(x, w, MIN_ROWS) and not takes_onednn(x, w, MIN_ROWS - 1)
+    assert not takes_onednn(x.double(), w.double(), MIN_ROWS)
+    assert not takes_onednn(x, w.detach(), MIN_ROWS)  # inference, a frozen teacher
+    assert takes_onednn(x.requires_grad_(), w.detach(), MIN_ROWS)
+    with torch.no_grad():
+        assert not takes_onednn(x, w, MIN_ROWS)
     with onednn_products(False):
-        assert not takes_onednn(x, MIN_ROWS)
+        assert not takes_onednn(x, w, MIN_ROWS)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not takes_onednn(x, MIN_ROWS)
+        assert not takes_onednn(x, w, MIN_ROWS)
 
 
 @pytest.mark.parametrize("channels", [(2, 2), (32, 32), (5, 3)])

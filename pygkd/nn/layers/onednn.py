@@ -68,13 +68,17 @@ def onednn_matmul() -> Any:
     return matmul if ok else None
 
 
-def takes_onednn(x: Tensor, rows: int) -> bool:
-    """Whether products of ``x`` with ``rows`` rows run through ``onednn_linear``: at least
-    :data:`MIN_ROWS` rows, float32 on the CPU outside autocast, oneDNN's product available, not
-    traced, and not switched off (:func:`onednn_products`)."""
+def takes_onednn(x: Tensor, weight: Tensor, rows: int) -> bool:
+    """Whether a product of ``x`` (``rows`` rows) with ``weight`` runs through
+    ``onednn_linear``: in training (gradients enabled and wanted by ``x`` or ``weight``, where
+    it was measured; inference and frozen teachers keep ``torch.addmm`` and its outputs bit for
+    bit), at least :data:`MIN_ROWS` rows, float32 on the CPU outside autocast, oneDNN's
+    product available, not traced, and not switched off (:func:`onednn_products`)."""
     if traced() or not _ENABLED.get() or x.device.type != "cpu" or x.dtype != torch.float32:
         return False
-    if rows < MIN_ROWS:
+    if rows < MIN_ROWS or not torch.is_grad_enabled():
+        return False
+    if not (x.requires_grad or weight.requires_grad):
         return False
     return not torch.is_autocast_enabled("cpu") and onednn_matmul() is not None
 

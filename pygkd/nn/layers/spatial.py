@@ -205,7 +205,7 @@ class FastChebConv(ChebConv):
         # program keeps dynamic)
         k = 1 if traced() or not _GROUPED.get() else rows_per_group(t0.numel() // c_in, c_in,
                                                                       c_out)
-        onednn = takes_onednn(t0, t0.numel() // (k * c_in))
+        onednn = takes_onednn(t0, weight, t0.numel() // (k * c_in))
 
         def product(rows: Tensor, w: Tensor, into: OptTensor = None,
                     bias: OptTensor = None) -> Tensor:

@@ -262,19 +262,25 @@ def serve(models: tuple[Path, ...], batch: int, repeats: int, single_repeats: in
 @click.option("--min-seconds", type=click.FloatRange(min=0), default=3.0, show_default=True,
               help="Repeat short steps until this much time has passed (up to 50 steps).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--rounds", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Time the paths in turn this many times over; each row keeps its best step "
+                   "(the repeats and seconds above are shared by the rounds).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the rows to this JSON file.")
 def roofline(data_dir: Path | None, sigma2: float, nodes: int, large_batch: int, batch: int,
-             repeats: int, min_seconds: float, threads: int, json_path: Path | None) -> None:
+             repeats: int, min_seconds: float, threads: int, rounds: int,
+             json_path: Path | None) -> None:
     """Teacher and student training steps at 228 and 8,600 sensors against this process's
     matmul GFLOP/s: the reference path (the layers before tuning), the same layers with freed
-    memory kept in the process, and today's, side by side."""
+    memory kept in the process, today's with oneDNN's convolution weight gradients, and
+    today's, side by side."""
     import json
 
     from pygkd.bench.roofline import bench_roofline, rows_as_dicts
     from pygkd.files import write_atomic
 
     rows = bench_roofline(data_dir, sigma2, sizes=((228, batch), (nodes, large_batch)),
-                          repeats=repeats, threads=threads, min_seconds=min_seconds)
+                          repeats=repeats, threads=threads, min_seconds=min_seconds,
+                          rounds=rounds)
     if json_path is not None:
         write_atomic(json_path, json.dumps(rows_as_dicts(rows), indent=2))

@@ -109,6 +109,29 @@ def test_roofline_rows_share_one_numerator(caplog):
                                                                             / r.onednn_gflops)
 
 
+def test_roofline_rows_keep_the_best_round(monkeypatch):
+    import pygkd.bench.roofline as roofline
+
+    # round 1, then round 2, for the four paths in order; (best, user, system, peak MB)
+    steps = iter([0.5, 0.4, 0.3, 0.2, 0.1, 0.6, 0.35, 0.25])
+    asked = []
+
+    def fake_time_step(step, repeats, min_seconds):
+        asked.append((repeats, min_seconds))
+        return next(steps), 1.0 if len(asked) <= 4 else 2.0, 0.5, 7.0 + len(asked)
+
+    monkeypatch.setattr(roofline, "time_step", fake_time_step)
+    rows = bench_roofline(models=("student",), sizes=((16, 2),), repeats=3, min_seconds=1.0,
+                          rounds=2)
+    assert [r.step_s for r in rows] == [0.1, 0.4, 0.3, 0.2]  # the best of the two rounds
+    assert asked == [(2, 0.5)] * 8  # the repeats and seconds are shared by the rounds
+    assert all(r.user_s == pytest.approx(1.5) for r in rows)  # the rounds' mean (1.0 and 2.0)
+    assert [r.peak_mb for r in rows] == [8.0, 9.0, 10.0, 11.0]  # the first round's
+    assert rows[-1].layer_seconds is not None and rows[0].layer_seconds is None
+    with pytest.raises(ValueError, match="rounds >= 1"):
+        bench_roofline(models=("student",), sizes=((16, 2),), rounds=0)
+
+
 def test_reference_path_can_leave_the_allocator_alone():
     # the middle row of the roofline: the reference layers with freed memory kept
     forward = TemporalConv.forward
